@@ -1,0 +1,111 @@
+//! The experiment: data, training, sampling, evaluation and outputs.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_data::{GaussianDataset, Normal1d, mean_std, plot, write_npy_f32};
+use ddpm_sample::DdpmSampler;
+use ddpm_schedule::{NoiseRng, NoiseSchedule};
+use ddpm_train::{progress_bar, train};
+use serde::Serialize;
+
+use crate::config::ToyConfig;
+
+/// What a run measured; written as `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub device: String,
+    pub target_mean: f64,
+    pub target_std: f64,
+    pub sample_mean: f64,
+    pub sample_std: f64,
+    /// sup |F_n - F| against the target normal.
+    pub ks_statistic: f64,
+    /// The KS value a true sample of this size exceeds 5% of the time (1.358 / sqrt(n)).
+    pub ks_95_noise_level: f64,
+    pub wasserstein1: f64,
+    /// The training data's own KS and W1 against the target: what a perfect model could reach.
+    pub data_ks_statistic: f64,
+    pub data_wasserstein1: f64,
+    pub final_loss: f32,
+    pub train_seconds: f64,
+    pub sample_seconds: f64,
+    pub train_steps_per_second: f64,
+    pub sample_steps_per_second: f64,
+}
+
+/// Runs the experiment on `device` and writes everything into `out`.
+pub fn run(config: &ToyConfig, device: &Device, device_name: &str, out: &Path) -> Result<Summary> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let config_path = out.join("config.json");
+    config
+        .save(&config_path)
+        .with_context(|| format!("cannot write {}: check that --out is a writable folder", config_path.display()))?;
+
+    let target = Normal1d::new(config.data_mean, config.data_std)?;
+    let data = GaussianDataset::new(target, config.data_points, config.data_seed)?.samples;
+    let schedule = NoiseSchedule::new(&config.beta_schedule, config.timesteps)?;
+
+    // Weights are initialised from the backend's RNG, seeded here; everything else uses NoiseRng.
+    let train_device = device.clone().autodiff();
+    train_device.seed(config.train.seed);
+    let model = config.model.init(&train_device);
+    let data_tensor = Tensor::<2>::from_data(TensorData::new(data.clone(), [data.len(), 1]), &train_device);
+    let started = Instant::now();
+    let trained = train(model, data_tensor, &schedule, &config.train, &train_device)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let model = trained.model.valid();
+    let bar = progress_bar(config.timesteps, "sampling");
+    let started = Instant::now();
+    let sampled = DdpmSampler::new(&schedule, config.variance).sample(
+        &model,
+        [config.samples, 1],
+        &mut NoiseRng::new(config.sample_seed),
+        device,
+        None,
+        |done, _| bar.set_position(done as u64),
+    );
+    let samples: Vec<f32> = sampled.samples.into_data().try_into_vec::<f32>().context("reading the samples back")?;
+    let sample_seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    let (sample_mean, sample_std) = mean_std(&samples);
+    let summary = Summary {
+        device: device_name.to_string(),
+        target_mean: target.mean,
+        target_std: target.std,
+        sample_mean,
+        sample_std,
+        ks_statistic: target.ks_statistic(&samples),
+        ks_95_noise_level: 1.358 / (samples.len() as f64).sqrt(),
+        wasserstein1: target.wasserstein1(&samples),
+        data_ks_statistic: target.ks_statistic(&data),
+        data_wasserstein1: target.wasserstein1(&data),
+        final_loss: trained.history.recent_mean(50).unwrap_or(f32::NAN),
+        train_seconds,
+        sample_seconds,
+        train_steps_per_second: config.train.steps as f64 / train_seconds,
+        sample_steps_per_second: config.timesteps as f64 / sample_seconds,
+    };
+
+    write_npy_f32(&out.join("samples.npy"), &samples, &[samples.len(), 1])?;
+    let losses: Vec<f32> = trained.history.records.iter().map(|r| r.loss).collect();
+    trained.history.write_csv(&out.join("loss.csv")).context("writing loss.csv")?;
+    plot::loss_curve(&out.join("loss.png"), "Training loss", &losses, 50)?;
+    let series = [
+        plot::Histogram { label: "training data", values: &data, color: plot::BLUE },
+        plot::Histogram { label: "DDPM samples", values: &samples, color: plot::ORANGE },
+    ];
+    let title = format!("Real vs generated (KS {:.3}, W1 {:.3})", summary.ks_statistic, summary.wasserstein1);
+    let target_label = format!("target N({}, {}^2)", target.mean, target.std);
+    plot::histograms(&out.join("histogram.png"), &title, &series, Some((&target_label, target)), 50)?;
+    let summary_path = out.join("summary.json");
+    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("writing {}", summary_path.display()))?;
+    Ok(summary)
+}

@@ -1,0 +1,42 @@
+//! `toy-gaussian`: the 1-D Gaussian DDPM experiment. Run with `--help` for every setting.
+
+mod cli;
+mod config;
+mod experiment;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ddpm_train::DeviceChoice;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &cli::Args) -> anyhow::Result<()> {
+    let choice = match args.device {
+        Some(choice) => choice,
+        None => DeviceChoice::default_compiled().ok_or_else(|| anyhow::anyhow!("no backend compiled in: build with --features flex"))?,
+    };
+    let device = choice.device().map_err(anyhow::Error::msg)?;
+    let config = config::ToyConfig::from_args(args);
+    let s = experiment::run(&config, &device, choice.name(), &args.out)?;
+    println!("toy-gaussian ({:?} preset) on {}", args.preset, choice);
+    println!("  data     N({}, {}^2), {} points", s.target_mean, s.target_std, config.data_points);
+    println!("  trained  {} steps in {:.2} s ({:.0} steps/s), final loss {:.4}", config.train.steps, s.train_seconds, s.train_steps_per_second, s.final_loss);
+    println!("  sampled  {} x {} steps in {:.2} s ({:.0} steps/s)", config.samples, config.timesteps, s.sample_seconds, s.sample_steps_per_second);
+    println!("  samples  mean {:.3} (target {}), std {:.3} (target {})", s.sample_mean, s.target_mean, s.sample_std, s.target_std);
+    println!(
+        "  fit      KS {:.4} (a true sample of this size: < {:.4} 95% of the time; the training data: {:.4}), W1 {:.4}",
+        s.ks_statistic, s.ks_95_noise_level, s.data_ks_statistic, s.wasserstein1
+    );
+    println!("  wrote    {}/{{samples.npy, histogram.png, loss.png, loss.csv, config.json, summary.json}}", args.out.display());
+    Ok(())
+}

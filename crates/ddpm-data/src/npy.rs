@@ -1,0 +1,124 @@
+//! NumPy `.npy` (format 1.0) for little-endian float32 arrays: what `np.load` reads.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::DataError;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// Writes `values` (C order) as a float32 array of `shape`. The file appears whole or not at all:
+/// it is written beside its destination and renamed into place.
+pub fn write_npy_f32(path: &Path, values: &[f32], shape: &[usize]) -> Result<(), DataError> {
+    let expected: usize = shape.iter().product();
+    if expected != values.len() {
+        return Err(DataError::ShapeMismatch { shape: shape.to_vec(), expected, actual: values.len() });
+    }
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
+    let unpadded = MAGIC.len() + 4 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + 4 * values.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&[1, 0]);
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+    write_atomically(path, &bytes)
+}
+
+/// Reads a little-endian float32 C-order `.npy` file: its values and shape.
+pub fn read_npy_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read { path: path.into(), source })?;
+    let bad = |reason: &str| DataError::BadNpy { path: path.into(), reason: reason.into() };
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err(bad("missing the \\x93NUMPY magic"));
+    }
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(bytes.get(10..10 + header_len).ok_or_else(|| bad("truncated header"))?)
+        .map_err(|_| bad("header is not text"))?;
+    if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
+        return Err(bad("only little-endian float32 arrays in C order are supported"));
+    }
+    let shape_text = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .ok_or_else(|| bad("no shape in header"))?;
+    let shape = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| bad("shape is not a tuple of integers")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = &bytes[10 + header_len..];
+    let count: usize = shape.iter().product();
+    if data.len() != 4 * count {
+        return Err(bad(&format!("shape {shape:?} needs {} data bytes, found {}", 4 * count, data.len())));
+    }
+    let values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Ok((values, shape))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let error = |source| DataError::Write { path: path.into(), source };
+    let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
+    temp_name.push(".tmp");
+    let temp = path.with_file_name(temp_name);
+    let mut file = std::fs::File::create(&temp).map_err(error)?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(error)?;
+    std::fs::rename(&temp, path).map_err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_values_and_shape_with_an_aligned_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npy");
+        let values: Vec<f32> = (0..6).map(|i| i as f32 * 0.5 - 1.0).collect();
+        write_npy_f32(&path, &values, &[3, 2]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + header_len) % 64, 0, "numpy requires a 64-byte aligned preamble");
+        assert_eq!(&bytes[10..10 + header_len], format!("{:<w$}\n", "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", w = header_len - 1).as_bytes());
+        assert_eq!(read_npy_f32(&path).unwrap(), (values, vec![3, 2]));
+    }
+
+    #[test]
+    fn one_dimensional_shapes_use_a_trailing_comma() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.npy");
+        write_npy_f32(&path, &[1.0, 2.0], &[2]).unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).to_string();
+        assert!(text.contains("'shape': (2,)"));
+        assert_eq!(read_npy_f32(&path).unwrap().1, vec![2]);
+    }
+
+    #[test]
+    fn mismatched_shape_and_unwritable_folder_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_npy_f32(&dir.path().join("x.npy"), &[1.0], &[2]).unwrap_err();
+        assert!(err.to_string().contains("holds 2 values but 1"), "{err}");
+        let err = write_npy_f32(&dir.path().join("missing/x.npy"), &[1.0], &[1]).unwrap_err();
+        assert!(err.to_string().contains("cannot write"), "{err}");
+    }
+
+    #[test]
+    fn truncated_file_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.npy");
+        write_npy_f32(&path, &[1.0, 2.0, 3.0], &[3]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
+        assert!(read_npy_f32(&path).unwrap_err().to_string().contains("needs 12 data bytes"));
+    }
+}

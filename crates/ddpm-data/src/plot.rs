@@ -1,0 +1,201 @@
+//! PNG figures: real vs generated histograms and loss curves.
+//!
+//! Charts are drawn in memory with plotters (text in the bundled DejaVu Sans, so no system fonts are
+//! needed), encoded with `png`, and written atomically.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::{DataError, Normal1d};
+
+pub use plotters::style::RGBColor;
+
+/// matplotlib's first two colours, which readers of the tutorials know.
+pub const BLUE: RGBColor = RGBColor(31, 119, 180);
+pub const ORANGE: RGBColor = RGBColor(255, 127, 14);
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 560;
+const FONT: &str = "sans-serif";
+
+/// One filled histogram to draw.
+pub struct Histogram<'a> {
+    pub label: &'a str,
+    pub values: &'a [f32],
+    pub color: RGBColor,
+}
+
+/// Overlaid density histograms (e.g. training data and generated samples), plus the target density
+/// as a curve when known: the figure DDPM tutorials show for 1-D experiments.
+pub fn histograms(
+    path: &Path,
+    title: &str,
+    series: &[Histogram],
+    target: Option<(&str, Normal1d)>,
+    bins: usize,
+) -> Result<(), DataError> {
+    let all = series.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite());
+    let (lo, hi) = all.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return Err(DataError::Plot { path: path.into(), reason: "no finite values to draw".into() });
+    }
+    let (lo, hi) = (lo as f64, (hi as f64).max(lo as f64 + 1e-6));
+    let width = (hi - lo) / bins as f64;
+    let densities: Vec<Vec<f64>> = series.iter().map(|s| density(s.values, lo, width, bins)).collect();
+    let curve: Vec<(f64, f64)> = target
+        .map(|(_, n)| (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).map(|x| (x, n.pdf(x))).collect())
+        .unwrap_or_default();
+    let y_max = densities.iter().flatten().chain(curve.iter().map(|(_, y)| y)).fold(0.0f64, |m, &y| m.max(y)) * 1.1;
+
+    render(path, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(lo..hi, 0.0..y_max.max(1e-9))?;
+        chart.configure_mesh().x_desc("x").y_desc("density").label_style((FONT, 15)).draw()?;
+        for (s, dens) in series.iter().zip(&densities) {
+            let style = s.color.mix(0.45).filled();
+            chart
+                .draw_series(dens.iter().enumerate().map(|(i, &d)| {
+                    let left = lo + width * i as f64;
+                    Rectangle::new([(left, 0.0), (left + width, d)], style)
+                }))?
+                .label(format!("{} (n = {})", s.label, s.values.len()))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], style));
+        }
+        if let Some((label, _)) = target {
+            chart
+                .draw_series(LineSeries::new(curve.iter().copied(), BLACK.stroke_width(2)))?
+                .label(label)
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// A training-loss curve: every step faintly, and a moving average over `smooth` steps on top.
+pub fn loss_curve(path: &Path, title: &str, losses: &[f32], smooth: usize) -> Result<(), DataError> {
+    let points: Vec<(f64, f64)> = losses.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(i, &l)| (i as f64, l as f64)).collect();
+    if points.is_empty() {
+        return Err(DataError::Plot { path: path.into(), reason: "no finite losses to draw".into() });
+    }
+    let smooth = smooth.max(1);
+    let averaged: Vec<(f64, f64)> = points
+        .windows(smooth.min(points.len()))
+        .map(|w| (w[w.len() - 1].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64))
+        .collect();
+    let y_max = points.iter().map(|p| p.1).fold(0.0f64, f64::max) * 1.05;
+    let x_max = (points.len() as f64).max(1.0);
+
+    render(path, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max.max(1e-9))?;
+        chart.configure_mesh().x_desc("step").y_desc("MSE to the true noise").label_style((FONT, 15)).draw()?;
+        let faint = BLUE.mix(0.3);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), faint))?
+            .label("loss per step")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], faint));
+        chart
+            .draw_series(LineSeries::new(averaged, ORANGE.stroke_width(2)))?
+            .label(format!("mean of {smooth} steps"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], ORANGE.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Density-normalised bin heights over `bins` bins of `width` starting at `lo`.
+fn density(values: &[f32], lo: f64, width: f64, bins: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; bins];
+    let mut total = 0usize;
+    for &v in values.iter().filter(|v| v.is_finite()) {
+        let bin = (((v as f64 - lo) / width) as usize).min(bins - 1);
+        counts[bin] += 1;
+        total += 1;
+    }
+    counts.iter().map(|&c| c as f64 / (total.max(1) as f64 * width)).collect()
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+type DrawResult = Result<(), Box<dyn std::error::Error + 'static>>;
+
+/// Draws on a white canvas with `draw`, then encodes the pixels as PNG at `path`.
+fn render(path: &Path, draw: impl FnOnce(&Area) -> DrawResult) -> Result<(), DataError> {
+    static FONT_ONCE: Once = Once::new();
+    FONT_ONCE.call_once(|| {
+        register_font(FONT, FontStyle::Normal, include_bytes!("../assets/DejaVuSans.ttf"))
+            .unwrap_or_else(|_| panic!("the bundled DejaVu Sans font is valid"));
+    });
+    let plot_error = |reason: String| DataError::Plot { path: path.into(), reason };
+    let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(e.to_string()))?;
+        draw(&root).map_err(|e| plot_error(e.to_string()))?;
+        root.present().map_err(|e| plot_error(e.to_string()))?;
+    }
+    crate::npy::write_atomically(path, &encode_png(&pixels, WIDTH, HEIGHT))
+}
+
+/// RGB8 pixels to PNG bytes.
+pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("writing to a Vec cannot fail");
+    writer.write_image_data(rgb).expect("the buffer matches the declared size");
+    writer.finish().expect("writing to a Vec cannot fail");
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_and_loss_plots_are_valid_pngs() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Normal1d::new(3.0, 2.0).unwrap();
+        let data = crate::GaussianDataset::new(target, 500, 0).unwrap().samples;
+        let path = dir.path().join("h.png");
+        let series = [Histogram { label: "real", values: &data, color: BLUE }];
+        histograms(&path, "test", &series, Some(("N(3, 4)", target)), 40).unwrap();
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let info = decoder.read_info().unwrap().info().clone();
+        assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
+
+        let losses: Vec<f32> = (0..100).map(|i| 1.0 / (1.0 + i as f32)).collect();
+        loss_curve(&dir.path().join("l.png"), "loss", &losses, 10).unwrap();
+        assert!(dir.path().join("l.png").metadata().unwrap().len() > 1000);
+    }
+
+    #[test]
+    fn nothing_finite_to_draw_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = loss_curve(&dir.path().join("l.png"), "loss", &[f32::NAN], 10).unwrap_err();
+        assert!(err.to_string().contains("no finite losses"), "{err}");
+    }
+}

@@ -1,0 +1,75 @@
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
+
+use crate::{Activation, Denoiser, TimeEncoding};
+
+/// A fully connected noise predictor for low-dimensional data.
+///
+/// The defaults are the reference tutorial's network for 1-D data:
+/// Linear(2, 128) - ReLU - Linear(128, 128) - ReLU - Linear(128, 1), fed concat(x_t, t / T).
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Features per example (1 for scalar data).
+    #[config(default = 1)]
+    pub data_dim: usize,
+    /// Widths of the hidden layers.
+    #[config(default = "vec![128, 128]")]
+    pub hidden: Vec<usize>,
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    #[config(default = "TimeEncoding::Normalized")]
+    pub time_encoding: TimeEncoding,
+    /// T, used to normalise t; must match the noise schedule.
+    #[config(default = 1000)]
+    pub num_steps: usize,
+}
+
+/// The network built from [`MlpConfig`].
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    #[module(skip)]
+    activation: Activation,
+    #[module(skip)]
+    time_encoding: TimeEncoding,
+    num_steps: usize,
+}
+
+impl MlpConfig {
+    pub fn init(&self, device: &Device) -> Mlp {
+        let widths: Vec<usize> = std::iter::once(self.data_dim + self.time_encoding.width())
+            .chain(self.hidden.iter().copied())
+            .chain(std::iter::once(self.data_dim))
+            .collect();
+        Mlp {
+            layers: widths.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect(),
+            activation: self.activation,
+            time_encoding: self.time_encoding.clone(),
+            num_steps: self.num_steps,
+        }
+    }
+}
+
+impl Mlp {
+    /// # Shapes
+    /// - `x_t`: `[B, data_dim]`
+    /// - `timesteps`: `B` 0-based steps
+    /// - output: `[B, data_dim]`
+    pub fn forward(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+        let time = self.time_encoding.encode(timesteps, self.num_steps, &x_t.device());
+        let mut h = Tensor::cat(vec![x_t, time], 1); // [B, data_dim + time width]
+        let (last, hidden) = self.layers.split_last().expect("an MLP has at least one layer");
+        for layer in hidden {
+            h = self.activation.apply(layer.forward(h));
+        }
+        last.forward(h)
+    }
+}
+
+impl Denoiser<2> for Mlp {
+    fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+        self.forward(x_t, timesteps)
+    }
+}

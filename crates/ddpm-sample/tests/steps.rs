@@ -1,0 +1,99 @@
+//! One reverse step against diffusers' DDPMScheduler, and the sampler's bookkeeping.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_nets::Denoiser;
+use ddpm_sample::{DdpmSampler, VarianceType};
+use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
+use serde_json::Value;
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+#[test]
+fn step_mean_matches_diffusers_posterior_mean() {
+    let fixture: Value = serde_json::from_str(include_str!("../../ddpm-schedule/tests/fixtures/diffusers_schedulers.json")).unwrap();
+    let device = Device::flex();
+    for case in fixture["ddpm_step_mean"].as_array().unwrap() {
+        let schedule = match case["schedule"].as_str().unwrap() {
+            "linear" => BetaSchedule::ddpm_linear(),
+            "squaredcos_cap_v2" => BetaSchedule::cosine(),
+            other => panic!("unexpected schedule {other}"),
+        };
+        let schedule = NoiseSchedule::new(&schedule, 1000).unwrap();
+        let t = case["timestep"].as_u64().unwrap() as usize;
+        let tensor = |key: &str| Tensor::<2>::from_data(TensorData::new(floats(&case[key]), [1, 8]), &device);
+        let mean: Vec<f32> = DdpmSampler::new(&schedule, VarianceType::Posterior)
+            .step_mean(tensor("sample"), t, tensor("model_output"))
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        for (a, e) in mean.iter().zip(floats(&case["posterior_mean"])) {
+            assert!((a - e).abs() <= 1e-5 * e.abs().max(1.0), "t = {t}: {a} vs {e}");
+        }
+    }
+}
+
+#[test]
+fn sigma_follows_the_variance_choice() {
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000).unwrap();
+    let large = DdpmSampler::new(&schedule, VarianceType::Beta);
+    let small = DdpmSampler::new(&schedule, VarianceType::Posterior);
+    assert_eq!(large.sigma(500), schedule.betas[500].sqrt());
+    assert_eq!(small.sigma(500), schedule.posterior_variance[500].sqrt());
+    assert_eq!(small.sigma(0), 0.0);
+}
+
+/// Predicts zero noise, so each step is a pure rescaling plus the added noise.
+struct Zero;
+impl Denoiser<2> for Zero {
+    fn predict_noise(&self, x_t: Tensor<2>, _: &[usize]) -> Tensor<2> {
+        x_t.zeros_like()
+    }
+}
+
+/// Predicts zero noise and records the timesteps it is asked about.
+struct Recorder(std::cell::RefCell<Vec<Vec<usize>>>);
+impl Denoiser<2> for Recorder {
+    fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+        self.0.borrow_mut().push(timesteps.to_vec());
+        x_t.zeros_like()
+    }
+}
+
+#[test]
+fn sampler_visits_every_step_from_t_minus_one_down_to_zero() {
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 7).unwrap();
+    let recorder = Recorder(Default::default());
+    let mut progress = Vec::new();
+    DdpmSampler::new(&schedule, VarianceType::Beta).sample(&recorder, [3, 2], &mut NoiseRng::new(0), &Device::flex(), None, |done, total| progress.push((done, total)));
+    let visited = recorder.0.into_inner();
+    assert_eq!(visited, (0..7).rev().map(|t| vec![t; 3]).collect::<Vec<_>>());
+    assert_eq!(progress.last(), Some(&(7, 7)));
+}
+
+#[test]
+fn last_step_adds_no_noise_and_trajectory_is_labelled() {
+    // With one step (T = 1) the sample is x_T / sqrt(alpha_0) exactly: no noise is added at t = 0.
+    let schedule = NoiseSchedule::new(&BetaSchedule::Custom(vec![0.36]), 1).unwrap();
+    let device = Device::flex();
+    let out = DdpmSampler::new(&schedule, VarianceType::Beta).sample(&Zero, [4, 1], &mut NoiseRng::new(9), &device, Some(1), |_, _| {});
+    let start: Vec<f32> = NoiseRng::new(9).normal::<2>([4, 1], &device).into_data().try_into_vec::<f32>().unwrap();
+    let end: Vec<f32> = out.samples.into_data().try_into_vec::<f32>().unwrap();
+    for (s, e) in start.iter().zip(&end) {
+        assert!((e - s / 0.8).abs() < 1e-6, "{e} vs {}", s / 0.8);
+    }
+    let labels: Vec<usize> = out.trajectory.iter().map(|(t, _)| *t).collect();
+    assert_eq!(labels, vec![1, 0]);
+}
+
+#[test]
+fn sampling_is_seeded() {
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 50).unwrap();
+    let sampler = DdpmSampler::new(&schedule, VarianceType::Posterior);
+    let run = |seed| -> Vec<f32> {
+        sampler.sample(&Zero, [5, 1], &mut NoiseRng::new(seed), &Device::flex(), None, |_, _| {}).samples.into_data().try_into_vec::<f32>().unwrap()
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2));
+}

@@ -1,0 +1,79 @@
+//! The schedule applied to tensors: forward noising q(x_t | x_0) and the posterior q(x_{t-1} | x_t, x_0).
+//!
+//! Timesteps arrive as host slices, one per example: they are drawn on the host anyway (from the
+//! project's own seeded RNG), so looking the coefficients up on the host costs one small upload and
+//! no device-side gather, and behaves the same on every backend.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::NoiseSchedule;
+
+/// A `[B, 1, ..., 1]` tensor holding one value per example, ready to broadcast against a `[B, ...]` batch.
+pub fn per_example<const D: usize>(values: &[f64], device: &Device) -> Tensor<D> {
+    let mut shape = [1; D];
+    shape[0] = values.len();
+    let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Mean and variance of the Gaussian posterior q(x_{t-1} | x_t, x_0), per example.
+#[derive(Debug, Clone)]
+pub struct Posterior<const D: usize> {
+    /// `[B, ...]`
+    pub mean: Tensor<D>,
+    /// `[B, 1, ..., 1]`: beta-tilde_t for each example.
+    pub variance: Tensor<D>,
+    /// `[B, 1, ..., 1]`: ln(beta-tilde_t), clipped at t = 0.
+    pub log_variance_clipped: Tensor<D>,
+}
+
+impl NoiseSchedule {
+    /// Looks up `table[t]` for each example's timestep as a `[B, 1, ..., 1]` tensor.
+    fn gather<const D: usize>(&self, table: &[f64], timesteps: &[usize], device: &Device) -> Tensor<D> {
+        let values: Vec<f64> = timesteps
+            .iter()
+            .map(|&t| {
+                self.check_timestep(t);
+                table[t]
+            })
+            .collect();
+        per_example(&values, device)
+    }
+
+    fn check_batch<const D: usize>(x: &Tensor<D>, timesteps: &[usize]) {
+        let batch = x.dims()[0];
+        assert_eq!(batch, timesteps.len(), "one timestep per example: batch is {batch}, got {} timesteps", timesteps.len());
+    }
+
+    /// Draws x_t ~ q(x_t | x_0) = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise, for a different t per example.
+    ///
+    /// Shapes: `x0`, `noise`: `[B, ...]`; `timesteps`: `B` 0-based steps. Returns `[B, ...]`.
+    pub fn q_sample<const D: usize>(&self, x0: Tensor<D>, timesteps: &[usize], noise: Tensor<D>) -> Tensor<D> {
+        Self::check_batch(&x0, timesteps);
+        let device = x0.device();
+        let signal = self.gather::<D>(&self.sqrt_alphas_cumprod, timesteps, &device);
+        let noise_scale = self.gather::<D>(&self.sqrt_one_minus_alphas_cumprod, timesteps, &device);
+        x0 * signal + noise * noise_scale
+    }
+
+    /// The x_0 implied by x_t and its noise: x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t).
+    pub fn predict_x0_from_noise<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], noise: Tensor<D>) -> Tensor<D> {
+        Self::check_batch(&x_t, timesteps);
+        let device = x_t.device();
+        x_t * self.gather::<D>(&self.sqrt_recip_alphas_cumprod, timesteps, &device)
+            - noise * self.gather::<D>(&self.sqrt_recipm1_alphas_cumprod, timesteps, &device)
+    }
+
+    /// The posterior q(x_{t-1} | x_t, x_0) for a different t per example.
+    pub fn q_posterior<const D: usize>(&self, x0: Tensor<D>, x_t: Tensor<D>, timesteps: &[usize]) -> Posterior<D> {
+        Self::check_batch(&x0, timesteps);
+        let device = x0.device();
+        let mean = x0 * self.gather::<D>(&self.posterior_mean_coef1, timesteps, &device)
+            + x_t * self.gather::<D>(&self.posterior_mean_coef2, timesteps, &device);
+        Posterior {
+            mean,
+            variance: self.gather(&self.posterior_variance, timesteps, &device),
+            log_variance_clipped: self.gather(&self.posterior_log_variance_clipped, timesteps, &device),
+        }
+    }
+}

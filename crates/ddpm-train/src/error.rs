@@ -1,0 +1,16 @@
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TrainError {
+    #[error("the training set is empty: give at least one example")]
+    EmptyDataset,
+    #[error("batch size must be at least 1 (got 0); omit it to train on the whole dataset each step")]
+    ZeroBatch,
+    #[error("invalid training setting: {0}")]
+    InvalidConfig(String),
+    #[error(
+        "the loss became {loss} at step {step}: training diverged. Lower the learning rate \
+         (e.g. --lr {suggested_lr:e}) or check the data for NaN/inf"
+    )]
+    NonFiniteLoss { step: usize, loss: f32, suggested_lr: f64 },
+}

@@ -1,0 +1,98 @@
+//! Real (short) training runs of the MLP on 1-D Gaussian data.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_nets::{MlpConfig, TimeEncoding};
+use ddpm_sample::{DdpmSampler, VarianceType};
+use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
+use ddpm_train::{LrSchedule, TrainConfig, TrainError, train};
+
+fn gaussian_data(n: usize, mean: f32, std: f32, device: &Device) -> Tensor<2> {
+    let values: Vec<f32> = NoiseRng::new(100).normal_vec(n).into_iter().map(|z| mean + std * z).collect();
+    Tensor::from_data(TensorData::new(values, [n, 1]), device)
+}
+
+fn quiet(steps: usize) -> TrainConfig {
+    TrainConfig::new().with_steps(steps).with_progress(false)
+}
+
+#[test]
+fn trained_mlp_samples_land_near_the_target() {
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let steps = 200;
+    let schedule = NoiseSchedule::new(&BetaSchedule::Linear { start: 1e-3, end: 0.1 }, steps).unwrap();
+    let model = MlpConfig::new()
+        .with_num_steps(steps)
+        .with_time_encoding(TimeEncoding::Sinusoidal { dim: 16 })
+        .init(&device);
+    let config = quiet(1500)
+        .with_batch_size(Some(256))
+        .with_learning_rate(3e-3)
+        .with_lr_schedule(LrSchedule::Cosine { warmup_steps: 0, min_lr: 1e-4 });
+    let trained = train(model, gaussian_data(1000, 3.0, 2.0, &device), &schedule, &config, &device).unwrap();
+    let first = trained.history.records[..50].iter().map(|r| r.loss).sum::<f32>() / 50.0;
+    let last = trained.history.recent_mean(100).unwrap();
+    assert!(last < 0.8 * first, "the loss must fall: {first} -> {last}");
+
+    let plain = Device::flex();
+    let model = trained.model.valid();
+    let n = 4000;
+    let samples = DdpmSampler::new(&schedule, VarianceType::Beta).sample(&model, [n, 1], &mut NoiseRng::new(1), &plain, None, |_, _| {});
+    let values: Vec<f32> = samples.samples.into_data().try_into_vec::<f32>().unwrap();
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+    let std = (values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+    // An untrained net gives roughly N(0, 1); the target is N(3, 2^2).
+    assert!((mean - 3.0).abs() < 0.3, "sample mean {mean}");
+    assert!((std - 2.0).abs() < 0.3, "sample std {std}");
+}
+
+#[test]
+fn training_is_reproducible_from_the_seed() {
+    let run = || {
+        let device = Device::flex().autodiff();
+        device.seed(4);
+        let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 100).unwrap();
+        let model = MlpConfig::new().with_hidden(vec![16]).with_num_steps(100).init(&device);
+        let trained = train(model, gaussian_data(64, 0.0, 1.0, &device), &schedule, &quiet(20).with_log_every(7), &device).unwrap();
+        trained.history.records.iter().map(|r| r.loss).collect::<Vec<f32>>()
+    };
+    let losses = run();
+    assert_eq!(losses.len(), 20, "every step is logged, across partial chunks");
+    assert_eq!(losses, run());
+}
+
+#[test]
+fn non_finite_data_stops_training_with_a_clear_error() {
+    let device = Device::flex().autodiff();
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 10).unwrap();
+    let model = MlpConfig::new().with_hidden(vec![8]).with_num_steps(10).init(&device);
+    let data = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, f32::NAN], [2, 1]), &device);
+    let err = train(model, data, &schedule, &quiet(3), &device).unwrap_err();
+    assert!(matches!(err, TrainError::NonFiniteLoss { step: 0, .. }), "{err:?}");
+    assert!(err.to_string().contains("diverged"), "{err}");
+}
+
+#[test]
+fn bad_settings_are_clear_errors() {
+    let device = Device::flex().autodiff();
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 10).unwrap();
+    let model = || MlpConfig::new().with_hidden(vec![8]).with_num_steps(10).init(&device);
+    let data = gaussian_data(4, 0.0, 1.0, &device);
+    let empty = Tensor::<2>::zeros([0, 1], &device);
+    assert_eq!(train(model(), empty, &schedule, &quiet(1), &device).unwrap_err(), TrainError::EmptyDataset);
+    assert_eq!(train(model(), data.clone(), &schedule, &quiet(1).with_batch_size(Some(0)), &device).unwrap_err(), TrainError::ZeroBatch);
+    let err = train(model(), data, &schedule, &quiet(1).with_learning_rate(f64::NAN), &device).unwrap_err();
+    assert!(err.to_string().contains("learning rate"), "{err}");
+}
+
+#[test]
+fn cosine_schedule_warms_up_then_decays_to_the_floor() {
+    let lr = LrSchedule::Cosine { warmup_steps: 10, min_lr: 1e-5 };
+    assert!((lr.at(0, 110, 1e-3) - 1e-4).abs() < 1e-12);
+    assert!((lr.at(9, 110, 1e-3) - 1e-3).abs() < 1e-12);
+    assert!((lr.at(10, 110, 1e-3) - 1e-3).abs() < 1e-12);
+    assert!((lr.at(60, 110, 1e-3) - (1e-5 + 0.5 * (1e-3 - 1e-5))).abs() < 1e-12);
+    assert!(lr.at(109, 110, 1e-3) < 1.1e-5);
+    assert_eq!(LrSchedule::Constant.at(50, 100, 0.1), 0.1);
+}
