@@ -1,8 +1,6 @@
 //! The experiment: data, training, sampling, evaluation and outputs.
 
 use std::path::Path;
-use std::time::Instant;
-
 use anyhow::{Context, Result};
 use burn::config::Config;
 use burn::module::Module;
@@ -10,7 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{GaussianDataset, Normal1d, mean_std, plot, write_npy_f32};
 use ddpm_sample::DdpmSampler;
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
-use ddpm_train::{progress_bar, train};
+use ddpm_train::{Stopwatch, Timing, progress_bar, train};
 use serde::Serialize;
 
 use crate::config::ToyConfig;
@@ -32,8 +30,8 @@ pub struct Summary {
     pub data_ks_statistic: f64,
     pub data_wasserstein1: f64,
     pub final_loss: f32,
-    pub train_seconds: f64,
-    pub sample_seconds: f64,
+    pub train: Timing,
+    pub sample: Timing,
     pub train_steps_per_second: f64,
     pub sample_steps_per_second: f64,
 }
@@ -55,13 +53,13 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, out: &Path) -
     train_device.seed(config.train.seed);
     let model = config.model.init(&train_device);
     let data_tensor = Tensor::<2>::from_data(TensorData::new(data.clone(), [data.len(), 1]), &train_device);
-    let started = Instant::now();
+    let stopwatch = Stopwatch::start();
     let trained = train(model, data_tensor, &schedule, &config.train, &train_device)?;
-    let train_seconds = started.elapsed().as_secs_f64();
+    let train_timing = stopwatch.stop();
 
     let model = trained.model.valid();
     let bar = progress_bar(config.timesteps, "sampling");
-    let started = Instant::now();
+    let stopwatch = Stopwatch::start();
     let sampled = DdpmSampler::new(&schedule, config.variance).sample(
         &model,
         [config.samples, 1],
@@ -71,7 +69,7 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, out: &Path) -
         |done, _| bar.set_position(done as u64),
     );
     let samples: Vec<f32> = sampled.samples.into_data().try_into_vec::<f32>().context("reading the samples back")?;
-    let sample_seconds = started.elapsed().as_secs_f64();
+    let sample_timing = stopwatch.stop();
     bar.finish_and_clear();
 
     let (sample_mean, sample_std) = mean_std(&samples);
@@ -87,10 +85,10 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, out: &Path) -
         data_ks_statistic: target.ks_statistic(&data),
         data_wasserstein1: target.wasserstein1(&data),
         final_loss: trained.history.recent_mean(50).unwrap_or(f32::NAN),
-        train_seconds,
-        sample_seconds,
-        train_steps_per_second: config.train.steps as f64 / train_seconds,
-        sample_steps_per_second: config.timesteps as f64 / sample_seconds,
+        train: train_timing,
+        sample: sample_timing,
+        train_steps_per_second: config.train.steps as f64 / train_timing.seconds,
+        sample_steps_per_second: config.timesteps as f64 / sample_timing.seconds,
     };
 
     write_npy_f32(&out.join("samples.npy"), &samples, &[samples.len(), 1])?;

@@ -8,6 +8,7 @@ mod error;
 mod history;
 mod lr;
 mod progress;
+mod stopwatch;
 mod trainer;
 
 pub use config::TrainConfig;
@@ -16,4 +17,5 @@ pub use error::TrainError;
 pub use history::{LossHistory, LossRecord};
 pub use lr::LrSchedule;
 pub use progress::progress_bar;
+pub use stopwatch::{Stopwatch, Timing};
 pub use trainer::{Trained, train};

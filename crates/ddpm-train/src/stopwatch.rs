@@ -1,0 +1,41 @@
+//! Wall-clock and CPU time of a piece of work, so a timing says whether the cores were ours.
+
+use std::time::Instant;
+
+/// Started with [`Stopwatch::start`], read with [`Stopwatch::stop`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch {
+    wall: Instant,
+    cpu: f64,
+}
+
+/// Seconds of wall time and the process's CPU seconds per wall second over the same span
+/// (about 2.0 when two busy threads had both cores; far less when another job shared them).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Timing {
+    pub seconds: f64,
+    pub cpu_utilisation: f64,
+}
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        Self { wall: Instant::now(), cpu: process_cpu_seconds() }
+    }
+
+    pub fn stop(&self) -> Timing {
+        let seconds = self.wall.elapsed().as_secs_f64();
+        Timing { seconds, cpu_utilisation: (process_cpu_seconds() - self.cpu) / seconds }
+    }
+}
+
+/// User + system CPU time of this process, all threads.
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
