@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, allow_negative_numbers = true)]
     pub data_mean: Option<f64>,
     /// Standard deviation of the data distribution. [2 | 2]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub data_std: Option<f64>,
     /// Number of training points. [1000 | 1000]
     #[arg(long)]
@@ -53,10 +53,10 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleKind>,
     /// First beta (linear, scaled-linear, sigmoid). [1e-4 | 1e-4]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta_start: Option<f64>,
     /// Last beta (linear, scaled-linear, sigmoid). [0.02 | 0.02]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta_end: Option<f64>,
 
     /// Hidden layer widths, comma separated. [128,128 | 128,128]
@@ -68,18 +68,18 @@ pub struct Args {
     /// How the network sees t: t/T as one input, or a sinusoidal embedding. [normalized | sinusoidal]
     #[arg(long, value_enum)]
     pub time_encoding: Option<TimeEncodingKind>,
-    /// Width of the sinusoidal time embedding. [- | 32]
+    /// Width of the sinusoidal time embedding. [- | 16]
     #[arg(long)]
     pub time_dim: Option<usize>,
 
-    /// Optimiser steps; with full batches, epochs. [1000 | 1000]
+    /// Optimiser steps; with full batches, epochs. [1000 | 800]
     #[arg(long, alias = "epochs")]
     pub steps: Option<usize>,
     /// Examples per step; 0 means the whole dataset. [0 | 0]
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Peak learning rate (Adam). [1e-3 | 3e-3]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Learning-rate plan: constant, or cosine decay to lr/100. [constant | cosine]
     #[arg(long, value_enum)]

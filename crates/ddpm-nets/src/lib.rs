@@ -11,4 +11,4 @@ mod time;
 pub use activation::Activation;
 pub use denoiser::Denoiser;
 pub use mlp::{Mlp, MlpConfig};
-pub use time::TimeEncoding;
+pub use time::{TimeEncoding, TimeTable};

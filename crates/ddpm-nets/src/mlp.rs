@@ -3,7 +3,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::{Activation, Denoiser, TimeEncoding};
+use crate::{Activation, Denoiser, TimeEncoding, TimeTable};
 
 /// A fully connected noise predictor for low-dimensional data.
 ///
@@ -33,8 +33,7 @@ pub struct Mlp {
     #[module(skip)]
     activation: Activation,
     #[module(skip)]
-    time_encoding: TimeEncoding,
-    num_steps: usize,
+    time: TimeTable,
 }
 
 impl MlpConfig {
@@ -46,8 +45,7 @@ impl MlpConfig {
         Mlp {
             layers: widths.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect(),
             activation: self.activation,
-            time_encoding: self.time_encoding.clone(),
-            num_steps: self.num_steps,
+            time: self.time_encoding.table(self.num_steps),
         }
     }
 }
@@ -58,7 +56,7 @@ impl Mlp {
     /// - `timesteps`: `B` 0-based steps
     /// - output: `[B, data_dim]`
     pub fn forward(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
-        let time = self.time_encoding.encode(timesteps, self.num_steps, &x_t.device());
+        let time = self.time.encode(timesteps, &x_t.device());
         let mut h = Tensor::cat(vec![x_t, time], 1); // [B, data_dim + time width]
         let (last, hidden) = self.layers.split_last().expect("an MLP has at least one layer");
         for layer in hidden {
