@@ -35,7 +35,9 @@ pub struct BenchArgs {
     json: PathBuf,
 }
 
-const BACKENDS: [&str; 2] = ["flex", "ndarray"];
+/// The configurations timed: (backend, CPU threads; 0 = every core). The app defaults to one
+/// thread; the all-cores row shows why.
+const CONFIGS: [(&str, usize); 4] = [("flex", 1), ("flex", 0), ("ndarray", 1), ("ndarray", 0)];
 const SECTION_START: &str = "<!-- cargo xtask bench: toy start -->";
 const SECTION_END: &str = "<!-- cargo xtask bench: toy end -->";
 
@@ -59,12 +61,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let scratch = PathBuf::from("target/bench/runs");
     std::fs::create_dir_all(&scratch)?;
 
-    let mut ours: Vec<(&str, Vec<ToyRun>)> = BACKENDS.iter().map(|b| (*b, Vec::new())).collect();
+    let mut ours: Vec<(String, Vec<ToyRun>)> = CONFIGS.iter().map(|c| (label(*c), Vec::new())).collect();
     let mut torch = Vec::new();
     for repeat in 0..repeats {
         eprintln!("round {}/{repeats}", repeat + 1);
-        for (backend, runs) in &mut ours {
-            runs.push(run_ours(&binary, backend, epochs, repeat, &scratch)?);
+        for (config, (_, runs)) in CONFIGS.iter().zip(&mut ours) {
+            runs.push(run_ours(&binary, *config, epochs, repeat, &scratch)?);
         }
         if let Some(python) = &python {
             torch.push(run_torch(python, &args.torch_dir, args.quick, repeat, &scratch)?);
@@ -77,7 +79,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(dir) = args.json.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let json = serde_json::json!({ "epochs": epochs, "ours": ours.iter().map(|(b, r)| (b.to_string(), r.clone())).collect::<std::collections::BTreeMap<_, _>>(), "pytorch": torch });
+    let json = serde_json::json!({ "epochs": epochs, "ours": ours.iter().map(|(b, r)| (b.clone(), r.clone())).collect::<std::collections::BTreeMap<_, _>>(), "pytorch": torch });
     std::fs::write(&args.json, serde_json::to_string_pretty(&json)?)?;
     eprintln!("wrote {} and {}", args.out.display(), args.json.display());
     Ok(())
@@ -96,10 +98,19 @@ fn build_toy_gaussian() -> Result<PathBuf> {
     Ok(PathBuf::from("target/debug/toy-gaussian"))
 }
 
-fn run_ours(binary: &Path, backend: &str, epochs: usize, repeat: usize, scratch: &Path) -> Result<ToyRun> {
-    let out = scratch.join(format!("{backend}-{repeat}"));
+fn label((backend, threads): (&str, usize)) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match if threads == 0 { cores } else { threads } {
+        1 => format!("{backend}, 1 thread"),
+        n => format!("{backend}, {n} threads"),
+    }
+}
+
+fn run_ours(binary: &Path, (backend, threads): (&str, usize), epochs: usize, repeat: usize, scratch: &Path) -> Result<ToyRun> {
+    let out = scratch.join(format!("{backend}-{threads}-{repeat}"));
     let output = Command::new(binary)
-        .args(["--device", backend, "--steps", &epochs.to_string(), "--seed", &repeat.to_string()])
+        .args(["--device", backend, "--threads", &threads.to_string()])
+        .args(["--steps", &epochs.to_string(), "--seed", &repeat.to_string()])
         .arg("--out")
         .arg(&out)
         .output()
@@ -155,7 +166,7 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     if v.is_empty() { f64::NAN } else if v.len() % 2 == 1 { v[v.len() / 2] } else { 0.5 * (v[v.len() / 2 - 1] + v[v.len() / 2]) }
 }
 
-fn render(ours: &[(&str, Vec<ToyRun>)], torch: &[ToyRun], epochs: usize, repeats: usize, quick: bool) -> String {
+fn render(ours: &[(String, Vec<ToyRun>)], torch: &[ToyRun], epochs: usize, repeats: usize, quick: bool) -> String {
     let torch_train = median(torch.iter().map(|r| r.train_s));
     let torch_sample = median(torch.iter().map(|r| r.sample_s));
     let ratio = |ours: f64, theirs: f64| if theirs.is_finite() { format!("{:.2}x", ours / theirs) } else { "-".into() };

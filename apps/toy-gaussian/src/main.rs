@@ -12,7 +12,7 @@ mod experiment;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ddpm_train::DeviceChoice;
+use ddpm_train::{DeviceChoice, set_cpu_threads};
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &cli::Args) -> anyhow::Result<()> {
+    set_cpu_threads(args.threads).map_err(anyhow::Error::msg)?;
     let choice = match args.device {
         Some(choice) => choice,
         None => DeviceChoice::default_compiled().ok_or_else(|| anyhow::anyhow!("no backend compiled in: build with --features flex"))?,

@@ -111,3 +111,14 @@ impl FromStr for DeviceChoice {
         })
     }
 }
+
+/// Sets how many threads the CPU backends' kernels (flex, ndarray) may use; 0 means one per core.
+///
+/// Call it before the first tensor operation. Small networks such as the toy MLP run faster on one
+/// thread: their matrices are too small for a split across cores to pay for the synchronisation.
+pub fn set_cpu_threads(threads: usize) -> Result<(), String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| format!("cannot set the CPU thread count to {threads}: {e}"))
+}

@@ -12,7 +12,7 @@ mod stopwatch;
 mod trainer;
 
 pub use config::TrainConfig;
-pub use device::DeviceChoice;
+pub use device::{DeviceChoice, set_cpu_threads};
 pub use error::TrainError;
 pub use history::{LossHistory, LossRecord};
 pub use lr::LrSchedule;
