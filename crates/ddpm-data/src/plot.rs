@@ -3,9 +3,11 @@
 //! Charts are drawn in memory with plotters (text in the bundled DejaVu Sans, so no system fonts are
 //! needed), encoded with `png`, and written atomically.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -50,14 +52,8 @@ pub fn histograms(
         .unwrap_or_default();
     let y_max = densities.iter().flatten().chain(curve.iter().map(|(_, y)| y)).fold(0.0f64, |m, &y| m.max(y)) * 1.1;
 
-    render(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 24))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(lo..hi, 0.0..y_max.max(1e-9))?;
-        chart.configure_mesh().x_desc("x").y_desc("density").label_style((FONT, 15)).draw()?;
+    let frame = Frame { title, x: lo..hi, y: 0.0..y_max.max(1e-9), x_desc: "x", y_desc: "density" };
+    render(path, frame, |chart| {
         for (s, dens) in series.iter().zip(&densities) {
             let style = s.color.mix(0.45).filled();
             chart
@@ -74,13 +70,6 @@ pub fn histograms(
                 .label(label)
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
         Ok(())
     })
 }
@@ -99,14 +88,8 @@ pub fn loss_curve(path: &Path, title: &str, losses: &[f32], smooth: usize) -> Re
     let y_max = points.iter().map(|p| p.1).fold(0.0f64, f64::max) * 1.05;
     let x_max = (points.len() as f64).max(1.0);
 
-    render(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 24))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max.max(1e-9))?;
-        chart.configure_mesh().x_desc("step").y_desc("MSE to the true noise").label_style((FONT, 15)).draw()?;
+    let frame = Frame { title, x: 0.0..x_max, y: 0.0..y_max.max(1e-9), x_desc: "step", y_desc: "MSE to the true noise" };
+    render(path, frame, |chart| {
         let faint = BLUE.mix(0.3);
         chart
             .draw_series(LineSeries::new(points.iter().copied(), faint))?
@@ -116,12 +99,6 @@ pub fn loss_curve(path: &Path, title: &str, losses: &[f32], smooth: usize) -> Re
             .draw_series(LineSeries::new(averaged, ORANGE.stroke_width(2)))?
             .label(format!("mean of {smooth} steps"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], ORANGE.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
         Ok(())
     })
 }
@@ -138,24 +115,54 @@ fn density(values: &[f32], lo: f64, width: f64, bins: usize) -> Vec<f64> {
     counts.iter().map(|&c| c as f64 / (total.max(1) as f64 * width)).collect()
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+/// The axes of a chart: title, ranges and axis labels.
+struct Frame<'a> {
+    title: &'a str,
+    x: Range<f64>,
+    y: Range<f64>,
+    x_desc: &'a str,
+    y_desc: &'a str,
+}
+
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 type DrawResult = Result<(), Box<dyn std::error::Error + 'static>>;
 
-/// Draws on a white canvas with `draw`, then encodes the pixels as PNG at `path`.
-fn render(path: &Path, draw: impl FnOnce(&Area) -> DrawResult) -> Result<(), DataError> {
+/// Draws `frame` on a white canvas, lets `draw` add the series, adds the legend, and writes the PNG.
+fn render(path: &Path, frame: Frame, draw: impl FnOnce(&mut Chart) -> DrawResult) -> Result<(), DataError> {
     static FONT_ONCE: Once = Once::new();
     FONT_ONCE.call_once(|| {
         register_font(FONT, FontStyle::Normal, include_bytes!("../assets/DejaVuSans.ttf"))
             .unwrap_or_else(|_| panic!("the bundled DejaVu Sans font is valid"));
     });
-    let plot_error = |reason: String| DataError::Plot { path: path.into(), reason };
     let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-    {
+    let drawn = (|| -> DrawResult {
         let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_error(e.to_string()))?;
-        draw(&root).map_err(|e| plot_error(e.to_string()))?;
-        root.present().map_err(|e| plot_error(e.to_string()))?;
-    }
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(frame.title, (FONT, 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(frame.x, frame.y)?;
+        chart
+            .configure_mesh()
+            .x_desc(frame.x_desc)
+            .y_desc(frame.y_desc)
+            .x_label_formatter(&|x| format!("{x}"))
+            .label_style((FONT, 15))
+            .draw()?;
+        draw(&mut chart)?;
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })();
+    drawn.map_err(|e| DataError::Plot { path: path.into(), reason: e.to_string() })?;
     crate::npy::write_atomically(path, &encode_png(&pixels, WIDTH, HEIGHT))
 }
 
