@@ -36,6 +36,7 @@ pub struct Args {
     /// CPU threads for the flex and ndarray kernels; 0 uses every core. One is the default because
     /// the toy network's matrices are too small to split across cores with profit (measured on 2
     /// cores: 1000 training steps in 1.24 s on one thread, 1.66 s on two; see BENCHMARKS.md).
+    /// Sampling then splits the batch across the cores left over (same samples either way).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 

@@ -36,8 +36,9 @@ pub struct Summary {
     pub sample_steps_per_second: f64,
 }
 
-/// Runs the experiment on `device` and writes everything into `out`.
-pub fn run(config: &ToyConfig, device: &Device, device_name: &str, out: &Path) -> Result<Summary> {
+/// Runs the experiment on `device` and writes everything into `out`; sampling splits the batch
+/// across `sampling_threads` threads.
+pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_threads: usize, out: &Path) -> Result<Summary> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let config_path = out.join("config.json");
     config
@@ -60,7 +61,7 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, out: &Path) -
     let model = trained.model.valid();
     let bar = progress_bar(config.timesteps, "sampling");
     let stopwatch = Stopwatch::start();
-    let sampled = DdpmSampler::new(&schedule, config.variance).sample(
+    let sampled = DdpmSampler::new(&schedule, config.variance).with_threads(sampling_threads).sample(
         &model,
         [config.samples, 1],
         &mut NoiseRng::new(config.sample_seed),

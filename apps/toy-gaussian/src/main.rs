@@ -33,7 +33,10 @@ fn run(args: &cli::Args) -> anyhow::Result<()> {
     };
     let device = choice.device().map_err(anyhow::Error::msg)?;
     let config = config::ToyConfig::from_args(args);
-    let s = experiment::run(&config, &device, choice.name(), &args.out)?;
+    // On the CPU, sampling runs one slice of the batch per core the kernels leave free.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let sampling_threads = if choice.is_cpu() && args.threads > 0 { (cores / args.threads).max(1) } else { 1 };
+    let s = experiment::run(&config, &device, choice.name(), sampling_threads, &args.out)?;
     println!("toy-gaussian ({:?} preset) on {}", args.preset, choice);
     println!("  data     N({}, {}^2), {} points", s.target_mean, s.target_std, config.data_points);
     println!("  trained  {} steps in {:.2} s ({:.0} steps/s), final loss {:.4}", config.train.steps, s.train.seconds, s.train_steps_per_second, s.final_loss);

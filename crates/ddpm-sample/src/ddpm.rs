@@ -1,5 +1,7 @@
 //! DDPM ancestral sampling (Ho et al. 2020, Algorithm 2).
 
+use std::ops::Range;
+
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::Denoiser;
@@ -31,11 +33,21 @@ pub struct Sampled<const D: usize> {
 pub struct DdpmSampler<'a> {
     schedule: &'a NoiseSchedule,
     variance: VarianceType,
+    threads: usize,
 }
 
 impl<'a> DdpmSampler<'a> {
     pub fn new(schedule: &'a NoiseSchedule, variance: VarianceType) -> Self {
-        Self { schedule, variance }
+        Self { schedule, variance, threads: 1 }
+    }
+
+    /// Splits the batch into `threads` slices that run the whole reverse chain concurrently, one
+    /// OS thread each. Worth it on CPU backends when single ops are too small to use every core
+    /// (the toy MLP); the samples are identical for any thread count, because the noise is
+    /// counter-based (see [`NoiseRng`]).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// The standard deviation sigma_t of the noise added by the step out of (0-based) step `t`.
@@ -60,30 +72,65 @@ impl<'a> DdpmSampler<'a> {
     ///
     /// No noise is added by the last step (t = 0), as in the paper. `trajectory_every = Some(k)` keeps
     /// x_t every `k` steps (plus x_T and x_0); `on_step(done, total)` reports progress.
-    pub fn sample<const D: usize, M: Denoiser<D>>(
+    pub fn sample<const D: usize, M: Denoiser<D> + Sync>(
         &self,
         model: &M,
         shape: [usize; D],
         rng: &mut NoiseRng,
         device: &Device,
         trajectory_every: Option<usize>,
-        mut on_step: impl FnMut(usize, usize),
+        on_step: impl FnMut(usize, usize),
     ) -> Sampled<D> {
-        let num_steps = self.schedule.num_steps();
-        let batch = shape[0];
-        let mut x = rng.normal(shape, device);
+        // One draw for x_T and one per noisy step, reserved up front so each slice reads its rows.
+        let first_draw = rng.reserve_draws(self.schedule.num_steps() as u64);
+        let chain = Chain { sampler: self, model, rng: *rng, first_draw, shape, device, trajectory_every };
+        let slices = row_slices(shape[0], self.threads);
+        let mut parts: Vec<Sampled<D>> = std::thread::scope(|scope| {
+            let others: Vec<_> = slices[1..].iter().map(|rows| scope.spawn(|| chain.run(rows.clone(), |_, _| {}))).collect();
+            let first = chain.run(slices[0].clone(), on_step);
+            std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a sampling thread panicked"))).collect()
+        });
+        if parts.len() == 1 {
+            return parts.pop().expect("one part");
+        }
+        let trajectory = (0..parts[0].trajectory.len())
+            .map(|i| (parts[0].trajectory[i].0, Tensor::cat(parts.iter().map(|p| p.trajectory[i].1.clone()).collect(), 0)))
+            .collect();
+        Sampled { samples: Tensor::cat(parts.into_iter().map(|p| p.samples).collect(), 0), trajectory }
+    }
+}
+
+/// Everything one slice of the batch needs to run the reverse chain.
+struct Chain<'s, 'a, M, const D: usize> {
+    sampler: &'s DdpmSampler<'a>,
+    model: &'s M,
+    rng: NoiseRng,
+    first_draw: u64,
+    shape: [usize; D],
+    device: &'s Device,
+    trajectory_every: Option<usize>,
+}
+
+impl<M: Denoiser<D>, const D: usize> Chain<'_, '_, M, D> {
+    fn run(&self, rows: Range<usize>, mut on_step: impl FnMut(usize, usize)) -> Sampled<D> {
+        let num_steps = self.sampler.schedule.num_steps();
+        let mut shape = self.shape;
+        shape[0] = rows.len();
+        let noise = |draw: u64| self.rng.normal_rows(self.first_draw + draw, rows.start, shape, self.device);
+        let keep = |t: usize| self.trajectory_every.is_some_and(|k| t == num_steps || t == 0 || t % k.max(1) == 0);
+
+        let mut x = noise(0);
         let mut trajectory = Vec::new();
-        let keep = |t: usize| trajectory_every.is_some_and(|k| t == num_steps || t == 0 || t % k.max(1) == 0);
         if keep(num_steps) {
             trajectory.push((num_steps, x.clone()));
         }
-        let mut timesteps = vec![0; batch];
+        let mut timesteps = vec![0; rows.len()];
         for t in (0..num_steps).rev() {
             timesteps.fill(t);
-            let noise_pred = model.predict_noise(x.clone(), &timesteps);
-            x = self.step_mean(x, t, noise_pred);
+            let noise_pred = self.model.predict_noise(x.clone(), &timesteps);
+            x = self.sampler.step_mean(x, t, noise_pred);
             if t > 0 {
-                x = x + rng.normal(shape, device).mul_scalar(self.sigma(t));
+                x = x + noise(t as u64).mul_scalar(self.sampler.sigma(t));
             }
             if keep(t) {
                 trajectory.push((t, x.clone()));
@@ -92,4 +139,10 @@ impl<'a> DdpmSampler<'a> {
         }
         Sampled { samples: x, trajectory }
     }
+}
+
+/// `count` contiguous, near-equal, non-empty ranges covering `0..rows` (fewer when rows are few).
+fn row_slices(rows: usize, count: usize) -> Vec<Range<usize>> {
+    let count = count.clamp(1, rows.max(1));
+    (0..count).map(|i| (i * rows / count)..((i + 1) * rows / count)).collect()
 }

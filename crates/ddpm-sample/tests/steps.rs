@@ -53,10 +53,10 @@ impl Denoiser<2> for Zero {
 }
 
 /// Predicts zero noise and records the timesteps it is asked about.
-struct Recorder(std::cell::RefCell<Vec<Vec<usize>>>);
+struct Recorder(std::sync::Mutex<Vec<Vec<usize>>>);
 impl Denoiser<2> for Recorder {
     fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
-        self.0.borrow_mut().push(timesteps.to_vec());
+        self.0.lock().unwrap().push(timesteps.to_vec());
         x_t.zeros_like()
     }
 }
@@ -67,7 +67,7 @@ fn sampler_visits_every_step_from_t_minus_one_down_to_zero() {
     let recorder = Recorder(Default::default());
     let mut progress = Vec::new();
     DdpmSampler::new(&schedule, VarianceType::Beta).sample(&recorder, [3, 2], &mut NoiseRng::new(0), &Device::flex(), None, |done, total| progress.push((done, total)));
-    let visited = recorder.0.into_inner();
+    let visited = recorder.0.into_inner().unwrap();
     assert_eq!(visited, (0..7).rev().map(|t| vec![t; 3]).collect::<Vec<_>>());
     assert_eq!(progress.last(), Some(&(7, 7)));
 }
@@ -96,4 +96,31 @@ fn sampling_is_seeded() {
     };
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
+}
+
+/// A denoiser that depends on x_t and t, so a wrong row or step in any slice shows.
+struct Affine;
+impl Denoiser<2> for Affine {
+    fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+        x_t.mul_scalar(0.1 + timesteps[0] as f64 / 100.0)
+    }
+}
+
+#[test]
+fn splitting_the_batch_across_threads_changes_nothing() {
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 40).unwrap();
+    let device = Device::flex();
+    let run = |threads| {
+        let out = DdpmSampler::new(&schedule, VarianceType::Posterior)
+            .with_threads(threads)
+            .sample(&Affine, [7, 3], &mut NoiseRng::new(2), &device, Some(10), |_, _| {});
+        let trajectory: Vec<(usize, Vec<f32>)> =
+            out.trajectory.into_iter().map(|(t, x)| (t, x.into_data().try_into_vec::<f32>().unwrap())).collect();
+        (out.samples.into_data().try_into_vec::<f32>().unwrap(), trajectory)
+    };
+    let single = run(1);
+    assert_eq!(single.1.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![40, 30, 20, 10, 0]);
+    for threads in [2, 3, 7, 50] {
+        assert_eq!(run(threads), single, "{threads} threads");
+    }
 }

@@ -37,6 +37,11 @@ impl DeviceChoice {
         Self::ALL.iter().find(|(c, _)| *c == self).map(|(_, n)| *n).expect("every choice has a name")
     }
 
+    /// Whether the backend runs on the CPU (flex, ndarray).
+    pub fn is_cpu(self) -> bool {
+        matches!(self, Self::Flex | Self::Ndarray)
+    }
+
     /// Whether this backend's Cargo feature was on when the binary was built.
     pub fn is_compiled(self) -> bool {
         match self {
