@@ -98,12 +98,9 @@ fn build_toy_gaussian() -> Result<PathBuf> {
     Ok(PathBuf::from("target/debug/toy-gaussian"))
 }
 
+/// The row name: the backend and the `--threads` flag it ran with (0 = every core).
 fn label((backend, threads): (&str, usize)) -> String {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match if threads == 0 { cores } else { threads } {
-        1 => format!("{backend}, 1 thread"),
-        n => format!("{backend}, {n} threads"),
-    }
+    format!("{backend}, --threads {threads}")
 }
 
 fn run_ours(binary: &Path, (backend, threads): (&str, usize), epochs: usize, repeat: usize, scratch: &Path) -> Result<ToyRun> {
