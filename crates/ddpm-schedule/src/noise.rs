@@ -79,8 +79,8 @@ impl NoiseRng {
 
     /// A tensor of independent N(0, 1) values: one draw.
     pub fn normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
-        let values = self.normal_vec(shape.iter().product());
-        Tensor::from_data(TensorData::new(values, shape), device)
+        let draw = self.next_draw();
+        self.normal_rows(draw, 0, shape, device)
     }
 
     /// `count` integers drawn uniformly from `0..upper`: training timesteps (`upper` = T) or
