@@ -6,7 +6,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{GaussianDataset, Normal1d, mean_std, plot, write_npy_f32};
-use ddpm_sample::DdpmSampler;
+use ddpm_sample::{DdpmSampler, ReverseProcess};
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
 use ddpm_train::{Stopwatch, Timing, progress_bar, train};
 use serde::Serialize;

@@ -14,6 +14,16 @@ pub enum DataError {
     ShapeMismatch { shape: Vec<usize>, expected: usize, actual: usize },
     #[error("invalid dataset parameter: {0}")]
     InvalidParameter(String),
+    #[error("{path} is not a valid IDX file: {reason}")]
+    BadIdx { path: PathBuf, reason: String },
+    #[error("{path} is corrupt: its sha256 is {actual}, the official file's is {expected}. Delete it and download it again")]
+    ChecksumMismatch { path: PathBuf, expected: String, actual: String },
+    #[error(
+        "MNIST files missing: {missing:?}. Looked in {searched:?}; download failed: {reason}\n\
+         Put the four official files (e.g. train-images-idx3-ubyte.gz) in one folder and pass it with --data-dir, \
+         set DDPM_DATA_DIR, or copy them into datasets/mnist/"
+    )]
+    MissingMnist { searched: Vec<PathBuf>, missing: Vec<String>, reason: String },
     #[error("cannot draw {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
 }

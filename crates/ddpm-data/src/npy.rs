@@ -1,6 +1,5 @@
 //! NumPy `.npy` (format 1.0) for little-endian float32 arrays: what `np.load` reads.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::DataError;
@@ -28,7 +27,7 @@ pub fn write_npy_f32(path: &Path, values: &[f32], shape: &[usize]) -> Result<(),
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
     values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
-    write_atomically(path, &bytes)
+    crate::write_atomically(path, &bytes)
 }
 
 /// Reads a little-endian float32 C-order `.npy` file: its values and shape.
@@ -62,17 +61,6 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), DataError> {
     }
     let values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     Ok((values, shape))
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let error = |source| DataError::Write { path: path.into(), source };
-    let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
-    temp_name.push(".tmp");
-    let temp = path.with_file_name(temp_name);
-    let mut file = std::fs::File::create(&temp).map_err(error)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(error)?;
-    std::fs::rename(&temp, path).map_err(error)
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ fn render(path: &Path, frame: Frame, draw: impl FnOnce(&mut Chart) -> DrawResult
         Ok(())
     })();
     drawn.map_err(|e| DataError::Plot { path: path.into(), reason: e.to_string() })?;
-    crate::npy::write_atomically(path, &encode_png(&pixels, WIDTH, HEIGHT))
+    crate::write_atomically(path, &encode_png(&pixels, WIDTH, HEIGHT))
 }
 
 /// RGB8 pixels to PNG bytes.

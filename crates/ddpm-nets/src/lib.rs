@@ -7,8 +7,10 @@ mod activation;
 mod denoiser;
 mod mlp;
 mod time;
+mod unet;
 
 pub use activation::Activation;
 pub use denoiser::Denoiser;
 pub use mlp::{Mlp, MlpConfig};
 pub use time::{TimeEncoding, TimeTable};
+pub use unet::{Attention, BasicUNet, BasicUNetConfig, Block, BlockStyle, Downsample, Level, UNet, UNetConfig};

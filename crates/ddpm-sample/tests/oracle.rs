@@ -5,7 +5,7 @@
 
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::Denoiser;
-use ddpm_sample::{DdpmSampler, VarianceType};
+use ddpm_sample::{DdpmSampler, ReverseProcess, VarianceType};
 use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule, per_example};
 
 struct GaussianOracle<'a> {

@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_nets::Denoiser;
-use ddpm_sample::{DdpmSampler, VarianceType};
+use ddpm_sample::{DdpmSampler, ReverseProcess, VarianceType};
 use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
 use serde_json::Value;
 

@@ -11,7 +11,9 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// A seeded source of N(0, I) noise tensors and uniform indices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// It serialises as its `(seed, draws)` state, so a checkpoint can restore it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NoiseRng {
     seed: u64,
     draws: u64,
@@ -81,6 +83,13 @@ impl NoiseRng {
     pub fn normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
         let draw = self.next_draw();
         self.normal_rows(draw, 0, shape, device)
+    }
+
+    /// `len` values drawn uniformly from [0, 1), on the host: one draw.
+    pub fn uniform_vec(&mut self, len: usize) -> Vec<f32> {
+        let draw = self.next_draw();
+        let mut rng = self.stream(draw);
+        (0..len).map(|_| rng.random::<f32>()).collect()
     }
 
     /// `count` integers drawn uniformly from `0..upper`: training timesteps (`upper` = T) or

@@ -1,9 +1,9 @@
 use burn::config::Config;
 
-use crate::LrSchedule;
+use crate::{EmaConfig, LossWeighting, LrSchedule};
 
 /// Hyper-parameters of a training run. The defaults are the toy reference's: Adam at 1e-3,
-/// 1000 full-batch steps.
+/// 1000 full-batch steps, no clipping, no EMA.
 #[derive(Config, Debug)]
 pub struct TrainConfig {
     /// Optimiser steps (for full-batch training, epochs).
@@ -23,6 +23,14 @@ pub struct TrainConfig {
     /// Adam's epsilon. PyTorch's default (1e-8), not Burn's (1e-5), so runs match the references.
     #[config(default = 1e-8)]
     pub adam_epsilon: f64,
+    /// Clip the gradient to this global L2 norm (over all parameters together).
+    #[config(default = "None")]
+    pub grad_clip_norm: Option<f64>,
+    /// Keep an exponential moving average of the weights to sample from.
+    #[config(default = "None")]
+    pub ema: Option<EmaConfig>,
+    #[config(default = "LossWeighting::Uniform")]
+    pub loss_weighting: LossWeighting,
     /// Seeds the timesteps, the noise and the minibatch order.
     #[config(default = 0)]
     pub seed: u64,
@@ -32,4 +40,23 @@ pub struct TrainConfig {
     /// Show a progress bar on stderr (hidden automatically when stderr is not a terminal).
     #[config(default = true)]
     pub progress: bool,
+}
+
+impl TrainConfig {
+    /// Explains the first setting that cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |name: &str, value: f64| {
+            if value > 0.0 && value.is_finite() { Ok(()) } else { Err(format!("{name} must be a positive number (got {value})")) }
+        };
+        positive("learning rate", self.learning_rate)?;
+        if let Some(norm) = self.grad_clip_norm {
+            positive("gradient clipping norm", norm)?;
+        }
+        if let Some(ema) = &self.ema
+            && !(0.0..1.0).contains(&ema.decay)
+        {
+            return Err(format!("EMA decay must be in [0, 1) (got {})", ema.decay));
+        }
+        Ok(())
+    }
 }

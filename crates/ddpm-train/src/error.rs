@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use thiserror::Error;
 
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -10,7 +12,11 @@ pub enum TrainError {
     InvalidConfig(String),
     #[error(
         "the loss became {loss} at step {step}: training diverged. Lower the learning rate \
-         (e.g. --lr {suggested_lr:e}) or check the data for NaN/inf"
+         (e.g. --lr {suggested_lr:e}) or check the data for NaN/inf. The last checkpoint written before it is intact"
     )]
     NonFiniteLoss { step: usize, loss: f32, suggested_lr: f64 },
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Hook(String),
 }

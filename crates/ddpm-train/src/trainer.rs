@@ -1,110 +1,106 @@
+//! One optimiser step of the DDPM objective, and the state a run carries between steps.
+
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
 use ddpm_nets::Denoiser;
-use ddpm_schedule::{NoiseRng, NoiseSchedule};
+use ddpm_schedule::{NoiseRng, NoiseSchedule, per_example};
 
-use crate::{LossHistory, LossRecord, TrainConfig, TrainError, progress_bar};
+use crate::{TrainConfig, TrainError, clip_global_norm, ema_update};
 
-/// A trained model and how its loss went.
-#[derive(Debug)]
-pub struct Trained<M> {
-    /// The final weights, still on the autodiff device (call `.valid()` to sample).
+/// A model being trained: its weights, their moving average, the optimiser's moments, the noise
+/// stream and the step count. Everything a checkpoint must hold to resume exactly.
+pub struct Trainer<M> {
+    /// The online weights, on the autodiff device.
     pub model: M,
-    pub history: LossHistory,
+    /// The moving average of the weights (on the plain device), when the config asks for one.
+    pub ema: Option<M>,
+    pub(crate) optimizer: ModuleOptimizer,
+    pub(crate) rng: NoiseRng,
+    pub(crate) step: usize,
+    pub(crate) config: TrainConfig,
+    pub(crate) schedule: NoiseSchedule,
 }
 
-/// Trains `model` to predict the noise added to `data` under `schedule`.
-///
-/// `data` is the whole training set, `[N, ...]`, already on `device`; `device` must be an autodiff
-/// device (`Device::autodiff()`) and the model must live on it. Each step draws a fresh timestep
-/// and fresh noise per example from the seeded [`NoiseRng`], so a run is reproducible and does not
-/// depend on the backend's own RNG.
-pub fn train<const D: usize, M>(
-    mut model: M,
-    data: Tensor<D>,
-    schedule: &NoiseSchedule,
-    config: &TrainConfig,
-    device: &Device,
-) -> Result<Trained<M>, TrainError>
-where
-    M: Module + Denoiser<D>,
-{
-    let dataset_len = data.dims()[0];
+impl<M> Trainer<M> {
+    /// Optimiser steps taken so far (the 0-based index of the next one).
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The learning rate of the next step.
+    pub fn learning_rate(&self) -> f64 {
+        self.config.lr_schedule.at(self.step, self.config.steps, self.config.learning_rate)
+    }
+}
+
+impl<M: Module> Trainer<M> {
+    /// Starts training `model`, which must live on `device`, an autodiff device (`Device::autodiff()`).
+    pub fn new(model: M, schedule: &NoiseSchedule, config: &TrainConfig) -> Result<Self, TrainError> {
+        config.validate().map_err(TrainError::InvalidConfig)?;
+        let optimizer = AdamWConfig::new()
+            .with_weight_decay(config.weight_decay as f32)
+            .with_epsilon(config.adam_epsilon as f32)
+            .init();
+        let ema = config.ema.as_ref().map(|_| model.clone().valid());
+        Ok(Self { model, ema, optimizer, rng: NoiseRng::new(config.seed), step: 0, config: config.clone(), schedule: schedule.clone() })
+    }
+
+    /// The weights to sample from, on the plain device: the EMA when there is one.
+    pub fn sampling_model(&self) -> M {
+        self.ema.clone().unwrap_or_else(|| self.model.clone().valid())
+    }
+
+    /// Takes one step on the clean batch `x0` (`[B, ...]`, on the autodiff device) and returns its loss
+    /// (`[1]`, still on the device: reading it back would cost a sync per step).
+    ///
+    /// Draws t ~ U{0..T-1} and eps ~ N(0, I) per example from the trainer's seeded stream, forms
+    /// x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and minimises the (weighted) mean of
+    /// (eps_theta(x_t, t) - eps)^2; then clips, steps AdamW and updates the EMA.
+    pub fn step<const D: usize>(&mut self, x0: Tensor<D>) -> Tensor<1>
+    where
+        M: Denoiser<D>,
+    {
+        let device = x0.device();
+        let shape = x0.dims();
+        let timesteps = self.rng.uniform_indices(shape[0], self.schedule.num_steps());
+        let noise = self.rng.normal(shape, &device);
+        let x_t = self.schedule.q_sample(x0, &timesteps, noise.clone());
+        let squared_error = (self.model.predict_noise(x_t, &timesteps) - noise).square();
+        let loss = match self.config.loss_weighting {
+            crate::LossWeighting::Uniform => squared_error.mean(),
+            weighting => {
+                let weights: Vec<f64> = timesteps.iter().map(|&t| weighting.weight(&self.schedule, t)).collect();
+                (squared_error * per_example::<D>(&weights, &device)).mean()
+            }
+        };
+
+        let learning_rate = self.learning_rate();
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if let Some(max_norm) = self.config.grad_clip_norm {
+            grads = clip_global_norm(grads, &self.model, max_norm).0;
+        }
+        self.model = self.optimizer.step(learning_rate, self.model.clone(), grads);
+        if let (Some(ema), Some(config)) = (self.ema.take(), &self.config.ema) {
+            self.ema = Some(ema_update(ema, &self.model, config.decay_at(self.step)));
+        }
+        self.step += 1;
+        loss.detach()
+    }
+}
+
+/// Checks the settings that depend on the dataset before a run starts.
+pub(crate) fn batch_size_for(config: &TrainConfig, dataset_len: usize) -> Result<usize, TrainError> {
     if dataset_len == 0 {
         return Err(TrainError::EmptyDataset);
     }
-    let batch_size = match config.batch_size {
-        Some(0) => return Err(TrainError::ZeroBatch),
-        Some(b) => b,
-        None => dataset_len,
-    };
-    if !(config.learning_rate > 0.0 && config.learning_rate.is_finite()) {
-        return Err(TrainError::InvalidConfig(format!(
-            "learning rate must be a positive number (got {})",
-            config.learning_rate
-        )));
+    match config.batch_size {
+        Some(0) => Err(TrainError::ZeroBatch),
+        Some(b) => Ok(b),
+        None => Ok(dataset_len),
     }
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .with_epsilon(config.adam_epsilon as f32)
-        .init();
-    let mut rng = NoiseRng::new(config.seed);
-    let mut batch_shape = data.dims();
-    batch_shape[0] = batch_size;
-
-    let bar = config.progress.then(|| progress_bar(config.steps, "training"));
-    let mut history = LossHistory::default();
-    let mut pending: Vec<(usize, f64, Tensor<1>)> = Vec::with_capacity(config.log_every);
-
-    for step in 0..config.steps {
-        let x0 = if batch_size == dataset_len {
-            data.clone()
-        } else {
-            let rows = rng.uniform_indices(batch_size, dataset_len);
-            let rows: Vec<i64> = rows.into_iter().map(|r| r as i64).collect();
-            data.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(rows, [batch_size]), device))
-        };
-        let timesteps = rng.uniform_indices(batch_size, schedule.num_steps());
-        let noise = rng.normal(batch_shape, device);
-        let x_t = schedule.q_sample(x0, &timesteps, noise.clone());
-        let loss = (model.predict_noise(x_t, &timesteps) - noise).square().mean();
-
-        let learning_rate = config.lr_schedule.at(step, config.steps, config.learning_rate);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(learning_rate, model, grads);
-
-        pending.push((step, learning_rate, loss.detach()));
-        if pending.len() >= config.log_every.max(1) || step + 1 == config.steps {
-            flush(&mut pending, &mut history, config.learning_rate)?;
-            if let (Some(bar), Some(last)) = (&bar, history.records.last()) {
-                bar.set_position(step as u64 + 1);
-                bar.set_message(format!("loss {:.4} lr {:.1e}", last.loss, last.learning_rate));
-            }
-        }
-    }
-    if let Some(bar) = bar {
-        bar.finish();
-    }
-    Ok(Trained { model, history })
-}
-
-/// Reads the buffered losses back in one transfer and stops on the first non-finite one.
-fn flush(
-    pending: &mut Vec<(usize, f64, Tensor<1>)>,
-    history: &mut LossHistory,
-    peak_lr: f64,
-) -> Result<(), TrainError> {
-    let losses: Vec<Tensor<1>> = pending.iter().map(|(_, _, loss)| loss.clone()).collect();
-    let values = Tensor::cat(losses, 0)
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("losses are stored as f32");
-    for ((step, learning_rate, _), loss) in pending.drain(..).zip(values) {
-        if !loss.is_finite() {
-            return Err(TrainError::NonFiniteLoss { step, loss, suggested_lr: peak_lr / 10.0 });
-        }
-        history.records.push(LossRecord { step, loss, learning_rate });
-    }
-    Ok(())
 }

@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Mutex;
 
 use ddpm_nets::{Mlp, MlpConfig, TimeEncoding};
-use ddpm_sample::{DdpmSampler, VarianceType};
+use ddpm_sample::{DdpmSampler, ReverseProcess, VarianceType};
 use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
 use ddpm_train::{LrSchedule, TrainConfig, TrainError, train};
 

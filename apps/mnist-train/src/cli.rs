@@ -1,0 +1,229 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use ddpm_train::DeviceChoice;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mnist-train",
+    version,
+    about = "DDPM on MNIST: train a U-Net noise predictor, sample digits, and show what diffusion adds.",
+    long_about = "DDPM on MNIST: train a U-Net noise predictor, sample digits, and show what diffusion adds.\n\n\
+        Typical use:\n  \
+        mnist-train train --data-dir ../shared/datasets/mnist --out runs/mnist\n  \
+        mnist-train sample --checkpoint runs/mnist --out runs/mnist/samples\n  \
+        mnist-train forward --data-dir ../shared/datasets/mnist\n  \
+        mnist-train baseline --data-dir ../shared/datasets/mnist --compare runs/mnist\n\n\
+        MNIST is read from --data-dir, then $DDPM_DATA_DIR, then datasets/mnist/; when missing there it is \
+        downloaded into datasets/mnist/ (checksums verified)."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct BackendArgs {
+    /// Backend: flex, ndarray, wgpu, vulkan, metal or cuda (each needs its Cargo feature).
+    /// [default: the first compiled in, flex in a default build]
+    #[arg(long, global = true)]
+    pub device: Option<DeviceChoice>,
+    /// CPU threads for the flex and ndarray kernels; 0 uses every core (the U-Net's convolutions
+    /// are large enough to split).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train the U-Net; writes checkpoints, metrics.jsonl and sample grids to --out.
+    Train(TrainArgs),
+    /// Sample digits from a checkpoint: grid.png and samples.npy ([N, 1, 28, 28] float32 in [0, 1]).
+    Sample(SampleArgs),
+    /// Draw the forward process: one digit noised at evenly spaced t.
+    Forward(ForwardArgs),
+    /// Train the pre-DDPM baseline (one-shot denoiser) and compare its "generations" with DDPM's.
+    Baseline(BaselineArgs),
+}
+
+/// The networks `train` can build.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The small U-Net of the PyTorch benchmark: 32-64-128, two conv blocks per level, 0.62 M params.
+    Small,
+    /// A DDPM-paper-style U-Net (residual blocks, attention at 16x16 and in the bottleneck) on 32x32
+    /// padded digits, base width 32.
+    Ddpm,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Linear betas 1e-4..0.02 (Ho et al.).
+    Linear,
+    /// The cosine schedule (Nichol & Dhariwal), s = 0.008, betas capped at 0.999.
+    Cosine,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct TrainArgs {
+    /// Folder with the MNIST IDX files (.gz or raw).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Run folder: checkpoint/, metrics.jsonl, samples/step-N.png, loss.png.
+    #[arg(long, default_value = "runs/mnist")]
+    pub out: PathBuf,
+    /// Continue the run in --out from its checkpoint (same settings; --steps and --minutes may change).
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, value_enum, default_value_t = Network::Small)]
+    pub network: Network,
+    /// Print the network's layers and parameter count, then exit.
+    #[arg(long)]
+    pub print_model: bool,
+    #[arg(long, value_enum, default_value_t = Schedule::Linear)]
+    pub schedule: Schedule,
+    /// Diffusion steps T.
+    #[arg(long, default_value_t = 1000)]
+    pub timesteps: usize,
+    /// Optimiser steps in all (the learning rate decays over them). [default: 3000, or the
+    /// checkpoint's with --resume]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Stop after this many minutes (checkpointing first), even if --steps are not done.
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Linear warm-up steps before the cosine decay.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Learning rate at the last step.
+    #[arg(long, default_value_t = 1e-5)]
+    pub min_lr: f64,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Clip the gradient's global norm to this; 0 disables clipping.
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f64,
+    /// EMA decay of the weights sampled from; 0 disables the EMA.
+    #[arg(long, default_value_t = 0.999)]
+    pub ema_decay: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (and at the end, on --minutes and on Ctrl-C).
+    #[arg(long, default_value_t = 250)]
+    pub checkpoint_every: usize,
+    /// Draw a grid of 16 DDIM-50 samples from the EMA weights every this many steps; 0 disables.
+    #[arg(long, default_value_t = 500)]
+    pub sample_every: usize,
+    /// Read the loss back (one sync) every this many steps.
+    #[arg(long, default_value_t = 25)]
+    pub log_every: usize,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplerKind {
+    /// Ancestral sampling over all T steps.
+    Ddpm,
+    /// DDIM over --steps timesteps.
+    Ddim,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpacingArg {
+    Leading,
+    Trailing,
+    Linspace,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// The moving average of the weights (falls back to online when the run had no EMA).
+    Ema,
+    /// The last optimiser step's weights.
+    Online,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct SampleArgs {
+    /// A training run's --out folder (or its checkpoint/ folder). Everything else is read from it.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Output folder for grid.png and samples.npy. [default: <checkpoint>/samples]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = SamplerKind::Ddim)]
+    pub sampler: SamplerKind,
+    /// DDIM steps (DDPM always takes all T). [default: 50]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// DDIM noise: 0 is deterministic, 1 matches DDPM.
+    #[arg(long, default_value_t = 0.0)]
+    pub eta: f64,
+    #[arg(long, value_enum, default_value_t = SpacingArg::Leading)]
+    pub spacing: SpacingArg,
+    /// Clip DDIM's predicted x_0 to [-1, 1] at every step.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub clip_x0: bool,
+    /// Number of images.
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = Weights::Ema)]
+    pub weights: Weights,
+    /// Must equal the checkpoint's schedule when given (a model only knows the schedule it learned).
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
+    /// Must equal the checkpoint's T when given.
+    #[arg(long)]
+    pub timesteps: Option<usize>,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct ForwardArgs {
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The PNG to write.
+    #[arg(long, default_value = "runs/mnist-forward.png")]
+    pub out: PathBuf,
+    /// Which test-set digit to noise.
+    #[arg(long, default_value_t = 0)]
+    pub index: usize,
+    /// Number of noise levels shown, from t = 0 to t = T - 1.
+    #[arg(long, default_value_t = 10)]
+    pub columns: usize,
+    #[arg(long, value_enum, default_value_t = Schedule::Linear)]
+    pub schedule: Schedule,
+    #[arg(long, default_value_t = 1000)]
+    pub timesteps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct BaselineArgs {
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Output folder for baseline.png and the model.
+    #[arg(long, default_value = "runs/mnist-baseline")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// A DDPM run folder whose samples (DDIM-50) go beside the baseline's one-shot generations.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+}

@@ -1,0 +1,44 @@
+//! `mnist-train`: DDPM on MNIST. Run with `--help`, or `<subcommand> --help`, for every setting.
+
+/// mimalloc reuses freed tensor buffers instead of returning them to the OS and faulting fresh
+/// pages in on the next step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod baseline;
+mod cli;
+mod forward;
+mod run;
+mod sample;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ddpm_train::{DeviceChoice, set_cpu_threads};
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match dispatch(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: cli::Args) -> anyhow::Result<()> {
+    set_cpu_threads(args.backend.threads).map_err(anyhow::Error::msg)?;
+    let choice = match args.backend.device {
+        Some(choice) => choice,
+        None => DeviceChoice::default_compiled().ok_or_else(|| anyhow::anyhow!("no backend compiled in: build with --features flex"))?,
+    };
+    let device = choice.device().map_err(anyhow::Error::msg)?;
+    match args.command {
+        cli::Command::Train(train) => train::run(&train, &device),
+        cli::Command::Sample(sample) => sample::run(&sample, &device),
+        cli::Command::Forward(forward) => forward::run(&forward, &device),
+        cli::Command::Baseline(baseline) => baseline::run(&baseline, &device),
+    }
+}

@@ -1,0 +1,92 @@
+//! `mnist-train` end to end on the real MNIST files, with tiny runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/mnist").canonicalize().unwrap()
+}
+
+/// Runs the binary in `cwd` (so nothing lands in the repository), never downloading.
+fn run(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mnist-train")).current_dir(cwd).env("DDPM_OFFLINE", "1").args(args).output().unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+fn failure(output: &Output) -> String {
+    assert!(!output.status.success(), "should have failed");
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+fn tiny_train(cwd: &Path, extra: &[&str]) -> Output {
+    let data = mnist_dir();
+    let mut args = vec!["train", "--data-dir", data.to_str().unwrap(), "--out", "run", "--batch-size", "8", "--checkpoint-every", "2", "--sample-every", "2", "--log-every", "1"];
+    args.extend_from_slice(extra);
+    run(cwd, &args)
+}
+
+#[test]
+fn train_resume_and_sample_a_tiny_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let out = ok(&tiny_train(cwd, &["--steps", "4", "--ema-decay", "0.9"]));
+    assert!(out.contains("finished at step 4 of 4"), "{out}");
+    let run_dir = cwd.join("run");
+    for file in ["checkpoint/model.bpk", "checkpoint/ema.bpk", "checkpoint/optimizer.bpk", "checkpoint/state.json", "metrics.jsonl", "loss.png", "samples/step-2.png", "samples/step-4.png", "run.json"] {
+        assert!(run_dir.join(file).is_file(), "missing {file}");
+    }
+    let err = failure(&tiny_train(cwd, &["--steps", "4"]));
+    assert!(err.contains("--resume"), "a second run into the same folder is refused: {err}");
+
+    let out = ok(&run(cwd, &["train", "--resume", "--out", "run", "--steps", "6", "--data-dir", mnist_dir().to_str().unwrap(), "--sample-every", "0"]));
+    assert!(out.contains("finished at step 6 of 6"), "{out}");
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, (0..6).collect::<Vec<_>>());
+
+    let out = ok(&run(cwd, &["sample", "--checkpoint", "run", "--steps", "5", "--n", "3", "--out", "samples"]));
+    assert!(out.contains("DDIM-5"), "{out}");
+    let (values, shape) = ddpm_data::read_npy_f32(&cwd.join("samples/samples.npy")).unwrap();
+    assert_eq!(shape, vec![3, 1, 28, 28]);
+    assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+    assert!(cwd.join("samples/grid.png").is_file());
+
+    let err = failure(&run(cwd, &["sample", "--checkpoint", "run", "--timesteps", "500"]));
+    assert!(err.contains("does not match") && err.contains("T = 1000"), "{err}");
+    let err = failure(&run(cwd, &["sample", "--checkpoint", "run", "--schedule", "cosine"]));
+    assert!(err.contains("does not match"), "{err}");
+    let err = failure(&run(cwd, &["sample", "--checkpoint", "nowhere"]));
+    assert!(err.contains("no checkpoint here"), "{err}");
+}
+
+#[test]
+fn forward_and_baseline_draw_their_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = mnist_dir();
+    let data = data.to_str().unwrap();
+    ok(&run(dir.path(), &["forward", "--data-dir", data, "--out", "forward.png", "--columns", "6"]));
+    assert!(dir.path().join("forward.png").is_file());
+    let out = ok(&run(dir.path(), &["baseline", "--data-dir", data, "--steps", "2", "--batch-size", "4", "--out", "base"]));
+    assert!(out.contains("final loss"), "{out}");
+    assert!(dir.path().join("base/baseline.png").is_file());
+}
+
+#[test]
+fn print_model_shows_layers_and_parameter_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(&run(dir.path(), &["train", "--print-model"]));
+    assert!(out.contains("parameters: 6"), "{out}"); // 0.62 M
+    assert!(out.contains("Conv2d"), "{out}");
+}
+
+#[test]
+fn missing_data_names_the_files_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = failure(&run(dir.path(), &["train", "--data-dir", "nowhere", "--steps", "1"]));
+    assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("--data-dir") && err.contains("DDPM_OFFLINE"), "{err}");
+}

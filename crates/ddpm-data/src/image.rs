@@ -1,0 +1,68 @@
+//! Image batches to PNG: grids of samples, rows of a process.
+
+use std::path::Path;
+
+use crate::DataError;
+
+/// Maps model outputs in [-1, 1] to pixel intensities in [0, 1], clamping what falls outside.
+pub fn to_unit_range(values: &[f32]) -> Vec<f32> {
+    values.iter().map(|v| ((v + 1.0) * 0.5).clamp(0.0, 1.0)).collect()
+}
+
+/// Writes a batch of images as one PNG grid, row-major, `columns` images per row, with a 2-pixel
+/// gap and each pixel drawn as a `scale` x `scale` block.
+///
+/// `images` is `[n, channels, height, width]` with values in [0, 1] (anything outside is clamped);
+/// `channels` is 1 (grayscale) or 3 (RGB).
+pub fn write_grid(path: &Path, images: &[f32], shape: [usize; 4], columns: usize, scale: usize) -> Result<(), DataError> {
+    let [n, channels, height, width] = shape;
+    if images.len() != n * channels * height * width || !(channels == 1 || channels == 3) || n == 0 {
+        return Err(DataError::ShapeMismatch { shape: shape.to_vec(), expected: n * channels * height * width, actual: images.len() });
+    }
+    let (columns, scale, gap) = (columns.clamp(1, n), scale.max(1), 2);
+    let rows = n.div_ceil(columns);
+    let cell = |size: usize| size * scale + gap;
+    let (grid_w, grid_h) = (columns * cell(width) + gap, rows * cell(height) + gap);
+    let mut rgb = vec![40u8; grid_w * grid_h * 3]; // dark grey gaps
+    for (i, image) in images.chunks_exact(channels * height * width).enumerate() {
+        let (x0, y0) = (gap + (i % columns) * cell(width), gap + (i / columns) * cell(height));
+        for y in 0..height * scale {
+            for x in 0..width * scale {
+                let pixel = (y / scale) * width + x / scale;
+                let out = ((y0 + y) * grid_w + x0 + x) * 3;
+                for c in 0..3 {
+                    let value = image[(c % channels) * height * width + pixel];
+                    rgb[out + c] = (value.clamp(0.0, 1.0) * 255.0).round() as u8;
+                }
+            }
+        }
+    }
+    crate::write_atomically(path, &crate::plot::encode_png(&rgb, grid_w as u32, grid_h as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_has_the_expected_size_and_pixels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.png");
+        // Three 2x2 grayscale images: black, white, grey.
+        let images: Vec<f32> = [0.0, 1.0, 0.5].iter().flat_map(|&v| [v; 4]).collect();
+        write_grid(&path, &images, [3, 1, 2, 2], 2, 1).unwrap();
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (2 * 4 + 2, 2 * 4 + 2));
+        let at = |x: usize, y: usize| buf[(y * info.width as usize + x) * 3];
+        assert_eq!((at(2, 2), at(6, 2), at(2, 6), at(6, 6)), (0, 255, 128, 40));
+        assert!(write_grid(&path, &images, [2, 1, 2, 2], 2, 1).is_err(), "a wrong shape is refused");
+    }
+
+    #[test]
+    fn unit_range_clamps() {
+        assert_eq!(to_unit_range(&[-2.0, -1.0, 0.0, 1.0, 3.0]), vec![0.0, 0.0, 0.5, 1.0, 1.0]);
+    }
+}

@@ -1,0 +1,255 @@
+//! MNIST (LeCun, Cortes & Burges): the four official IDX files, found locally or downloaded, checked
+//! byte for byte against their known sha256, and turned into images in [-1, 1].
+//!
+//! The IDX format is a big-endian header (magic `0x0000_08_0D`, where `0x08` means u8 and `0x0D` the
+//! number of dimensions), one u32 per dimension, then the raw values.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::DataError;
+use crate::download::download_first;
+
+/// Where `mnist-train` and the tests look when no folder is given.
+pub const DEFAULT_MNIST_DIR: &str = "datasets/mnist";
+/// Environment variable naming a folder that holds the IDX files.
+pub const DATA_DIR_ENV: &str = "DDPM_DATA_DIR";
+/// Set this environment variable (to anything) to never download.
+pub const OFFLINE_ENV: &str = "DDPM_OFFLINE";
+
+/// Public mirrors of the original files, tried in order.
+pub const MIRRORS: [&str; 3] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+];
+
+/// The training (60,000 images) or test (10,000 images) split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MnistSplit {
+    Train,
+    Test,
+}
+
+/// One official IDX file: its name (without `.gz`) and the sha256 of its uncompressed bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct IdxFile {
+    pub name: &'static str,
+    pub sha256: &'static str,
+    /// 3 for images `[N, rows, cols]`, 1 for labels `[N]`.
+    pub dims: usize,
+}
+
+impl MnistSplit {
+    /// The (images, labels) files of the split.
+    pub fn files(self) -> [IdxFile; 2] {
+        match self {
+            Self::Train => [
+                IdxFile { name: "train-images-idx3-ubyte", sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", dims: 3 },
+                IdxFile { name: "train-labels-idx1-ubyte", sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", dims: 1 },
+            ],
+            Self::Test => [
+                IdxFile { name: "t10k-images-idx3-ubyte", sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", dims: 3 },
+                IdxFile { name: "t10k-labels-idx1-ubyte", sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", dims: 1 },
+            ],
+        }
+    }
+}
+
+/// MNIST images and labels, with pixels scaled to [-1, 1].
+#[derive(Debug, Clone)]
+pub struct Mnist {
+    /// `[len, 1, size, size]` row-major: 0 -> -1, 255 -> 1; padding is -1 (background).
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+    /// Side of each (square) image: 28, or 32 when padded.
+    pub size: usize,
+}
+
+impl Mnist {
+    /// Loads `split` from the first folder that has its files: `data_dir`, then `$DDPM_DATA_DIR`, then
+    /// `datasets/mnist/`. When none has them, downloads them into `datasets/mnist/` from [`MIRRORS`];
+    /// when that fails too, the error lists the missing files and where to put them.
+    pub fn load(split: MnistSplit, data_dir: Option<&Path>, pad_to_32: bool) -> Result<Self, DataError> {
+        let env_dir = std::env::var_os(DATA_DIR_ENV).map(PathBuf::from);
+        let candidates: Vec<PathBuf> =
+            data_dir.map(Path::to_path_buf).into_iter().chain(env_dir).chain([PathBuf::from(DEFAULT_MNIST_DIR)]).collect();
+        let folder = match candidates.iter().find(|dir| split.files().iter().all(|f| find_file(dir, f.name).is_some())) {
+            Some(folder) => folder.clone(),
+            None => {
+                let target = PathBuf::from(DEFAULT_MNIST_DIR);
+                let downloaded = match std::env::var_os(OFFLINE_ENV) {
+                    Some(_) => Err(format!("downloads are disabled ({OFFLINE_ENV} is set)")),
+                    None => download_split(split, &target, &MIRRORS),
+                };
+                downloaded.map_err(|reason| DataError::MissingMnist {
+                    searched: candidates.clone(),
+                    missing: split.files().iter().map(|f| format!("{}.gz", f.name)).collect(),
+                    reason,
+                })?;
+                target
+            }
+        };
+        Self::from_dir(split, &folder, pad_to_32)
+    }
+
+    /// Loads `split` from `folder`, which must hold both files (`.gz` or raw).
+    pub fn from_dir(split: MnistSplit, folder: &Path, pad_to_32: bool) -> Result<Self, DataError> {
+        let [images_file, labels_file] = split.files();
+        let read = |file: IdxFile| {
+            let path = find_file(folder, file.name).ok_or_else(|| DataError::MissingMnist {
+                searched: vec![folder.into()],
+                missing: vec![format!("{}.gz", file.name)],
+                reason: "not found".into(),
+            })?;
+            read_idx(&path, file)
+        };
+        let (image_dims, pixels) = read(images_file)?;
+        let (label_dims, labels) = read(labels_file)?;
+        if image_dims[0] != label_dims[0] {
+            return Err(DataError::BadIdx {
+                path: folder.into(),
+                reason: format!("{} images but {} labels", image_dims[0], label_dims[0]),
+            });
+        }
+        let (rows, cols) = (image_dims[1], image_dims[2]);
+        let size = if pad_to_32 { 32 } else { rows.max(cols) };
+        let (top, left) = ((size - rows) / 2, (size - cols) / 2);
+        let mut images = vec![-1.0; image_dims[0] * size * size];
+        for (image, out) in pixels.chunks_exact(rows * cols).zip(images.chunks_exact_mut(size * size)) {
+            for (r, row) in image.chunks_exact(cols).enumerate() {
+                let start = (r + top) * size + left;
+                for (o, &p) in out[start..start + cols].iter_mut().zip(row) {
+                    *o = p as f32 / 127.5 - 1.0;
+                }
+            }
+        }
+        Ok(Self { images, labels, size })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Values per image (`size * size`, one channel).
+    pub fn image_len(&self) -> usize {
+        self.size * self.size
+    }
+
+    /// Image `index`, `[1, size, size]` flattened.
+    pub fn image(&self, index: usize) -> &[f32] {
+        &self.images[index * self.image_len()..(index + 1) * self.image_len()]
+    }
+}
+
+/// `folder/name.gz` or `folder/name`, whichever exists (compressed first).
+fn find_file(folder: &Path, name: &str) -> Option<PathBuf> {
+    [folder.join(format!("{name}.gz")), folder.join(name)].into_iter().find(|p| p.is_file())
+}
+
+/// Reads one IDX file (gzip or raw), checks its sha256, magic number and length, and returns its
+/// dimensions and values.
+pub fn read_idx(path: &Path, file: IdxFile) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let raw = std::fs::read(path).map_err(|source| DataError::Read { path: path.into(), source })?;
+    let bytes = decompress_if_gzip(&raw).map_err(|reason| DataError::BadIdx { path: path.into(), reason })?;
+    let actual = hex_sha256(&bytes);
+    if actual != file.sha256 {
+        return Err(DataError::ChecksumMismatch { path: path.into(), expected: file.sha256.into(), actual });
+    }
+    parse_idx(&bytes, file.dims).map_err(|reason| DataError::BadIdx { path: path.into(), reason })
+}
+
+/// Parses an IDX u8 array of `dims` dimensions.
+fn parse_idx(bytes: &[u8], dims: usize) -> Result<(Vec<usize>, Vec<u8>), String> {
+    let header_len = 4 + 4 * dims;
+    if bytes.len() < header_len {
+        return Err(format!("{} bytes is too short for an IDX header of {header_len} bytes", bytes.len()));
+    }
+    let word = |i: usize| u32::from_be_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]);
+    let expected_magic = 0x0800 | dims as u32;
+    if word(0) != expected_magic {
+        return Err(format!("magic number {:#010x}, expected {expected_magic:#010x} (u8 values, {dims} dimensions)", word(0)));
+    }
+    let shape: Vec<usize> = (1..=dims).map(|i| word(i) as usize).collect();
+    let count: usize = shape.iter().product();
+    let data = &bytes[header_len..];
+    if data.len() != count {
+        return Err(format!("header declares {shape:?} = {count} values, file holds {}", data.len()));
+    }
+    Ok((shape, data.to_vec()))
+}
+
+/// Gunzips `bytes` when they start with the gzip magic, else returns them as they are.
+fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes.to_vec());
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| format!("broken gzip stream ({e}); delete the file and fetch it again"))?;
+    Ok(out)
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Downloads both files of `split` into `folder` (as `.gz`), verifying each one's checksum.
+fn download_split(split: MnistSplit, folder: &Path, mirrors: &[&str]) -> Result<(), String> {
+    std::fs::create_dir_all(folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    for file in split.files() {
+        let target = folder.join(format!("{}.gz", file.name));
+        if target.is_file() {
+            continue;
+        }
+        let urls: Vec<String> = mirrors.iter().map(|m| format!("{m}{}.gz", file.name)).collect();
+        download_first(&urls, &target, |bytes| {
+            let unpacked = decompress_if_gzip(bytes)?;
+            let actual = hex_sha256(&unpacked);
+            if actual == file.sha256 { Ok(()) } else { Err(format!("sha256 {actual}, expected {}", file.sha256)) }
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_small_idx_array() {
+        let mut bytes = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2];
+        bytes.extend([0, 255, 10, 20]);
+        assert_eq!(parse_idx(&bytes, 3).unwrap(), (vec![2, 1, 2], vec![0, 255, 10, 20]));
+        assert!(parse_idx(&bytes[..18], 3).unwrap_err().contains("file holds 2"));
+        assert!(parse_idx(&bytes, 1).unwrap_err().contains("magic number"));
+    }
+
+    #[test]
+    fn downloads_from_the_first_mirror_that_serves_a_verified_file() {
+        // A local "mirror" reached through file:// URLs: the first one is empty, the second has the files.
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/mnist");
+        let empty = tempfile::tempdir().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let mirrors = [format!("file://{}/", empty.path().display()), format!("file://{}/", shared.canonicalize().unwrap().display())];
+        let mirrors: Vec<&str> = mirrors.iter().map(String::as_str).collect();
+        download_split(MnistSplit::Test, target.path(), &mirrors).unwrap();
+        let test = Mnist::from_dir(MnistSplit::Test, target.path(), false).unwrap();
+        assert_eq!(test.len(), 10_000);
+    }
+
+    #[test]
+    fn a_failed_download_names_every_url_tried() {
+        let empty = tempfile::tempdir().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let mirror = format!("file://{}/", empty.path().display());
+        let err = download_split(MnistSplit::Test, target.path(), &[mirror.as_str()]).unwrap_err();
+        assert!(err.contains("t10k-images-idx3-ubyte.gz"), "{err}");
+        assert!(!target.path().join("t10k-images-idx3-ubyte.gz").exists(), "nothing half-written is left behind");
+    }
+}

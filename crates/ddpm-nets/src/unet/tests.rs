@@ -1,0 +1,71 @@
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+
+use super::*;
+
+/// Parameters of `../shared/bench/torch/mnist_unet.py`'s UNet, counted layer by layer from its source.
+fn torch_small_unet_params() -> usize {
+    let conv = |c_in: usize, c_out: usize, k: usize| c_in * c_out * k * k + c_out;
+    let linear = |i: usize, o: usize| i * o + o;
+    let block = |c_in: usize, c_out: usize| conv(c_in, c_out, 3) + 2 * c_out + linear(128, c_out);
+    linear(32, 128) + linear(128, 128)
+        + block(1, 32) + block(32, 32) + conv(32, 32, 3)
+        + block(32, 64) + block(64, 64) + conv(64, 64, 3)
+        + block(64, 128) + block(128, 128)
+        + block(192, 64) + block(64, 64)
+        + block(96, 32) + block(32, 32)
+        + conv(32, 1, 1)
+}
+
+#[test]
+fn small_preset_matches_the_pytorch_benchmark_network() {
+    let model = UNetConfig::small(1, 28).init(&Device::flex());
+    assert_eq!(model.num_params(), torch_small_unet_params());
+    assert!((610_000..630_000).contains(&model.num_params()), "0.62 M parameters: {}", model.num_params());
+    let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Normal(0.0, 1.0), &Device::flex());
+    assert_eq!(model.forward(x, &[0, 999]).dims(), [2, 1, 28, 28]);
+}
+
+#[test]
+fn every_preset_maps_images_to_images() {
+    let device = Device::flex();
+    for (name, config, size) in [
+        ("improved", UNetConfig::improved(3, 16), 16),
+        ("ddpm", UNetConfig::ddpm(1, 32, 32), 32),
+    ] {
+        let model = config.init(&device);
+        let channels = config.in_channels;
+        let x = Tensor::<4>::random([1, channels, size, size], Distribution::Normal(0.0, 1.0), &device);
+        let y = model.forward(x, &[500]);
+        assert_eq!(y.dims(), [1, channels, size, size], "{name}");
+        let values: Vec<f32> = y.into_data().try_into_vec().unwrap();
+        assert!(values.iter().all(|v| v.is_finite()), "{name}");
+    }
+    let basic = BasicUNetConfig::new().init(&device);
+    assert_eq!(basic.forward(Tensor::zeros([3, 1, 28, 28], &device)).dims(), [3, 1, 28, 28]);
+}
+
+#[test]
+fn the_time_input_changes_the_output() {
+    let device = Device::flex();
+    let model = UNetConfig::small(1, 8).with_channel_mults(vec![1]).init(&device);
+    let x = Tensor::<4>::random([1, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let a = model.forward(x.clone(), &[10]);
+    let b = model.forward(x, &[900]);
+    assert!(a.sub(b).abs().max().into_scalar::<f32>() > 1e-4);
+}
+
+#[test]
+fn sizes_the_downsampling_cannot_divide_are_explained() {
+    let err = UNetConfig::improved(1, 100).validate().unwrap_err();
+    assert!(err.contains("multiple of 8") && err.contains("96"), "{err}");
+    let err = UNetConfig::small(1, 28).with_groups(5).validate().unwrap_err();
+    assert!(err.contains("5 groups"), "{err}");
+}
+
+#[test]
+fn nearest_upsampling_repeats_each_pixel_in_a_2x2_block() {
+    let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]), &Device::flex());
+    let y: Vec<f32> = upsample_nearest(x).into_data().try_into_vec().unwrap();
+    assert_eq!(y, vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]);
+}

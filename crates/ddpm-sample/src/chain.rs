@@ -1,0 +1,129 @@
+//! The reverse chain shared by every sampler: start from x_T ~ N(0, I), then at each visited
+//! timestep ask the model for the noise, take the sampler's step and add its noise.
+
+use std::ops::Range;
+
+use burn::tensor::{Device, Tensor};
+use ddpm_nets::Denoiser;
+use ddpm_schedule::NoiseRng;
+
+/// What [`ReverseProcess::sample`] returns.
+#[derive(Debug, Clone)]
+pub struct Sampled<const D: usize> {
+    /// x_0, `[B, ...]`.
+    pub samples: Tensor<D>,
+    /// `(t, x)` pairs from x_T down to x_0, when a trajectory was requested. `t` is the paper's
+    /// 1-based noise level of the state: `T` for the starting noise, `t + 1` for the state the step at
+    /// 0-based timestep `t` will denoise, and 0 for the final samples.
+    pub trajectory: Vec<(usize, Tensor<D>)>,
+}
+
+/// A sampler: which timesteps it visits and what one step does. [`ReverseProcess::sample`] runs it.
+pub trait ReverseProcess: Sync {
+    /// The 0-based timesteps at which the model is evaluated, noisiest first.
+    fn timesteps(&self) -> &[usize];
+
+    /// The deterministic part of the step at `timesteps()[position]`: the next state before noise.
+    ///
+    /// Shapes: `x_t`, `noise_pred`: `[B, ...]`; returns `[B, ...]`.
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, noise_pred: Tensor<D>) -> Tensor<D>;
+
+    /// The standard deviation of the fresh noise that step adds (0 for a deterministic step).
+    fn noise_std_at(&self, position: usize) -> f64;
+
+    /// Slices of the batch that run the whole chain concurrently, one OS thread each. Worth it on
+    /// CPU backends when single ops are too small to use every core (the toy MLP); the samples are
+    /// identical for any count, because the noise is counter-based (see [`NoiseRng`]).
+    fn threads(&self) -> usize {
+        1
+    }
+
+    /// Runs the chain from x_T ~ N(0, I) (noise from `rng`) to x_0.
+    ///
+    /// `trajectory_every = Some(k)` keeps the state every `k` steps (plus x_T and x_0);
+    /// `on_step(done, total)` reports progress.
+    fn sample<const D: usize, M: Denoiser<D> + Sync>(
+        &self,
+        model: &M,
+        shape: [usize; D],
+        rng: &mut NoiseRng,
+        device: &Device,
+        trajectory_every: Option<usize>,
+        on_step: impl FnMut(usize, usize),
+    ) -> Sampled<D>
+    where
+        Self: Sized,
+    {
+        // One draw for x_T and one per step, reserved up front so each slice reads its own rows.
+        let first_draw = rng.reserve_draws(1 + self.timesteps().len() as u64);
+        let chain = Chain { process: self, model, rng: *rng, first_draw, shape, device, trajectory_every };
+        let slices = row_slices(shape[0], self.threads());
+        let mut parts: Vec<Sampled<D>> = std::thread::scope(|scope| {
+            let others: Vec<_> = slices[1..].iter().map(|rows| scope.spawn(|| chain.run(rows.clone(), |_, _| {}))).collect();
+            let first = chain.run(slices[0].clone(), on_step);
+            std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a sampling thread panicked"))).collect()
+        });
+        if parts.len() == 1 {
+            return parts.pop().expect("one part");
+        }
+        let trajectory = (0..parts[0].trajectory.len())
+            .map(|i| (parts[0].trajectory[i].0, Tensor::cat(parts.iter().map(|p| p.trajectory[i].1.clone()).collect(), 0)))
+            .collect();
+        Sampled { samples: Tensor::cat(parts.into_iter().map(|p| p.samples).collect(), 0), trajectory }
+    }
+}
+
+/// Everything one slice of the batch needs to run the reverse chain.
+struct Chain<'s, P, M, const D: usize> {
+    process: &'s P,
+    model: &'s M,
+    rng: NoiseRng,
+    first_draw: u64,
+    shape: [usize; D],
+    device: &'s Device,
+    trajectory_every: Option<usize>,
+}
+
+impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
+    fn run(&self, rows: Range<usize>, mut on_step: impl FnMut(usize, usize)) -> Sampled<D> {
+        let timesteps = self.process.timesteps();
+        let steps = timesteps.len();
+        let mut shape = self.shape;
+        shape[0] = rows.len();
+        let noise = |draw: u64| self.rng.normal_rows(self.first_draw + draw, rows.start, shape, self.device);
+        let keep = |done: usize| self.trajectory_every.is_some_and(|k| done == 0 || done == steps || done % k.max(1) == 0);
+        // The paper's 1-based noise level of the state after `done` steps.
+        let label = |done: usize| match done {
+            0 => timesteps.first().map_or(0, |t| t + 1),
+            d if d == steps => 0,
+            d => timesteps[d] + 1,
+        };
+
+        let mut x = noise(0);
+        let mut trajectory = Vec::new();
+        if keep(0) {
+            trajectory.push((label(0), x.clone()));
+        }
+        let mut batch_timesteps = vec![0; rows.len()];
+        for (position, &t) in timesteps.iter().enumerate() {
+            batch_timesteps.fill(t);
+            let noise_pred = self.model.predict_noise(x.clone(), &batch_timesteps);
+            x = self.process.step_mean_at(position, x, noise_pred);
+            let std = self.process.noise_std_at(position);
+            if std > 0.0 {
+                x = x + noise(1 + position as u64).mul_scalar(std);
+            }
+            if keep(position + 1) {
+                trajectory.push((label(position + 1), x.clone()));
+            }
+            on_step(position + 1, steps);
+        }
+        Sampled { samples: x, trajectory }
+    }
+}
+
+/// `count` contiguous, near-equal, non-empty ranges covering `0..rows` (fewer when rows are few).
+fn row_slices(rows: usize, count: usize) -> Vec<Range<usize>> {
+    let count = count.clamp(1, rows.max(1));
+    (0..count).map(|i| (i * rows / count)..((i + 1) * rows / count)).collect()
+}

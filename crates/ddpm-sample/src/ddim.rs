@@ -1,0 +1,118 @@
+//! DDIM sampling (Song, Meng & Ermon 2021): a non-Markovian reverse process with the same training
+//! objective, which can skip timesteps. With eta = 0 it is deterministic; with eta = 1 and every
+//! step it is DDPM with the posterior variance.
+
+use burn::config::Config;
+use burn::tensor::Tensor;
+use ddpm_schedule::NoiseSchedule;
+
+use crate::ReverseProcess;
+
+/// How a sampler with fewer steps than T picks its timesteps (diffusers' `timestep_spacing`, with
+/// `steps_offset` 0). See Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Spacing {
+    /// `round(linspace(0, T - 1, n))`, reversed: starts at T - 1, ends at 0.
+    Linspace,
+    /// Multiples of `T / n` (integer division) from 0, reversed: DDIM's original choice; never visits T - 1.
+    Leading,
+    /// `round(T - k T / n) - 1` for k = 0..n: starts at T - 1, ends at `T / n - 1`.
+    Trailing,
+}
+
+impl Spacing {
+    /// `steps` distinct timesteps of a `num_train_steps` schedule, noisiest first.
+    ///
+    /// # Panics
+    /// When `steps` is 0 or more than `num_train_steps`.
+    pub fn timesteps(self, num_train_steps: usize, steps: usize) -> Vec<usize> {
+        assert!((1..=num_train_steps).contains(&steps), "steps must be in 1..={num_train_steps}, got {steps}");
+        let (t_max, n) = (num_train_steps as f64, steps as f64);
+        let mut timesteps: Vec<usize> = match self {
+            Self::Linspace if steps == 1 => vec![0],
+            Self::Linspace => (0..steps).map(|k| (k as f64 * (t_max - 1.0) / (n - 1.0)).round_ties_even() as usize).collect(),
+            Self::Leading => (0..steps).map(|k| k * (num_train_steps / steps)).collect(),
+            Self::Trailing => (0..steps).map(|k| (t_max - k as f64 * t_max / n).round_ties_even() as usize - 1).rev().collect(),
+        };
+        timesteps.reverse();
+        timesteps
+    }
+}
+
+/// The DDIM update from timestep t to the previous visited one, t' (abar_{t'} = 1 after the last step):
+///
+///   x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), optionally clipped to [-1, 1];
+///   sigma  = eta sqrt((1 - abar_{t'}) / (1 - abar_t)) sqrt(1 - abar_t / abar_{t'});
+///   x_{t'} = sqrt(abar_{t'}) x0_hat + sqrt(1 - abar_{t'} - sigma^2) eps + sigma z.
+#[derive(Debug, Clone)]
+pub struct DdimSampler<'a> {
+    schedule: &'a NoiseSchedule,
+    timesteps: Vec<usize>,
+    eta: f64,
+    clip_x0: bool,
+    threads: usize,
+}
+
+impl<'a> DdimSampler<'a> {
+    /// A deterministic (eta = 0) sampler over `steps` timesteps picked by `spacing`, without clipping.
+    pub fn new(schedule: &'a NoiseSchedule, steps: usize, spacing: Spacing) -> Self {
+        Self { schedule, timesteps: spacing.timesteps(schedule.num_steps(), steps), eta: 0.0, clip_x0: false, threads: 1 }
+    }
+
+    /// How much fresh noise each step adds: 0 is deterministic DDIM, 1 is DDPM's posterior variance.
+    pub fn with_eta(mut self, eta: f64) -> Self {
+        self.eta = eta;
+        self
+    }
+
+    /// Clamps the predicted x_0 to [-1, 1] at every step (for data scaled to that range).
+    pub fn with_clip_x0(mut self, clip: bool) -> Self {
+        self.clip_x0 = clip;
+        self
+    }
+
+    /// Runs the chain on `threads` slices of the batch at once (see [`ReverseProcess::threads`]).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// abar at the visited position (1 past the end: the clean data).
+    fn alpha_bar_at(&self, position: usize) -> f64 {
+        self.timesteps.get(position).map_or(1.0, |&t| self.schedule.alphas_cumprod[t])
+    }
+
+    /// The predicted x_0 and the next state before noise, for the step at `timesteps()[position]`.
+    ///
+    /// Shapes: `x_t`, `noise_pred`: `[B, ...]`; both results `[B, ...]`.
+    pub fn step<const D: usize>(&self, position: usize, x_t: Tensor<D>, noise_pred: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        let (abar, abar_prev) = (self.alpha_bar_at(position), self.alpha_bar_at(position + 1));
+        let mut x0 = (x_t - noise_pred.clone().mul_scalar((1.0 - abar).sqrt())).div_scalar(abar.sqrt());
+        if self.clip_x0 {
+            x0 = x0.clamp(-1.0, 1.0);
+        }
+        let sigma = self.noise_std_at(position);
+        let direction = (1.0 - abar_prev - sigma * sigma).max(0.0).sqrt();
+        let next = x0.clone().mul_scalar(abar_prev.sqrt()) + noise_pred.mul_scalar(direction);
+        (x0, next)
+    }
+}
+
+impl ReverseProcess for DdimSampler<'_> {
+    fn timesteps(&self) -> &[usize] {
+        &self.timesteps
+    }
+
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, noise_pred: Tensor<D>) -> Tensor<D> {
+        self.step(position, x_t, noise_pred).1
+    }
+
+    fn noise_std_at(&self, position: usize) -> f64 {
+        let (abar, abar_prev) = (self.alpha_bar_at(position), self.alpha_bar_at(position + 1));
+        self.eta * ((1.0 - abar_prev) / (1.0 - abar) * (1.0 - abar / abar_prev)).sqrt()
+    }
+
+    fn threads(&self) -> usize {
+        self.threads
+    }
+}

@@ -1,0 +1,43 @@
+//! Training on a dataset that fits on the device as one tensor (the toy experiments).
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use ddpm_nets::Denoiser;
+use ddpm_schedule::{NoiseRng, NoiseSchedule};
+
+use crate::trainer::batch_size_for;
+use crate::{FitPlan, LossHistory, NoHooks, TrainConfig, TrainError, Trainer, fit};
+
+/// A trained model and how its loss went.
+#[derive(Debug)]
+pub struct Trained<M> {
+    /// The final weights, still on the autodiff device (call `.valid()` to sample).
+    pub model: M,
+    pub history: LossHistory,
+}
+
+/// Trains `model` to predict the noise added to `data` under `schedule`, for `config.steps` steps.
+///
+/// `data` is the whole training set, `[N, ...]`, already on `device`, an autodiff device
+/// (`Device::autodiff()`) that the model lives on too. Each step uses the whole set, or
+/// `config.batch_size` rows drawn with replacement from a seeded stream of their own.
+pub fn train<const D: usize, M>(model: M, data: Tensor<D>, schedule: &NoiseSchedule, config: &TrainConfig, device: &Device) -> Result<Trained<M>, TrainError>
+where
+    M: Module + Denoiser<D>,
+{
+    let dataset_len = data.dims()[0];
+    let batch_size = batch_size_for(config, dataset_len)?;
+    let mut trainer = Trainer::new(model, schedule, config)?;
+    // Rows come from their own stream, so the noise stream is the same whatever the batch size.
+    let mut rows = NoiseRng::new(config.seed ^ 0x5EED_0F_B47C4E5);
+    let next_batch = || {
+        if batch_size == dataset_len {
+            return data.clone();
+        }
+        let indices: Vec<i64> = rows.uniform_indices(batch_size, dataset_len).into_iter().map(|r| r as i64).collect();
+        data.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(indices, [batch_size]), device))
+    };
+    let plan = FitPlan { batch_size, ..FitPlan::default() };
+    let (history, _) = fit(&mut trainer, next_batch, &plan, &mut NoHooks)?;
+    Ok(Trained { model: trainer.model, history })
+}

@@ -1,0 +1,185 @@
+//! The training loop: steps, progress, metrics, periodic checkpoints, time limits and Ctrl-C.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use ddpm_nets::Denoiser;
+use serde::Serialize;
+
+use crate::{LossHistory, LossRecord, TrainError, Trainer, progress_bar};
+
+/// What a call to [`fit`] does besides stepping. The default only trains, quietly.
+#[derive(Debug, Clone, Default)]
+pub struct FitPlan {
+    /// Stop after this long (then checkpoint, when a folder is set).
+    pub time_limit: Option<Duration>,
+    /// Where checkpoints and `metrics.jsonl` go.
+    pub run_dir: Option<PathBuf>,
+    /// Checkpoint every this many steps (and always at the end).
+    pub checkpoint_every: Option<usize>,
+    /// The app's description of the run, stored in every checkpoint.
+    pub run: serde_json::Value,
+    /// Set (e.g. by a Ctrl-C handler) to stop after the current step, checkpoint and return.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Examples per step, for the images/s figure.
+    pub batch_size: usize,
+}
+
+/// Why [`fit`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FitEnd {
+    /// All configured steps are done.
+    Finished,
+    /// The time limit was reached.
+    TimeLimit,
+    /// The stop flag was set.
+    Stopped,
+}
+
+/// Called by [`fit`] after every step, e.g. to draw sample grids every N steps.
+pub trait FitHooks<M> {
+    fn after_step(&mut self, _trainer: &Trainer<M>) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+impl<M> FitHooks<M> for NoHooks {}
+
+/// One line of `metrics.jsonl`.
+#[derive(Serialize)]
+struct MetricsLine {
+    step: usize,
+    loss: f32,
+    learning_rate: f64,
+    images_per_second: f64,
+    elapsed_seconds: f64,
+}
+
+/// Trains until `trainer.config().steps` steps are done, the time limit passes or the stop flag is
+/// set, calling `next_batch()` for each step's clean batch. Losses are read back every
+/// `log_every` steps (one sync), checked for NaN/inf, shown on the progress bar and appended to
+/// `run_dir/metrics.jsonl`. Checkpoints are written after a flush, so none holds a diverged model.
+pub fn fit<M, const D: usize>(
+    trainer: &mut Trainer<M>,
+    mut next_batch: impl FnMut() -> Tensor<D>,
+    plan: &FitPlan,
+    hooks: &mut impl FitHooks<M>,
+) -> Result<(LossHistory, FitEnd), TrainError>
+where
+    M: Module + Denoiser<D>,
+{
+    let total = trainer.config.steps;
+    let log_every = trainer.config.log_every.max(1);
+    let bar = trainer.config.progress.then(|| progress_bar(total, "training"));
+    if let Some(bar) = &bar {
+        bar.set_position(trainer.step as u64);
+        bar.reset_eta();
+    }
+    let mut metrics = Metrics::open(plan, trainer.step)?;
+    let mut history = LossHistory::default();
+    let mut pending: Vec<(usize, f64, Tensor<1>)> = Vec::with_capacity(log_every);
+    let started = Instant::now();
+    let first_step = trainer.step;
+    let mut end = FitEnd::Finished;
+
+    while trainer.step < total {
+        let (step, learning_rate) = (trainer.step, trainer.learning_rate());
+        let loss = trainer.step(next_batch());
+        pending.push((step, learning_rate, loss));
+        hooks.after_step(trainer)?;
+
+        if plan.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            end = FitEnd::Stopped;
+        } else if plan.time_limit.is_some_and(|limit| started.elapsed() >= limit) {
+            end = FitEnd::TimeLimit;
+        }
+        let last = end != FitEnd::Finished || trainer.step == total;
+        let checkpoint_due = plan.checkpoint_every.is_some_and(|n| trainer.step % n.max(1) == 0);
+        if pending.len() >= log_every || last || checkpoint_due {
+            let elapsed = started.elapsed().as_secs_f64();
+            let images_per_second = ((trainer.step - first_step) * plan.batch_size) as f64 / elapsed.max(1e-9);
+            let flushed = flush(&mut pending, trainer.config.learning_rate)?;
+            metrics.append(&flushed, images_per_second, elapsed)?;
+            if let (Some(bar), Some(record)) = (&bar, flushed.last()) {
+                bar.set_position(trainer.step as u64);
+                bar.set_message(format!("loss {:.4} lr {:.1e} {images_per_second:.0} img/s", record.loss, record.learning_rate));
+            }
+            history.records.extend(flushed);
+        }
+        if let Some(dir) = &plan.run_dir
+            && (checkpoint_due || last)
+        {
+            trainer.save(dir, &plan.run)?;
+        }
+        if end != FitEnd::Finished {
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    Ok((history, end))
+}
+
+/// Reads the buffered losses back in one transfer and stops on the first non-finite one.
+fn flush(pending: &mut Vec<(usize, f64, Tensor<1>)>, peak_lr: f64) -> Result<Vec<LossRecord>, TrainError> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let losses: Vec<Tensor<1>> = pending.iter().map(|(_, _, loss)| loss.clone()).collect();
+    let values = Tensor::cat(losses, 0).into_data().try_into_vec::<f32>().expect("losses are stored as f32");
+    let mut records = Vec::with_capacity(values.len());
+    for ((step, learning_rate, _), loss) in pending.drain(..).zip(values) {
+        if !loss.is_finite() {
+            return Err(TrainError::NonFiniteLoss { step, loss, suggested_lr: peak_lr / 10.0 });
+        }
+        records.push(LossRecord { step, loss, learning_rate });
+    }
+    Ok(records)
+}
+
+/// `metrics.jsonl` in the run folder: one JSON object per step.
+struct Metrics {
+    file: Option<(PathBuf, std::fs::File)>,
+}
+
+impl Metrics {
+    /// Opens the file for appending, first dropping lines from steps at or after `first_step` (left by
+    /// a run that went on past its last checkpoint), so a resumed run's log has each step once.
+    fn open(plan: &FitPlan, first_step: usize) -> Result<Self, TrainError> {
+        let Some(dir) = &plan.run_dir else { return Ok(Self { file: None }) };
+        let path = dir.join("metrics.jsonl");
+        let error = |e: std::io::Error| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() };
+        std::fs::create_dir_all(dir).map_err(error)?;
+        let kept: String = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| {
+                let step = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["step"].as_u64());
+                step.is_some_and(|s| (s as usize) < first_step)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        std::fs::write(&path, kept).map_err(error)?;
+        let file = std::fs::OpenOptions::new().append(true).open(&path).map_err(error)?;
+        Ok(Self { file: Some((path, file)) })
+    }
+
+    fn append(&mut self, records: &[LossRecord], images_per_second: f64, elapsed_seconds: f64) -> Result<(), TrainError> {
+        let Some((path, file)) = &mut self.file else { return Ok(()) };
+        let mut text = String::new();
+        for r in records {
+            let line = MetricsLine { step: r.step, loss: r.loss, learning_rate: r.learning_rate, images_per_second, elapsed_seconds };
+            text.push_str(&serde_json::to_string(&line).expect("metrics serialise"));
+            text.push('\n');
+        }
+        file.write_all(text.as_bytes()).map_err(|e| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() })
+    }
+}
