@@ -48,6 +48,8 @@ pub enum Command {
     Forward(ForwardArgs),
     /// Train the pre-DDPM baseline (one-shot denoiser) and compare its "generations" with DDPM's.
     Baseline(BaselineArgs),
+    /// Time the U-Net workloads of the PyTorch reference (JSON lines; `cargo xtask bench` runs it).
+    Bench(BenchArgs),
 }
 
 /// The networks `train` can build.
@@ -226,4 +228,27 @@ pub struct BaselineArgs {
     /// A DDPM run folder whose samples (DDIM-50) go beside the baseline's one-shot generations.
     #[arg(long)]
     pub compare: Option<PathBuf>,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct BenchArgs {
+    /// Untimed repetitions before each measurement.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Timed training steps (median reported).
+    #[arg(long, default_value_t = 20)]
+    pub train_steps: usize,
+    #[arg(long, default_value_t = 128)]
+    pub train_batch: usize,
+    /// Timed forward passes (median reported).
+    #[arg(long, default_value_t = 10)]
+    pub forward_reps: usize,
+    #[arg(long, default_value_t = 256)]
+    pub forward_batch: usize,
+    /// DDPM steps timed for 64 images; the 1000-step figure is extrapolated when fewer.
+    #[arg(long, default_value_t = 200)]
+    pub sample_steps: usize,
+    /// DDIM-50 steps timed for 64 images; extrapolated to 50 when fewer.
+    #[arg(long, default_value_t = 50)]
+    pub ddim_steps: usize,
 }

@@ -6,6 +6,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod baseline;
+mod bench;
 mod cli;
 mod forward;
 mod run;
@@ -40,5 +41,6 @@ fn dispatch(args: cli::Args) -> anyhow::Result<()> {
         cli::Command::Sample(sample) => sample::run(&sample, &device),
         cli::Command::Forward(forward) => forward::run(&forward, &device),
         cli::Command::Baseline(baseline) => baseline::run(&baseline, &device),
+        cli::Command::Bench(bench) => bench::run(&bench, &device),
     }
 }

@@ -32,6 +32,6 @@ pub use fit::{FitEnd, FitHooks, FitPlan, NoHooks, fit};
 pub use history::{LossHistory, LossRecord};
 pub use lr::LrSchedule;
 pub use progress::progress_bar;
-pub use stopwatch::{Stopwatch, Timing};
+pub use stopwatch::{Stopwatch, Timing, peak_memory_mib};
 pub use trainer::Trainer;
 pub use weighting::LossWeighting;

@@ -28,14 +28,25 @@ impl Stopwatch {
     }
 }
 
-/// User + system CPU time of this process, all threads.
-fn process_cpu_seconds() -> f64 {
+/// The largest resident memory this process has used so far, in MiB.
+pub fn peak_memory_mib() -> f64 {
+    // ru_maxrss is in KiB on Linux, bytes on macOS.
+    let max_rss = own_usage().ru_maxrss as f64;
+    if cfg!(target_os = "macos") { max_rss / (1024.0 * 1024.0) } else { max_rss / 1024.0 }
+}
+
+fn own_usage() -> libc::rusage {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let usage = unsafe {
+    unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_SELF, &mut usage);
         usage
-    };
+    }
+}
+
+/// User + system CPU time of this process, all threads.
+fn process_cpu_seconds() -> f64 {
+    let usage = own_usage();
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

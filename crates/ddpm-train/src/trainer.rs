@@ -39,7 +39,8 @@ impl<M> Trainer<M> {
 }
 
 impl<M: Module> Trainer<M> {
-    /// Starts training `model`, which must live on `device`, an autodiff device (`Device::autodiff()`).
+    /// Starts training `model`, which must live on an autodiff device (`Device::autodiff()`); the
+    /// batches given to [`Trainer::step`] must be on the same device.
     pub fn new(model: M, schedule: &NoiseSchedule, config: &TrainConfig) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::InvalidConfig)?;
         let optimizer = AdamWConfig::new()

@@ -1,39 +1,16 @@
-//! `cargo xtask bench`: the toy-gaussian job on each CPU backend, interleaved with PyTorch's.
+//! The toy-gaussian job on each CPU backend, interleaved with PyTorch's `toy_gaussian.py`.
 //!
-//! The machine is shared and noisy, so the runs alternate (ours on flex, ours on ndarray, PyTorch,
-//! then again) and every figure is a median; the ratio to PyTorch comes from the same session.
-//! Our side runs the real `toy-gaussian` binary and reads its `summary.json`, so what is measured
-//! is exactly what users run.
+//! The runs alternate (ours on flex, ours on ndarray, PyTorch, then again) and every figure is a
+//! median. Our side runs the real `toy-gaussian` binary and reads its `summary.json`, so what is
+//! measured is exactly what users run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use serde_json::Value;
 
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// A short smoke run: 100 training epochs and one repeat.
-    #[arg(long)]
-    quick: bool,
-    /// Runs of each workload; figures are medians.
-    #[arg(long, default_value_t = 5)]
-    repeats: usize,
-    /// Python interpreter with torch, numpy and scipy for the reference figures
-    /// [default: $DDPM_BENCH_PYTHON, else python3 if it can import torch].
-    #[arg(long)]
-    python: Option<PathBuf>,
-    /// Folder of the PyTorch reference scripts.
-    #[arg(long, default_value = "../shared/bench/torch")]
-    torch_dir: PathBuf,
-    /// Markdown file whose generated section is replaced with the new figures.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    out: PathBuf,
-    /// Where the raw figures go, as JSON.
-    #[arg(long, default_value = "target/bench/toy.json")]
-    json: PathBuf,
-}
+use super::{BenchArgs, build_app, cpu_model, median, today, write_section};
 
 /// The configurations timed: (backend, CPU threads; 0 = every core). The app defaults to one
 /// thread; the all-cores row shows why.
@@ -50,14 +27,10 @@ struct ToyRun {
     sample_util: f64,
 }
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
     let repeats = if args.quick { 1 } else { args.repeats.max(1) };
     let epochs = if args.quick { 100 } else { 1000 };
-    let binary = build_toy_gaussian()?;
-    let python = find_python(args.python.as_deref());
-    if python.is_none() {
-        eprintln!("note: no Python with torch found (--python or $DDPM_BENCH_PYTHON): PyTorch figures are skipped");
-    }
+    let binary = build_app("toy-gaussian")?;
     let scratch = PathBuf::from("target/bench/runs");
     std::fs::create_dir_all(&scratch)?;
 
@@ -68,34 +41,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for (config, (_, runs)) in CONFIGS.iter().zip(&mut ours) {
             runs.push(run_ours(&binary, *config, epochs, repeat, &scratch)?);
         }
-        if let Some(python) = &python {
+        if let Some(python) = python {
             torch.push(run_torch(python, &args.torch_dir, args.quick, repeat, &scratch)?);
         }
     }
 
     let report = render(&ours, &torch, epochs, repeats, args.quick);
     println!("{report}");
-    write_section(&args.out, &report)?;
-    if let Some(dir) = args.json.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+    write_section(&args.out, &report, SECTION_START, SECTION_END)?;
+    std::fs::create_dir_all(&args.json)?;
     let json = serde_json::json!({ "epochs": epochs, "ours": ours.iter().map(|(b, r)| (b.clone(), r.clone())).collect::<std::collections::BTreeMap<_, _>>(), "pytorch": torch });
-    std::fs::write(&args.json, serde_json::to_string_pretty(&json)?)?;
-    eprintln!("wrote {} and {}", args.out.display(), args.json.display());
+    let path = args.json.join("toy.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
+    eprintln!("wrote {} and {}", args.out.display(), path.display());
     Ok(())
-}
-
-/// Builds the app with every CPU backend, in the workspace's one profile, and returns its path.
-fn build_toy_gaussian() -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-p", "toy-gaussian", "--features", "flex,ndarray", "--message-format", "short"])
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building toy-gaussian failed");
-    }
-    Ok(PathBuf::from("target/debug/toy-gaussian"))
 }
 
 /// The row name: the backend and the `--threads` flag it ran with (0 = every core).
@@ -147,22 +106,6 @@ fn run_torch(python: &Path, dir: &Path, quick: bool, repeat: usize, scratch: &Pa
     })
 }
 
-/// `python` if given, else `$DDPM_BENCH_PYTHON`, else `python3` when it can import torch.
-fn find_python(explicit: Option<&Path>) -> Option<PathBuf> {
-    let candidate = explicit
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("DDPM_BENCH_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let ok = Command::new(&candidate).args(["-c", "import torch, numpy, scipy"]).output().is_ok_and(|o| o.status.success());
-    ok.then_some(candidate)
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else if v.len() % 2 == 1 { v[v.len() / 2] } else { 0.5 * (v[v.len() / 2 - 1] + v[v.len() / 2]) }
-}
-
 fn render(ours: &[(String, Vec<ToyRun>)], torch: &[ToyRun], epochs: usize, repeats: usize, quick: bool) -> String {
     let torch_train = median(torch.iter().map(|r| r.train_s));
     let torch_sample = median(torch.iter().map(|r| r.sample_s));
@@ -204,30 +147,3 @@ fn render(ours: &[(String, Vec<ToyRun>)], torch: &[ToyRun], epochs: usize, repea
     )
 }
 
-/// Replaces the generated section of `path` (or appends it), keeping everything written by hand.
-fn write_section(path: &Path, section: &str) -> Result<()> {
-    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let updated = match (existing.find(SECTION_START), existing.find(SECTION_END)) {
-        (Some(start), Some(end)) if start < end => {
-            format!("{}{section}{}", &existing[..start], &existing[end + SECTION_END.len()..])
-        }
-        _ => format!("{}\n{section}\n", existing.trim_end()),
-    };
-    std::fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn today() -> String {
-    Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}

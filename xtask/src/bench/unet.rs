@@ -1,0 +1,173 @@
+//! The MNIST U-Net workloads: `mnist-train bench` on each CPU backend and PyTorch's
+//! `mnist_unet.py`, one after the other in one session. Each program reports medians of its own
+//! repeated steps, so one round is enough for a ratio.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::{BenchArgs, build_app, cpu_model, today, write_section};
+
+const SECTION_START: &str = "<!-- cargo xtask bench: unet start -->";
+const SECTION_END: &str = "<!-- cargo xtask bench: unet end -->";
+
+/// What one program measured: its JSON lines, by `kind`.
+struct Report {
+    name: String,
+    lines: Vec<Value>,
+}
+
+impl Report {
+    fn get(&self, kind: &str, key: &str) -> Option<f64> {
+        self.lines.iter().find(|l| l["kind"] == kind).and_then(|l| l[key].as_f64())
+    }
+}
+
+/// `mnist-train bench` settings: warm-up, training steps, forward passes, DDPM steps, DDIM steps,
+/// training batch, forward batch. ndarray takes tens of seconds per training step, so it gets the
+/// fewest; `--quick` only checks that everything runs, on tiny batches.
+fn settings(backend: &str, quick: bool) -> [(&'static str, usize); 7] {
+    let [warmup, train, forward, ddpm, ddim, train_batch, forward_batch] = match (backend, quick) {
+        (_, true) => [0, 1, 1, 1, 1, 8, 8],
+        ("ndarray", false) => [1, 2, 2, 5, 5, 128, 256],
+        _ => [2, 20, 10, 100, 50, 128, 256],
+    };
+    [
+        ("--warmup", warmup),
+        ("--train-steps", train),
+        ("--forward-reps", forward),
+        ("--sample-steps", ddpm),
+        ("--ddim-steps", ddim),
+        ("--train-batch", train_batch),
+        ("--forward-batch", forward_batch),
+    ]
+}
+
+pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
+    let binary = build_app("mnist-train")?;
+    let mut reports = Vec::new();
+    for backend in ["flex", "ndarray"] {
+        eprintln!("U-Net on {backend}");
+        reports.push(run_ours(&binary, backend, &settings(backend, args.quick))?);
+        if backend == "flex"
+            && let Some(python) = python
+        {
+            eprintln!("U-Net on PyTorch");
+            reports.push(run_torch(python, &args.torch_dir, args.quick)?);
+        }
+    }
+    let report = render(&reports, args.quick);
+    println!("{report}");
+    write_section(&args.out, &report, SECTION_START, SECTION_END)?;
+    std::fs::create_dir_all(&args.json)?;
+    let path = args.json.join("unet.json");
+    let json: serde_json::Map<String, Value> = reports.iter().map(|r| (r.name.clone(), json!(r.lines))).collect();
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
+    eprintln!("wrote {} and {}", args.out.display(), path.display());
+    Ok(())
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn run_ours(binary: &Path, backend: &str, settings: &[(&str, usize)]) -> Result<Report> {
+    let output = Command::new(binary)
+        .args(["--device", backend, "bench"])
+        .args(settings.iter().flat_map(|(flag, value)| [flag.to_string(), value.to_string()]))
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    if !output.status.success() {
+        bail!("mnist-train bench on {backend} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(Report { name: format!("ddpm ({backend})"), lines: json_lines(&output.stdout) })
+}
+
+fn run_torch(python: &Path, dir: &Path, quick: bool) -> Result<Report> {
+    let mut command = Command::new(python);
+    command.arg(dir.join("mnist_unet.py")).env("BENCH_OUT", "target/bench/runs");
+    if quick {
+        command.arg("--quick");
+    }
+    let output = command.output().with_context(|| format!("running {}", python.display()))?;
+    if !output.status.success() {
+        bail!("the PyTorch U-Net reference failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let mut lines = json_lines(&output.stdout);
+    // The machine's matmul limit, for GFLOP/s as a fraction of it.
+    let peak = Command::new(python).arg(dir.join("peak.py")).output().with_context(|| "running peak.py")?;
+    lines.extend(json_lines(&peak.stdout));
+    Ok(Report { name: "PyTorch".into(), lines })
+}
+
+fn render(reports: &[Report], quick: bool) -> String {
+    let torch = reports.iter().find(|r| r.name == "PyTorch");
+    // Conv FLOPs per forward image, from the reference (the same network); training ~ 3x forward.
+    let flops = torch.and_then(|t| t.get("model", "conv_fwd_flops_per_image"));
+    let matmul_limit = torch.and_then(|t| t.get("matmul", "gflops_median"));
+    type Cell = fn(&Report) -> Option<f64>;
+    let rows: [(&str, Cell, bool); 5] = [
+        ("training, batch 128 (images/s)", |r| r.get("bench_train", "train_images_per_s"), true),
+        ("forward, batch 256 (images/s)", |r| r.get("bench_forward", "forward_images_per_s"), true),
+        ("DDPM-1000, 64 images (s, extrapolated)", |r| r.get("bench_sample", "extrapolated_1000_step_wall_s"), false),
+        ("DDIM-50, 64 images (s)", |r| r.get("bench_ddim", "extrapolated_50_step_wall_s"), false),
+        ("peak memory (MiB)", |r| r.get("end", "peak_rss_mib"), false),
+    ];
+    let mut header = "| workload |".to_string();
+    let mut rule = "| --- |".to_string();
+    for report in reports {
+        header += &format!(" {} |", report.name);
+        rule += " ---: |";
+        if torch.is_some() && report.name != "PyTorch" {
+            header += " vs PyTorch |";
+            rule += " ---: |";
+        }
+    }
+    let mut table = vec![header, rule];
+    for (label, value, higher_is_better) in rows {
+        let mut line = format!("| {label} |");
+        for report in reports {
+            let ours = value(report);
+            line += &ours.map_or(" - |".into(), |v| format!(" {v:.1} |"));
+            if let Some(torch) = torch.filter(|_| report.name != "PyTorch") {
+                let ratio = match (ours, value(torch)) {
+                    (Some(a), Some(b)) if label.starts_with("peak") => format!("{:.2}x", a / b),
+                    (Some(a), Some(b)) if higher_is_better => format!("{:.2}x", a / b),
+                    (Some(a), Some(b)) => format!("{:.2}x", b / a),
+                    _ => "-".into(),
+                };
+                line += &format!(" {ratio} |");
+            }
+        }
+        table.push(line);
+    }
+    let efficiency: Vec<String> = match (flops, matmul_limit) {
+        (Some(flops), Some(limit)) => reports
+            .iter()
+            .filter_map(|r| {
+                let gflops = 3.0 * flops * r.get("bench_train", "train_images_per_s")? / 1e9;
+                Some(format!("{}: {gflops:.0} GFLOP/s ({:.0}% of the {limit:.0} GFLOP/s matmul limit)", r.name, 100.0 * gflops / limit))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    format!(
+        "{SECTION_START}\n### MNIST U-Net (32-64-128, 0.62 M parameters)\n\n\
+         `cargo xtask bench{}` on {} ({} cores), {}. Speed ratios are PyTorch time / ours, so above 1.00x \
+         we are faster; the memory ratio is ours / PyTorch's. Our DDPM-1000 and (on ndarray) DDIM-50 times are \
+         extrapolated from the steps timed, like PyTorch's DDPM figure. PyTorch has no DDIM figure in its benchmark.\n\n{}\n{}\n{}{SECTION_END}",
+        if quick { " --quick" } else { "" },
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        today(),
+        table.join("\n"),
+        if efficiency.is_empty() { String::new() } else { format!("\nTraining throughput as compute: {}.\n", efficiency.join("; ")) },
+        match (quick, torch.is_none()) {
+            (true, _) => "\n`--quick` runs tiny batches to check that everything works: its figures are not comparable.\n",
+            (false, true) => "\nPyTorch was not available for this run: no ratios.\n",
+            (false, false) => "",
+        },
+    )
+}
