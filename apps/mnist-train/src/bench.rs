@@ -30,7 +30,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     let batch = args.train_batch;
     let watch = Stopwatch::start();
     let mut times = Vec::new();
-    for i in 0..args.warmup + args.train_steps {
+    for i in 0..args.warmup + args.train_steps.max(1) {
         let x0 = data.normal([batch, 1, 28, 28], &autodiff);
         let started = Instant::now();
         let loss = trainer.step(x0).into_scalar::<f32>(); // reading the loss waits for the step
@@ -49,7 +49,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     let timesteps = data.uniform_indices(batch, 1000);
     let watch = Stopwatch::start();
     let mut times = Vec::new();
-    for i in 0..args.warmup + args.forward_reps {
+    for i in 0..args.warmup + args.forward_reps.max(1) {
         let started = Instant::now();
         let _ = model.forward(x.clone(), &timesteps).into_data();
         if i >= args.warmup {
