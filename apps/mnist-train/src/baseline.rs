@@ -74,13 +74,12 @@ pub fn run(args: &BaselineArgs, device: &Device) -> anyhow::Result<()> {
 
 /// `x (1 - a) + u a` per image: `clean` holds images of 784 pixels, one amount each.
 fn corrupt(clean: &[f32], amounts: &[f32], uniform: &[f32]) -> Vec<f32> {
+    const PIXELS: usize = 28 * 28;
     clean
-        .chunks_exact(28 * 28)
+        .chunks_exact(PIXELS)
+        .zip(uniform.chunks_exact(PIXELS))
         .zip(amounts)
-        .flat_map(|(image, &a)| image.iter().map(move |&x| x * (1.0 - a)))
-        .zip(uniform)
-        .enumerate()
-        .map(|(i, (scaled, &u))| scaled + u * amounts[i / (28 * 28)])
+        .flat_map(|((image, noise), &a)| image.iter().zip(noise).map(move |(&x, &u)| x * (1.0 - a) + u * a))
         .collect()
 }
 

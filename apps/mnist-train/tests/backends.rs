@@ -43,6 +43,7 @@ fn flex_and_ndarray_train_and_sample_alike_from_one_seed() {
         (losses, samples.samples.into_data().try_into_vec().unwrap())
     };
     let (flex_losses, flex_samples) = run(Device::flex());
+    #[allow(deprecated)] // ndarray is deprecated in Burn 0.22 but still supported here, so it is tested.
     let (ndarray_losses, ndarray_samples) = run(Device::ndarray());
     assert!(max_difference(&flex_losses, &ndarray_losses) < 1e-4, "losses {flex_losses:?} vs {ndarray_losses:?}");
     assert!(max_difference(&flex_samples, &ndarray_samples) < 1e-3, "samples differ by {}", max_difference(&flex_samples, &ndarray_samples));

@@ -5,8 +5,11 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use ddpm_nets::Denoiser;
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
 
-use crate::trainer::batch_size_for;
 use crate::{FitPlan, LossHistory, NoHooks, TrainConfig, TrainError, Trainer, fit};
+
+/// Mixed into the seed of the minibatch-row stream, so rows come from a stream of their own and the
+/// noise stream is the same whatever the batch size.
+const ROW_STREAM: u64 = 0x5EED_0F_B47C4E5;
 
 /// A trained model and how its loss went.
 #[derive(Debug)]
@@ -28,8 +31,7 @@ where
     let dataset_len = data.dims()[0];
     let batch_size = batch_size_for(config, dataset_len)?;
     let mut trainer = Trainer::new(model, schedule, config)?;
-    // Rows come from their own stream, so the noise stream is the same whatever the batch size.
-    let mut rows = NoiseRng::new(config.seed ^ 0x5EED_0F_B47C4E5);
+    let mut rows = NoiseRng::new(config.seed ^ ROW_STREAM);
     let next_batch = || {
         if batch_size == dataset_len {
             return data.clone();
@@ -40,4 +42,16 @@ where
     let plan = FitPlan { batch_size, ..FitPlan::default() };
     let (history, _) = fit(&mut trainer, next_batch, &plan, &mut NoHooks)?;
     Ok(Trained { model: trainer.model, history })
+}
+
+/// Checks the settings that depend on the dataset before a run starts.
+fn batch_size_for(config: &TrainConfig, dataset_len: usize) -> Result<usize, TrainError> {
+    if dataset_len == 0 {
+        return Err(TrainError::EmptyDataset);
+    }
+    match config.batch_size {
+        Some(0) => Err(TrainError::ZeroBatch),
+        Some(b) => Ok(b),
+        None => Ok(dataset_len),
+    }
 }

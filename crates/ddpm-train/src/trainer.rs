@@ -93,15 +93,3 @@ impl<M: Module> Trainer<M> {
         loss.detach()
     }
 }
-
-/// Checks the settings that depend on the dataset before a run starts.
-pub(crate) fn batch_size_for(config: &TrainConfig, dataset_len: usize) -> Result<usize, TrainError> {
-    if dataset_len == 0 {
-        return Err(TrainError::EmptyDataset);
-    }
-    match config.batch_size {
-        Some(0) => Err(TrainError::ZeroBatch),
-        Some(b) => Ok(b),
-        None => Ok(dataset_len),
-    }
-}
