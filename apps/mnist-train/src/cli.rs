@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
-use ddpm_train::DeviceChoice;
+use ddpm_sample::{SamplerKind, Spacing};
+use ddpm_schedule::NamedSchedule;
+use ddpm_train::BackendArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,18 +26,6 @@ pub struct Args {
     pub backend: BackendArgs,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(ClapArgs, Debug)]
-pub struct BackendArgs {
-    /// Backend: flex, ndarray, wgpu, vulkan, metal or cuda (each needs its Cargo feature).
-    /// [default: the first compiled in, flex in a default build]
-    #[arg(long, global = true)]
-    pub device: Option<DeviceChoice>,
-    /// CPU threads for the flex and ndarray kernels; 0 uses every core (the U-Net's convolutions
-    /// are large enough to split).
-    #[arg(long, global = true, default_value_t = 0)]
-    pub threads: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,14 +52,6 @@ pub enum Network {
     Ddpm,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Schedule {
-    /// Linear betas 1e-4..0.02 (Ho et al.).
-    Linear,
-    /// The cosine schedule (Nichol & Dhariwal), s = 0.008, betas capped at 0.999.
-    Cosine,
-}
-
 #[derive(ClapArgs, Debug)]
 pub struct TrainArgs {
     /// Folder with the MNIST IDX files (.gz or raw).
@@ -86,8 +68,8 @@ pub struct TrainArgs {
     /// Print the network's layers and parameter count, then exit.
     #[arg(long)]
     pub print_model: bool,
-    #[arg(long, value_enum, default_value_t = Schedule::Linear)]
-    pub schedule: Schedule,
+    #[arg(long, value_enum, default_value_t = NamedSchedule::Linear)]
+    pub schedule: NamedSchedule,
     /// Diffusion steps T.
     #[arg(long, default_value_t = 1000)]
     pub timesteps: usize,
@@ -131,21 +113,6 @@ pub struct TrainArgs {
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SamplerKind {
-    /// Ancestral sampling over all T steps.
-    Ddpm,
-    /// DDIM over --steps timesteps.
-    Ddim,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpacingArg {
-    Leading,
-    Trailing,
-    Linspace,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Weights {
     /// The moving average of the weights (falls back to online when the run had no EMA).
     Ema,
@@ -169,8 +136,8 @@ pub struct SampleArgs {
     /// DDIM noise: 0 is deterministic, 1 matches DDPM.
     #[arg(long, default_value_t = 0.0)]
     pub eta: f64,
-    #[arg(long, value_enum, default_value_t = SpacingArg::Leading)]
-    pub spacing: SpacingArg,
+    #[arg(long, value_enum, default_value_t = Spacing::Leading)]
+    pub spacing: Spacing,
     /// Clip DDIM's predicted x_0 to [-1, 1] at every step.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub clip_x0: bool,
@@ -183,7 +150,7 @@ pub struct SampleArgs {
     pub weights: Weights,
     /// Must equal the checkpoint's schedule when given (a model only knows the schedule it learned).
     #[arg(long, value_enum)]
-    pub schedule: Option<Schedule>,
+    pub schedule: Option<NamedSchedule>,
     /// Must equal the checkpoint's T when given.
     #[arg(long)]
     pub timesteps: Option<usize>,
@@ -202,8 +169,8 @@ pub struct ForwardArgs {
     /// Number of noise levels shown, from t = 0 to t = T - 1.
     #[arg(long, default_value_t = 10)]
     pub columns: usize,
-    #[arg(long, value_enum, default_value_t = Schedule::Linear)]
-    pub schedule: Schedule,
+    #[arg(long, value_enum, default_value_t = NamedSchedule::Linear)]
+    pub schedule: NamedSchedule,
     #[arg(long, default_value_t = 1000)]
     pub timesteps: usize,
     #[arg(long, default_value_t = 0)]

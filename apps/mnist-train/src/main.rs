@@ -16,7 +16,6 @@ mod train;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ddpm_train::{DeviceChoice, set_cpu_threads};
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
@@ -30,12 +29,7 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(args: cli::Args) -> anyhow::Result<()> {
-    set_cpu_threads(args.backend.threads).map_err(anyhow::Error::msg)?;
-    let choice = match args.backend.device {
-        Some(choice) => choice,
-        None => DeviceChoice::default_compiled().ok_or_else(|| anyhow::anyhow!("no backend compiled in: build with --features flex"))?,
-    };
-    let device = choice.device().map_err(anyhow::Error::msg)?;
+    let device = args.backend.init().map_err(anyhow::Error::msg)?;
     match args.command {
         cli::Command::Train(train) => train::run(&train, &device),
         cli::Command::Sample(sample) => sample::run(&sample, &device),

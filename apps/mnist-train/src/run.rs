@@ -4,10 +4,10 @@ use burn::config::Config;
 use burn::tensor::Device;
 use ddpm_nets::{UNet, UNetConfig};
 use ddpm_sample::{DdimSampler, ReverseProcess, Spacing, VarianceType};
-use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
+use ddpm_schedule::{BetaSchedule, NamedSchedule, NoiseRng, NoiseSchedule};
 use ddpm_train::CheckpointState;
 
-use crate::cli::{Network, Schedule};
+use crate::cli::Network;
 
 /// The diffusion, data and network of a training run, stored in every checkpoint.
 #[derive(Config, Debug)]
@@ -31,13 +31,13 @@ pub struct MnistRun {
 }
 
 impl MnistRun {
-    pub fn new_run(network: Network, schedule: Schedule, timesteps: usize, seed: u64) -> Self {
+    pub fn new_run(network: Network, schedule: NamedSchedule, timesteps: usize, seed: u64) -> Self {
         let (image_size, network) = match network {
             Network::Small => (28, UNetConfig::small(1, 28)),
             Network::Ddpm => (32, UNetConfig::ddpm(1, 32, 32)),
         };
         Self {
-            schedule: beta_schedule(schedule),
+            schedule: schedule.betas(),
             timesteps,
             prediction: "epsilon".into(),
             variance: VarianceType::Beta,
@@ -72,12 +72,5 @@ impl MnistRun {
         let sampler = DdimSampler::new(schedule, 50.min(self.timesteps), Spacing::Leading).with_clip_x0(true);
         let out = sampler.sample(model, [n, self.channels, size, size], &mut NoiseRng::new(0), device, None, |_, _| {});
         ddpm_data::image::to_unit_range(&out.samples.into_data().try_into_vec::<f32>().expect("f32 samples"))
-    }
-}
-
-pub fn beta_schedule(schedule: Schedule) -> BetaSchedule {
-    match schedule {
-        Schedule::Linear => BetaSchedule::ddpm_linear(),
-        Schedule::Cosine => BetaSchedule::cosine(),
     }
 }

@@ -2,16 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_nets::UNet;
-use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Sampled, Spacing};
+use ddpm_sample::{ReverseProcess, SamplerConfig};
 use ddpm_schedule::NoiseRng;
-use ddpm_train::{load_weights, progress_bar, read_state};
+use ddpm_train::{load_weights, read_state};
 
-use crate::cli::{SampleArgs, SamplerKind, SpacingArg, Weights};
-use crate::run::{MnistRun, beta_schedule};
+use crate::cli::{SampleArgs, Weights};
+use crate::run::MnistRun;
 
 pub fn run(args: &SampleArgs, device: &Device) -> anyhow::Result<()> {
     let (dir, state) = read_state(&args.checkpoint)?;
@@ -24,30 +23,22 @@ pub fn run(args: &SampleArgs, device: &Device) -> anyhow::Result<()> {
     let size = spec.image_size;
     let shape = [args.n, spec.channels, size, size];
     let mut rng = NoiseRng::new(args.seed);
+    let sampler_config = SamplerConfig::new()
+        .with_kind(args.sampler)
+        .with_steps(args.steps.unwrap_or(50))
+        .with_eta(args.eta)
+        .with_spacing(args.spacing)
+        .with_clip_x0(args.clip_x0)
+        .with_variance(spec.variance);
+    let sampler = sampler_config.init(&schedule).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
+    let description = sampler_config.describe(spec.timesteps);
     let started = std::time::Instant::now();
-    let (sampled, description) = match args.sampler {
-        SamplerKind::Ddpm => {
-            let sampler = DdpmSampler::new(&schedule, spec.variance);
-            (run_with_progress(&sampler, &model, shape, &mut rng, device), format!("DDPM-{}", spec.timesteps))
-        }
-        SamplerKind::Ddim => {
-            let steps = args.steps.unwrap_or(50);
-            anyhow::ensure!((1..=spec.timesteps).contains(&steps), "--steps must be between 1 and T = {}, got {steps}", spec.timesteps);
-            let spacing = match args.spacing {
-                SpacingArg::Leading => Spacing::Leading,
-                SpacingArg::Trailing => Spacing::Trailing,
-                SpacingArg::Linspace => Spacing::Linspace,
-            };
-            let sampler = DdimSampler::new(&schedule, steps, spacing).with_eta(args.eta).with_clip_x0(args.clip_x0);
-            (run_with_progress(&sampler, &model, shape, &mut rng, device), format!("DDIM-{steps} (eta {}, {spacing:?} spacing)", args.eta))
-        }
-    };
+    let sampled = sampler.sample_with_progress(&model, shape, &mut rng, device, None);
     let seconds = started.elapsed().as_secs_f64();
 
     let values: Vec<f32> = sampled.samples.into_data().try_into_vec().expect("f32 samples");
     let pixels = crop_to_28(&to_unit_range(&values), args.n, size);
     let out = args.out.clone().unwrap_or_else(|| dir.parent().map_or_else(|| PathBuf::from("samples"), |run| run.join("samples")));
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     write_grid(&out.join("grid.png"), &pixels, [args.n, 1, 28, 28], 8, 2)?;
     ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[args.n, 1, 28, 28])?;
     println!("mnist-train sample: {} images, {description}, {} weights, in {seconds:.1} s", args.n, match args.weights {
@@ -58,19 +49,12 @@ pub fn run(args: &SampleArgs, device: &Device) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_with_progress<P: ReverseProcess>(sampler: &P, model: &UNet, shape: [usize; 4], rng: &mut NoiseRng, device: &Device) -> Sampled<4> {
-    let bar = progress_bar(sampler.timesteps().len(), "sampling");
-    let sampled = sampler.sample(model, shape, rng, device, None, |done, _| bar.set_position(done as u64));
-    bar.finish_and_clear();
-    sampled
-}
-
 /// A checkpoint knows its schedule and T; sampling with others would be meaningless, so a
 /// mismatched flag is an error rather than a silent override.
 fn check_overrides(args: &SampleArgs, spec: &MnistRun) -> anyhow::Result<()> {
     if let Some(schedule) = args.schedule {
         anyhow::ensure!(
-            beta_schedule(schedule) == spec.schedule,
+            schedule.betas() == spec.schedule,
             "--schedule {schedule:?} does not match the checkpoint, which was trained with {:?}; drop the flag (the checkpoint's schedule is used)",
             spec.schedule
         );

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,7 +10,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
 use ddpm_nets::UNet;
 use ddpm_schedule::NoiseSchedule;
-use ddpm_train::{EmaConfig, FitEnd, FitHooks, FitPlan, LrSchedule, TrainConfig, TrainError, Trainer, fit, read_state};
+use ddpm_train::{
+    EmaConfig, FitEnd, FitHooks, FitPlan, LrSchedule, TrainConfig, TrainError, Trainer, ensure_new_run_dir, fit, logged_losses, read_state, stop_on_ctrl_c,
+};
 
 use crate::cli::TrainArgs;
 use crate::run::MnistRun;
@@ -48,8 +49,8 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     if args.resume {
         trainer = trainer.resume(&args.out)?;
         eprintln!("resuming {} at step {} of {}", args.out.display(), trainer.step_count(), config.steps);
-    } else if args.out.join(ddpm_train::CHECKPOINT_DIR).exists() {
-        anyhow::bail!("{} already holds a run: add --resume to continue it, or pick another --out", args.out.display());
+    } else {
+        ensure_new_run_dir(&args.out)?;
     }
     std::fs::create_dir_all(args.out.join("samples")).with_context(|| format!("cannot create {}", args.out.display()))?;
     std::fs::write(args.out.join("run.json"), serde_json::to_string_pretty(&spec)?)?;
@@ -62,15 +63,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         Tensor::<4>::from_data(TensorData::new(batch, shape), &autodiff)
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_flag = stop.clone();
-    ctrlc::set_handler(move || {
-        eprintln!("\nCtrl-C: finishing this step and writing a checkpoint (press again to abort)");
-        if handler_flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop = stop_on_ctrl_c()?;
     let plan = FitPlan {
         time_limit: args.minutes.map(|m| Duration::from_secs_f64(m * 60.0)),
         run_dir: Some(args.out.clone()),
@@ -148,12 +141,7 @@ impl FitHooks<UNet> for SampleGrids<'_> {
 
 /// `loss.png` from the whole `metrics.jsonl` (earlier sessions of a resumed run included).
 fn plot_losses(run_dir: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap_or_default();
-    let losses: Vec<f32> = text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter_map(|v| v["loss"].as_f64().map(|l| l as f32))
-        .collect();
+    let losses = logged_losses(run_dir);
     if !losses.is_empty() {
         ddpm_data::plot::loss_curve(&run_dir.join("loss.png"), "MNIST U-Net training loss", &losses, 50)?;
     }

@@ -1,14 +1,16 @@
-//! Data for diffusion experiments and the files they write: datasets, `.npy` arrays and PNG plots.
+//! Data for diffusion experiments and the files they write: datasets (1-D Gaussian, one photograph,
+//! MNIST), image quality metrics, `.npy` arrays and PNG plots.
 
 mod atomic;
 mod batches;
 mod download;
 mod error;
-pub mod image;
 mod gaussian;
+pub mod image;
 mod mnist;
 mod npy;
 pub mod plot;
+mod single_image;
 
 pub use atomic::write_atomically;
 pub use batches::ShuffledBatches;
@@ -16,3 +18,4 @@ pub use error::DataError;
 pub use gaussian::{GaussianDataset, Normal1d, mean_std};
 pub use mnist::{DATA_DIR_ENV, DEFAULT_MNIST_DIR, IdxFile, MIRRORS, Mnist, MnistSplit, OFFLINE_ENV, read_idx};
 pub use npy::{read_npy_f32, write_npy_f32};
+pub use single_image::SingleImage;

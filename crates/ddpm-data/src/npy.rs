@@ -96,7 +96,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = write_npy_f32(&dir.path().join("x.npy"), &[1.0], &[2]).unwrap_err();
         assert!(err.to_string().contains("holds 2 values but 1"), "{err}");
-        let err = write_npy_f32(&dir.path().join("missing/x.npy"), &[1.0], &[1]).unwrap_err();
+        std::fs::write(dir.path().join("a-file"), "").unwrap();
+        let err = write_npy_f32(&dir.path().join("a-file/x.npy"), &[1.0], &[1]).unwrap_err();
         assert!(err.to_string().contains("cannot write"), "{err}");
     }
 

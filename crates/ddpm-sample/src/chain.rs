@@ -6,6 +6,7 @@ use std::ops::Range;
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::Denoiser;
 use ddpm_schedule::NoiseRng;
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// What [`ReverseProcess::sample`] returns.
 #[derive(Debug, Clone)]
@@ -70,6 +71,30 @@ pub trait ReverseProcess: Sync {
             .map(|i| (parts[0].trajectory[i].0, Tensor::cat(parts.iter().map(|p| p.trajectory[i].1.clone()).collect(), 0)))
             .collect();
         Sampled { samples: Tensor::cat(parts.into_iter().map(|p| p.samples).collect(), 0), trajectory }
+    }
+
+    /// [`ReverseProcess::sample`] with a progress bar on stderr (hidden when stderr is not a terminal).
+    fn sample_with_progress<const D: usize, M: Denoiser<D> + Sync>(
+        &self,
+        model: &M,
+        shape: [usize; D],
+        rng: &mut NoiseRng,
+        device: &Device,
+        trajectory_every: Option<usize>,
+    ) -> Sampled<D>
+    where
+        Self: Sized,
+    {
+        let bar = ProgressBar::new(self.timesteps().len() as u64).with_style(
+            ProgressStyle::with_template(" sampling [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        let sampled = self.sample(model, shape, rng, device, trajectory_every, |done, _| {
+            bar.set_position(done as u64)
+        });
+        bar.finish_and_clear();
+        sampled
     }
 }
 

@@ -11,6 +11,7 @@ use crate::ReverseProcess;
 /// How a sampler with fewer steps than T picks its timesteps (diffusers' `timestep_spacing`, with
 /// `steps_offset` 0). See Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Spacing {
     /// `round(linspace(0, T - 1, n))`, reversed: starts at T - 1, ends at 0.
     Linspace,

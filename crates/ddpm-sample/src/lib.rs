@@ -4,9 +4,11 @@
 //! itself (noise, threads, trajectory, progress) is shared.
 
 mod chain;
+mod choice;
 mod ddim;
 mod ddpm;
 
 pub use chain::{ReverseProcess, Sampled};
+pub use choice::{Sampler, SamplerConfig, SamplerKind};
 pub use ddim::{DdimSampler, Spacing};
 pub use ddpm::{DdpmSampler, VarianceType};

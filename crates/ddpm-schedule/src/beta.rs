@@ -32,6 +32,16 @@ impl BetaSchedule {
         Self::Cosine { s: 0.008, min_beta: 0.0, max_beta: 0.999 }
     }
 
+    /// The cosine schedule with betas clamped to the linear schedule's range [1e-4, 0.02], as in the
+    /// single-image reference: gentler at both ends than [`BetaSchedule::cosine`].
+    pub fn cosine_clamped() -> Self {
+        Self::Cosine {
+            s: 0.008,
+            min_beta: 1e-4,
+            max_beta: 0.02,
+        }
+    }
+
     /// The betas for `num_steps` steps, before validation (see [`crate::NoiseSchedule::new`]).
     pub fn betas(&self, num_steps: usize) -> Result<Vec<f64>, ScheduleError> {
         if num_steps == 0 {
@@ -97,4 +107,26 @@ fn cosine_betas(n: usize, s: f64, min_beta: f64, max_beta: f64) -> Result<Vec<f6
     Ok((0..n)
         .map(|i| (1.0 - f(i as f64 + 1.0) / f(i as f64)).clamp(min_beta, max_beta))
         .collect())
+}
+
+/// The schedules the apps offer by name (`--schedule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum NamedSchedule {
+    /// Linear betas 1e-4..0.02 (Ho et al.).
+    Linear,
+    /// The cosine schedule (Nichol & Dhariwal), s = 0.008, betas capped at 0.999.
+    Cosine,
+    /// The cosine schedule with betas clamped to [1e-4, 0.02] (the single-image reference).
+    CosineClamped,
+}
+
+impl NamedSchedule {
+    pub fn betas(self) -> BetaSchedule {
+        match self {
+            Self::Linear => BetaSchedule::ddpm_linear(),
+            Self::Cosine => BetaSchedule::cosine(),
+            Self::CosineClamped => BetaSchedule::cosine_clamped(),
+        }
+    }
 }

@@ -56,6 +56,31 @@ impl NoiseSchedule {
         x0 * signal + noise * noise_scale
     }
 
+    /// One example at several noise levels, all with the same `noise`: the forward-process figure
+    /// of the DDPM tutorials. `timesteps` could come from [`NoiseSchedule::evenly_spaced`].
+    ///
+    /// Shapes: `x0`, `noise`: `[1, ...]`; returns `[timesteps.len(), ...]`.
+    pub fn q_sample_levels<const D: usize>(
+        &self,
+        x0: Tensor<D>,
+        timesteps: &[usize],
+        noise: Tensor<D>,
+    ) -> Tensor<D> {
+        let count = timesteps.len();
+        self.q_sample(
+            x0.repeat_dim(0, count),
+            timesteps,
+            noise.repeat_dim(0, count),
+        )
+    }
+
+    /// `count` (at least 2) timesteps evenly spaced from 0 (almost clean) to T - 1 (the noisiest),
+    /// rounded down.
+    pub fn evenly_spaced(&self, count: usize) -> Vec<usize> {
+        let last = self.num_steps() - 1;
+        (0..count).map(|i| i * last / (count - 1).max(1)).collect()
+    }
+
     /// The x_0 implied by x_t and its noise: x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t).
     pub fn predict_x0_from_noise<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], noise: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x_t, timesteps);

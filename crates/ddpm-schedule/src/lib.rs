@@ -15,7 +15,7 @@ mod forward;
 mod noise;
 mod tables;
 
-pub use beta::BetaSchedule;
+pub use beta::{BetaSchedule, NamedSchedule};
 pub use error::ScheduleError;
 pub use forward::{Posterior, per_example};
 pub use noise::NoiseRng;

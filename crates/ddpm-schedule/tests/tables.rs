@@ -82,14 +82,6 @@ fn q_sample_uses_each_examples_own_timestep() {
 }
 
 #[test]
-fn cosine_clamp_bounds_every_beta() {
-    let s = NoiseSchedule::new(&BetaSchedule::Cosine { s: 0.008, min_beta: 1e-4, max_beta: 0.02 }, 1000).unwrap();
-    assert_eq!(s.betas[0], 1e-4, "the unclamped first beta (~4e-5) is raised to the floor");
-    assert_eq!(s.betas[999], 0.02);
-    assert!(s.betas.iter().all(|&b| (1e-4..=0.02).contains(&b)));
-}
-
-#[test]
 fn invalid_schedules_are_clear_errors() {
     let err = |schedule: BetaSchedule, steps| NoiseSchedule::new(&schedule, steps).unwrap_err();
     assert_eq!(err(BetaSchedule::ddpm_linear(), 0), ScheduleError::NoSteps);
@@ -109,4 +101,18 @@ fn invalid_schedules_are_clear_errors() {
 fn a_single_step_schedule_is_valid() {
     let s = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1).unwrap();
     assert_eq!(s.betas, vec![1e-4]);
+}
+
+#[test]
+fn the_single_image_references_clamped_cosine() {
+    // numpy, float64: betas = clip(1 - f(t + 1) / f(t), 1e-4, 0.02) with f(t) = cos((t / T + s) / (1 + s) pi / 2)^2,
+    // s = 0.008, T = 1000; alpha-bar is their running product of (1 - beta).
+    let schedule = NoiseSchedule::new(&BetaSchedule::cosine_clamped(), 1000).unwrap();
+    assert_eq!((schedule.betas[0], schedule.betas[999]), (1e-4, 0.02), "both clamps bind");
+    assert!(schedule.betas.iter().all(|&b| (1e-4..=0.02).contains(&b)));
+    assert!((schedule.betas[300] - 0.001_624_197_873_741_24).abs() < 1e-15, "inside the clamps it is the plain cosine");
+    assert!((schedule.alphas_cumprod[499] - 0.493_653_806_149_996_9).abs() < 1e-12);
+    // The clamp at 0.02 stops short of pure noise: sqrt(abar_T) = 0.057 of the image survives at t = T.
+    assert!((schedule.alphas_cumprod[999] - 0.003_194_831_463_374_303_3).abs() < 1e-12);
+    assert_eq!(ddpm_schedule::NamedSchedule::CosineClamped.betas(), BetaSchedule::cosine_clamped());
 }

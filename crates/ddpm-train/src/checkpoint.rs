@@ -49,6 +49,17 @@ pub fn resolve(path: &Path) -> Result<PathBuf, TrainError> {
         .ok_or_else(|| error(path, "no checkpoint here (looked for state.json in it, in checkpoint/ and in .checkpoint.old/); pass the --out folder of a training run"))
 }
 
+/// Refuses a run folder that already holds a checkpoint, so a new run cannot overwrite an old one.
+pub fn ensure_new_run_dir(run_dir: &Path) -> Result<(), TrainError> {
+    match resolve(run_dir) {
+        Ok(_) => Err(error(
+            run_dir,
+            "it already holds a training run: add --resume to continue it, or pick another --out",
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Reads `state.json` of the checkpoint `path` names (see [`resolve`]).
 pub fn read_state(path: &Path) -> Result<(PathBuf, CheckpointState), TrainError> {
     let dir = resolve(path)?;

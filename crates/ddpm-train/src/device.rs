@@ -127,3 +127,30 @@ pub fn set_cpu_threads(threads: usize) -> Result<(), String> {
         .build_global()
         .map_err(|e| format!("cannot set the CPU thread count to {threads}: {e}"))
 }
+
+/// The `--device` and `--threads` flags every app shares.
+#[cfg(feature = "clap")]
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Backend: flex, ndarray, wgpu, vulkan, metal or cuda (each needs its Cargo feature).
+    /// [default: the first compiled in, flex in a default build]
+    #[arg(long, global = true)]
+    pub device: Option<DeviceChoice>,
+    /// CPU threads for the flex and ndarray kernels; 0 uses every core.
+    #[arg(long, global = true, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[cfg(feature = "clap")]
+impl BackendArgs {
+    /// Sizes the CPU thread pool and opens the chosen (or default) device.
+    pub fn init(&self) -> Result<Device, String> {
+        set_cpu_threads(self.threads)?;
+        let choice = match self.device {
+            Some(choice) => choice,
+            None => DeviceChoice::default_compiled()
+                .ok_or("no backend compiled in: build with --features flex")?,
+        };
+        choice.device()
+    }
+}

@@ -1,7 +1,7 @@
 //! The training loop: steps, progress, metrics, periodic checkpoints, time limits and Ctrl-C.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use ddpm_nets::Denoiser;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{LossHistory, LossRecord, TrainError, Trainer, progress_bar};
 
@@ -52,8 +52,10 @@ pub trait FitHooks<M> {
 pub struct NoHooks;
 impl<M> FitHooks<M> for NoHooks {}
 
+const METRICS_FILE: &str = "metrics.jsonl";
+
 /// One line of `metrics.jsonl`.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct MetricsLine {
     step: usize,
     loss: f32,
@@ -145,6 +147,17 @@ fn flush(pending: &mut Vec<(usize, f64, Tensor<1>)>, peak_lr: f64) -> Result<Vec
     Ok(records)
 }
 
+/// The losses a run folder's `metrics.jsonl` holds, in step order (every session of a resumed run);
+/// empty when there is none yet.
+pub fn logged_losses(run_dir: &Path) -> Vec<f32> {
+    std::fs::read_to_string(run_dir.join(METRICS_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<MetricsLine>(line).ok())
+        .map(|line| line.loss)
+        .collect()
+}
+
 /// `metrics.jsonl` in the run folder: one JSON object per step.
 struct Metrics {
     file: Option<(PathBuf, std::fs::File)>,
@@ -155,7 +168,7 @@ impl Metrics {
     /// a run that went on past its last checkpoint), so a resumed run's log has each step once.
     fn open(plan: &FitPlan, first_step: usize) -> Result<Self, TrainError> {
         let Some(dir) = &plan.run_dir else { return Ok(Self { file: None }) };
-        let path = dir.join("metrics.jsonl");
+        let path = dir.join(METRICS_FILE);
         let error = |e: std::io::Error| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() };
         std::fs::create_dir_all(dir).map_err(error)?;
         let kept: String = std::fs::read_to_string(&path)

@@ -15,21 +15,25 @@ mod ema;
 mod error;
 mod fit;
 mod history;
+mod interrupt;
 mod lr;
 mod progress;
 mod stopwatch;
 mod trainer;
 mod weighting;
 
-pub use checkpoint::{CHECKPOINT_DIR, CheckpointState, load_weights, read_state, resolve};
+pub use checkpoint::{CHECKPOINT_DIR, CheckpointState, ensure_new_run_dir, load_weights, read_state, resolve};
 pub use clip::clip_global_norm;
 pub use config::TrainConfig;
 pub use dataset::{Trained, train};
+#[cfg(feature = "clap")]
+pub use device::BackendArgs;
 pub use device::{DeviceChoice, set_cpu_threads};
 pub use ema::{EmaConfig, ema_update};
 pub use error::TrainError;
-pub use fit::{FitEnd, FitHooks, FitPlan, NoHooks, fit};
+pub use fit::{FitEnd, FitHooks, FitPlan, NoHooks, fit, logged_losses};
 pub use history::{LossHistory, LossRecord};
+pub use interrupt::stop_on_ctrl_c;
 pub use lr::LrSchedule;
 pub use progress::progress_bar;
 pub use stopwatch::{Stopwatch, Timing, peak_memory_mib};

@@ -26,6 +26,34 @@ fn small_preset_matches_the_pytorch_benchmark_network() {
     assert_eq!(model.forward(x, &[0, 999]).dims(), [2, 1, 28, 28]);
 }
 
+/// Parameters of the single-image reference's "improved U-Net", counted layer by layer from its
+/// description: time 32 -> Linear(32, 32) -> SiLU; each block Conv3x3-GroupNorm-(+ Linear(32, out))-SiLU-
+/// Conv3x3-GroupNorm-SiLU; down 1->64->128->256, bottleneck 256->512, up on [upsampled, skip]
+/// concatenations 768->256, 384->128, 192->64, then a 1x1 conv to the output.
+fn reference_improved_unet_params(base: usize) -> usize {
+    let conv = |c_in: usize, c_out: usize, k: usize| c_in * c_out * k * k + c_out;
+    let block = |c_in: usize, c_out: usize| conv(c_in, c_out, 3) + 2 * c_out + (32 * c_out + c_out) + conv(c_out, c_out, 3) + 2 * c_out;
+    let [w1, w2, w3, mid] = [base, 2 * base, 4 * base, 8 * base];
+    (32 * 32 + 32)
+        + block(1, w1)
+        + block(w1, w2)
+        + block(w2, w3)
+        + block(w3, mid)
+        + block(mid + w3, w3)
+        + block(w3 + w2, w2)
+        + block(w2 + w1, w1)
+        + conv(w1, 1, 1)
+}
+
+#[test]
+fn improved_preset_matches_the_single_image_reference_network() {
+    let model = UNetConfig::improved(1, 128).init(&Device::flex());
+    assert_eq!(model.num_params(), reference_improved_unet_params(64));
+    assert_eq!(model.num_params(), 7_834_913);
+    let half_width = UNetConfig::improved(1, 64).with_base_channels(32).init(&Device::flex());
+    assert_eq!(half_width.num_params(), reference_improved_unet_params(32));
+}
+
 #[test]
 fn every_preset_maps_images_to_images() {
     let device = Device::flex();

@@ -1,0 +1,38 @@
+//! `single-image`: DDPM on one photograph. Run with `--help`, or `<subcommand> --help`, for every setting.
+
+/// mimalloc reuses freed tensor buffers instead of returning them to the OS and faulting fresh
+/// pages in on the next step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod cli;
+mod forward;
+mod preset;
+mod report;
+mod run;
+mod sample;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match dispatch(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: cli::Args) -> anyhow::Result<()> {
+    let device = args.backend.init().map_err(anyhow::Error::msg)?;
+    match args.command {
+        cli::Command::Train(train) => train::run(&train, &device),
+        cli::Command::Sample(sample) => sample::run(&sample, &device),
+        cli::Command::Forward(forward) => forward::run(&forward, &device),
+    }
+}
