@@ -81,12 +81,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     grids.draw(&trainer, trainer.step_count())?;
     plot_losses(&args.out)?;
 
-    let how = match end {
-        FitEnd::Finished => "finished",
-        FitEnd::TimeLimit => "stopped at the time limit",
-        FitEnd::Stopped => "interrupted",
-    };
-    println!("mnist-train: {how} at step {} of {}", trainer.step_count(), config.steps);
+    println!("mnist-train: {} at step {} of {}", end.describe(), trainer.step_count(), config.steps);
     println!("  {steps} steps in {seconds:.0} s: {:.1} images/s", (steps * batch_size) as f64 / seconds.max(1e-9));
     if let Some(loss) = history.recent_mean(100) {
         println!("  loss (mean of the last 100 steps) {loss:.4}");

@@ -71,12 +71,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         ddpm_data::plot::loss_curve(&args.out.join("loss.png"), "single-image training loss", &losses, 50)?;
     }
 
-    let how = match end {
-        FitEnd::Finished => "finished",
-        FitEnd::TimeLimit => "stopped at the time limit",
-        FitEnd::Stopped => "interrupted",
-    };
-    println!("single-image: {how} at step {} of {}", trainer.step_count(), config.steps);
+    println!("single-image: {} at step {} of {}", end.describe(), trainer.step_count(), config.steps);
     println!("  {steps} steps in {seconds:.0} s ({:.3} s/step)", seconds / steps.max(1) as f64);
     if let Some(loss) = history.recent_mean(100) {
         println!("  loss (mean of the last 100 steps) {loss:.4}");

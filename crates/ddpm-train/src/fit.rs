@@ -41,6 +41,17 @@ pub enum FitEnd {
     Stopped,
 }
 
+impl FitEnd {
+    /// How the run ended, for a "training finished at step N" line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Finished => "finished",
+            Self::TimeLimit => "stopped at the time limit",
+            Self::Stopped => "interrupted",
+        }
+    }
+}
+
 /// Called by [`fit`] after every step, e.g. to draw sample grids every N steps.
 pub trait FitHooks<M> {
     fn after_step(&mut self, _trainer: &Trainer<M>) -> Result<(), TrainError> {
