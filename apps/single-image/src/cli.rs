@@ -77,6 +77,7 @@ pub struct TrainArgs {
     /// Stop after this many minutes (checkpointing first), even if --steps are not done.
     #[arg(long)]
     pub minutes: Option<f64>,
+    /// Seeds the weights, the training noise and timesteps.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Write a checkpoint every this many steps (and at the end, on --minutes and on Ctrl-C).
@@ -119,6 +120,7 @@ pub struct SampleArgs {
     /// Number of images.
     #[arg(long, default_value_t = 4)]
     pub n: usize,
+    /// Seeds the sampling noise; each sample draws its own.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -146,6 +148,7 @@ pub struct ForwardArgs {
     /// Noise levels shown, from t = 0 to t = T - 1.
     #[arg(long, default_value_t = 10)]
     pub columns: usize,
+    /// Seeds the noise drawn once and shared by every column and row.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

@@ -14,8 +14,9 @@ pub enum Preset {
     /// cosine schedule, AdamW 2e-4, clip 1, cosine LR with T_max 1000, batch 1, 15,000 steps,
     /// DDIM over all 1000 steps with eta 0.
     Reference,
-    /// Under 15 minutes on a 2-core CPU: 64x64, the improved U-Net at half width (32-64-128, 256
-    /// bottleneck), batch 4, AdamW 1e-3, 1,500 steps, DDIM-100.
+    /// About 8 minutes on a 2-core CPU: 64x64, the improved U-Net at half width (32-64-128, 256
+    /// bottleneck), batch 4, AdamW 1e-3 annealed to 0 over 2,000 steps, DDIM-100 with x_0 clipping.
+    /// Chosen by measurement (BENCHMARKS.md).
     Quick,
 }
 
