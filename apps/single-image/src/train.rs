@@ -76,7 +76,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     if let Some(loss) = history.recent_mean(100) {
         println!("  loss (mean of the last 100 steps) {loss:.4}");
     }
-    println!("  wrote {}/{{target.png, checkpoint/, metrics.jsonl, loss.png}}", args.out.display());
+    println!("  wrote {}/{{{}checkpoint/, metrics.jsonl, loss.png}}", args.out.display(), if args.resume { "" } else { "target.png, " });
     if end != FitEnd::Finished {
         println!("  continue with: single-image train --resume --out {}", args.out.display());
         return Ok(());
