@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use burn::config::Config;
 use ddpm_nets::UNetConfig;
 use ddpm_sample::SamplerConfig;
@@ -61,4 +62,18 @@ impl SingleImageRun {
     pub fn image_shape(&self) -> [usize; 3] {
         [self.channels, self.image_size, self.image_size]
     }
+}
+
+/// The target saved beside a run's checkpoint.
+pub fn read_target(run_dir: &Path, spec: &SingleImageRun) -> anyhow::Result<Vec<f32>> {
+    let path = run_dir.join(TARGET_NPY);
+    let (values, shape) =
+        ddpm_data::read_npy_f32(&path).with_context(|| format!("the run's target image {} is missing or unreadable", path.display()))?;
+    anyhow::ensure!(
+        shape == spec.image_shape(),
+        "{} holds a {shape:?} image, but the run trained on {:?}",
+        path.display(),
+        spec.image_shape()
+    );
+    Ok(values)
 }

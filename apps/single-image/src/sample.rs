@@ -8,8 +8,7 @@ use ddpm_train::{load_weights, read_state};
 
 use crate::cli::SampleArgs;
 use crate::report::{Request, sample_and_report, write_summary};
-use crate::run::SingleImageRun;
-use crate::train::read_target;
+use crate::run::{SingleImageRun, read_target};
 
 pub fn run(args: &SampleArgs, device: &Device) -> anyhow::Result<()> {
     let (checkpoint, state) = read_state(&args.checkpoint)?;

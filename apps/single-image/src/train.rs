@@ -1,6 +1,5 @@
 //! `single-image train`.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -13,7 +12,7 @@ use ddpm_train::{FitEnd, FitPlan, NoHooks, TrainConfig, Trainer, ensure_new_run_
 
 use crate::cli::TrainArgs;
 use crate::report::{Request, sample_and_report, write_summary};
-use crate::run::{SingleImageRun, TARGET_NPY};
+use crate::run::{SingleImageRun, TARGET_NPY, read_target};
 
 pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     let (spec, mut config, target) = if args.resume { resumed(args)? } else { new_run(args)? };
@@ -130,18 +129,4 @@ fn resumed(args: &TrainArgs) -> anyhow::Result<(SingleImageRun, TrainConfig, Vec
     );
     let target = read_target(&args.out, &spec)?;
     Ok((spec, state.train, target))
-}
-
-/// The target saved beside a run's checkpoint.
-pub fn read_target(run_dir: &Path, spec: &SingleImageRun) -> anyhow::Result<Vec<f32>> {
-    let path = run_dir.join(TARGET_NPY);
-    let (values, shape) =
-        ddpm_data::read_npy_f32(&path).with_context(|| format!("the run's target image {} is missing or unreadable", path.display()))?;
-    anyhow::ensure!(
-        shape == spec.image_shape(),
-        "{} holds a {shape:?} image, but the run trained on {:?}",
-        path.display(),
-        spec.image_shape()
-    );
-    Ok(values)
 }

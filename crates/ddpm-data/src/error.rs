@@ -24,13 +24,9 @@ pub enum DataError {
          set DDPM_DATA_DIR, or copy them into datasets/mnist/"
     )]
     MissingMnist { searched: Vec<PathBuf>, missing: Vec<String>, reason: String },
-    #[error(
-        "{path} is not a PNG or JPEG image (it looks like {found}); convert it to .png or .jpg"
-    )]
+    #[error("{path} is not a PNG or JPEG image (it looks like {found}); convert it to .png or .jpg")]
     NotAnImage { path: PathBuf, found: String },
-    #[error(
-        "{path} cannot be decoded ({reason}); it may be truncated or corrupt: re-export or re-download it"
-    )]
+    #[error("{path} cannot be decoded ({reason}); it may be truncated or corrupt: re-export or re-download it")]
     BadImage { path: PathBuf, reason: String },
     #[error("cannot draw {path}: {reason}")]
     Plot { path: PathBuf, reason: String },

@@ -4,7 +4,7 @@
 //! pipeline of the DDPM tutorials.
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ::image::imageops::{self, FilterType};
 use ::image::{ImageFormat, ImageReader, Rgb32FImage};
@@ -25,7 +25,6 @@ pub struct SingleImage {
     pub size: usize,
     /// Width and height of the file before resizing.
     pub source_size: [u32; 2],
-    pub source: PathBuf,
 }
 
 impl SingleImage {
@@ -59,7 +58,7 @@ impl SingleImage {
         let source_size = [decoded.width(), decoded.height()];
         let square = resize_and_crop(&decoded.to_rgb32f(), size);
         let pixels = planar(&square, channels).into_iter().map(|v| v * 2.0 - 1.0).collect();
-        Ok(Self { pixels, channels, size, source_size, source: path.into() })
+        Ok(Self { pixels, channels, size, source_size })
     }
 
     /// `[channels, size, size]`.

@@ -90,9 +90,7 @@ pub trait ReverseProcess: Sync {
                 .expect("the template is valid")
                 .progress_chars("=> "),
         );
-        let sampled = self.sample(model, shape, rng, device, trajectory_every, |done, _| {
-            bar.set_position(done as u64)
-        });
+        let sampled = self.sample(model, shape, rng, device, trajectory_every, |done, _| bar.set_position(done as u64));
         bar.finish_and_clear();
         sampled
     }

@@ -35,11 +35,7 @@ impl BetaSchedule {
     /// The cosine schedule with betas clamped to the linear schedule's range [1e-4, 0.02], as in the
     /// single-image reference: gentler at both ends than [`BetaSchedule::cosine`].
     pub fn cosine_clamped() -> Self {
-        Self::Cosine {
-            s: 0.008,
-            min_beta: 1e-4,
-            max_beta: 0.02,
-        }
+        Self::Cosine { s: 0.008, min_beta: 1e-4, max_beta: 0.02 }
     }
 
     /// The betas for `num_steps` steps, before validation (see [`crate::NoiseSchedule::new`]).

@@ -60,18 +60,9 @@ impl NoiseSchedule {
     /// of the DDPM tutorials. `timesteps` could come from [`NoiseSchedule::evenly_spaced`].
     ///
     /// Shapes: `x0`, `noise`: `[1, ...]`; returns `[timesteps.len(), ...]`.
-    pub fn q_sample_levels<const D: usize>(
-        &self,
-        x0: Tensor<D>,
-        timesteps: &[usize],
-        noise: Tensor<D>,
-    ) -> Tensor<D> {
+    pub fn q_sample_levels<const D: usize>(&self, x0: Tensor<D>, timesteps: &[usize], noise: Tensor<D>) -> Tensor<D> {
         let count = timesteps.len();
-        self.q_sample(
-            x0.repeat_dim(0, count),
-            timesteps,
-            noise.repeat_dim(0, count),
-        )
+        self.q_sample(x0.repeat_dim(0, count), timesteps, noise.repeat_dim(0, count))
     }
 
     /// `count` (at least 2) timesteps evenly spaced from 0 (almost clean) to T - 1 (the noisiest),

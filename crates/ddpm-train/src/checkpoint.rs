@@ -52,10 +52,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf, TrainError> {
 /// Refuses a run folder that already holds a checkpoint, so a new run cannot overwrite an old one.
 pub fn ensure_new_run_dir(run_dir: &Path) -> Result<(), TrainError> {
     match resolve(run_dir) {
-        Ok(_) => Err(error(
-            run_dir,
-            "it already holds a training run: add --resume to continue it, or pick another --out",
-        )),
+        Ok(_) => Err(error(run_dir, "it already holds a training run: add --resume to continue it, or pick another --out")),
         Err(_) => Ok(()),
     }
 }

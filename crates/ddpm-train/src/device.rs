@@ -148,8 +148,7 @@ impl BackendArgs {
         set_cpu_threads(self.threads)?;
         let choice = match self.device {
             Some(choice) => choice,
-            None => DeviceChoice::default_compiled()
-                .ok_or("no backend compiled in: build with --features flex")?,
+            None => DeviceChoice::default_compiled().ok_or("no backend compiled in: build with --features flex")?,
         };
         choice.device()
     }

@@ -27,9 +27,7 @@ impl LrSchedule {
                 let progress = (step - warmup_steps) as f64 / decay_steps as f64;
                 half_cosine(peak, min_lr, progress)
             }
-            Self::CosineAnnealing { t_max, min_lr } => {
-                half_cosine(peak, min_lr, step as f64 / t_max.max(1) as f64)
-            }
+            Self::CosineAnnealing { t_max, min_lr } => half_cosine(peak, min_lr, step as f64 / t_max.max(1) as f64),
         }
     }
 }
@@ -47,23 +45,10 @@ mod tests {
     fn cosine_annealing_follows_pytorch() {
         // torch.optim.lr_scheduler.CosineAnnealingLR(AdamW(lr=2e-4), T_max=1000), stepped once per
         // optimiser step: 2e-4 at 0, 1e-4 at 500, 0 at 1000, 1e-4 at 1500, 2e-4 at 2000; 0 at 15,000.
-        let schedule = LrSchedule::CosineAnnealing {
-            t_max: 1000,
-            min_lr: 0.0,
-        };
-        let expected = [
-            (0, 2e-4),
-            (500, 1e-4),
-            (1000, 0.0),
-            (1500, 1e-4),
-            (2000, 2e-4),
-            (15_000, 0.0),
-        ];
+        let schedule = LrSchedule::CosineAnnealing { t_max: 1000, min_lr: 0.0 };
+        let expected = [(0, 2e-4), (500, 1e-4), (1000, 0.0), (1500, 1e-4), (2000, 2e-4), (15_000, 0.0)];
         for (step, lr) in expected {
-            assert!(
-                (schedule.at(step, 15_000, 2e-4) - lr).abs() < 1e-12,
-                "step {step}"
-            );
+            assert!((schedule.at(step, 15_000, 2e-4) - lr).abs() < 1e-12, "step {step}");
         }
         // PyTorch's recursive form at step 250 (computed in double precision):
         // 2e-4 * (1 + cos(pi / 4)) / 2 = 1.7071067811865476e-4.

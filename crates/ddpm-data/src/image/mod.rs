@@ -4,4 +4,4 @@ mod grid;
 mod quality;
 
 pub use grid::{to_unit_range, write_grid};
-pub use quality::{SSIM_WINDOW, psnr, ssim};
+pub use quality::{psnr, ssim};

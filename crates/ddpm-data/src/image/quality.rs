@@ -1,7 +1,7 @@
 //! How close a generated image is to its target: PSNR and SSIM, on pixels in [0, 1].
 
 /// Side of SSIM's Gaussian window; images smaller than this have no SSIM.
-pub const SSIM_WINDOW: usize = 11;
+const SSIM_WINDOW: usize = 11;
 const SSIM_SIGMA: f64 = 1.5;
 const SSIM_K1: f64 = 0.01;
 const SSIM_K2: f64 = 0.03;
