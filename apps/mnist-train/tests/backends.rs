@@ -1,5 +1,5 @@
-//! One seed, the same numbers on every CPU backend: noise and timesteps come from the project's
-//! own host RNG, not the backend's, so flex and ndarray agree up to float rounding.
+//! One seed, the same numbers on every backend: noise and timesteps come from the project's own host
+//! RNG, not the backend's, so flex, ndarray and wgpu agree up to float rounding.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -53,18 +53,15 @@ fn flex_and_ndarray_train_and_sample_alike_from_one_seed() {
     assert!(flex_samples.iter().any(|v| v.abs() > 1e-3));
 }
 
-/// The GPU path: the same U-Net steps and sampler on wgpu give the CPU's numbers. Run with
-/// `cargo test -p mnist-train --features wgpu --test backends -- --include-ignored` (on Mesa's software
-/// Vulkan, `mesa-vulkan-drivers`, where it was checked).
+/// The GPU path: the same U-Net steps and sampler on wgpu give the CPU's numbers. CI runs it on Mesa's
+/// software Vulkan (`mesa-vulkan-drivers`): `cargo test -p mnist-train --features wgpu --test backends`.
 ///
-/// It fails there today. Every op alone, and the U-Net's forward pass and loss, match flex to 1e-6,
-/// but once `Trainer::step` runs backward and AdamW on Burn 0.22's wgpu (fusion + autotune on), the
-/// returned loss and the updated weights differ (first loss 0.65 against flex's 1.29). Reading the loss
-/// before `backward()` gives the right value. This matches Burn's open reports of fusion + autotune giving
-/// wrong training results on Vulkan (tracel-ai/burn#5079, #5257).
+/// It is why the apps build wgpu without Burn's kernel fusion: with fusion and autotune both on (Burn's
+/// default features), every op alone and the U-Net's forward pass and loss matched flex to 1e-6, but after
+/// `Trainer::step`'s backward pass and AdamW the loss and weights were wrong (first loss 0.65 against
+/// flex's 1.29), as in Burn's reports tracel-ai/burn#5079 and #5257. Without fusion it passes.
 #[cfg(feature = "wgpu")]
 #[test]
-#[ignore = "wrong results on Burn 0.22 wgpu with fusion + autotune; see the doc comment"]
 fn wgpu_trains_and_samples_like_flex() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("weights.bpk");
