@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::cli::BenchArgs;
 
-pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
+pub fn run(args: &BenchArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
     // The reference network and recipe: small U-Net, linear T = 1000, AdamW lr 2e-4 with PyTorch's
     // weight decay 0.01, global-norm clipping at 1, batch 128, no EMA. Data: N(0, 1) images (the
     // speed does not depend on the pixels).
@@ -23,7 +23,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     let autodiff = device.clone().autodiff();
     autodiff.seed(0);
     let config = TrainConfig::new().with_learning_rate(2e-4).with_weight_decay(0.01).with_grad_clip_norm(Some(1.0)).with_progress(false);
-    let mut trainer = Trainer::new(network.init(&autodiff), &schedule, &config)?;
+    let mut trainer = Trainer::new(network.init(&autodiff), &schedule, &config)?.with_batch_slices(batch_slices);
     let mut data = NoiseRng::new(1);
     emit(json!({"kind": "model", "n_params": trainer.model.num_params()}));
 
@@ -62,7 +62,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
 
     // DDPM and DDIM-50 over their first K steps, extrapolated to the whole chain when K is smaller.
     let shape = [64, 1, 28, 28];
-    let ddpm = DdpmSampler::new(&schedule, VarianceType::Beta);
+    let ddpm = DdpmSampler::new(&schedule, VarianceType::Beta).with_threads(batch_slices);
     let k = args.sample_steps.clamp(1, 1000);
     let watch = Stopwatch::start();
     let _ = Prefix { inner: &ddpm, steps: k }.sample(&model, shape, &mut NoiseRng::new(2), device, None, |_, _| {}).samples.into_data();
@@ -70,7 +70,7 @@ pub fn run(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     emit(json!({"kind": "bench_sample", "images": 64, "steps_measured": k, "measured_wall_s": timing.seconds,
         "s_per_step": timing.seconds / k as f64, "extrapolated_1000_step_wall_s": timing.seconds / k as f64 * 1000.0,
         "extrapolated": k < 1000, "cpu_util": timing.cpu_utilisation, "peak_rss_mib": peak_memory_mib()}));
-    let ddim = DdimSampler::new(&schedule, 50, Spacing::Leading);
+    let ddim = DdimSampler::new(&schedule, 50, Spacing::Leading).with_threads(batch_slices);
     let k = args.ddim_steps.clamp(1, 50);
     let watch = Stopwatch::start();
     let _ = Prefix { inner: &ddim, steps: k }.sample(&model, shape, &mut NoiseRng::new(3), device, None, |_, _| {}).samples.into_data();
@@ -107,5 +107,9 @@ impl<P: ReverseProcess> ReverseProcess for Prefix<'_, P> {
 
     fn noise_std_at(&self, position: usize) -> f64 {
         self.inner.noise_std_at(position)
+    }
+
+    fn threads(&self) -> usize {
+        self.inner.threads()
     }
 }

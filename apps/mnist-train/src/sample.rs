@@ -12,7 +12,7 @@ use ddpm_train::{load_weights, read_state};
 use crate::cli::{SampleArgs, Weights};
 use crate::run::MnistRun;
 
-pub fn run(args: &SampleArgs, device: &Device) -> anyhow::Result<()> {
+pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
     let (dir, state) = read_state(&args.checkpoint)?;
     let spec = MnistRun::from_checkpoint(&state)?;
     check_overrides(args, &spec)?;
@@ -30,7 +30,7 @@ pub fn run(args: &SampleArgs, device: &Device) -> anyhow::Result<()> {
         .with_spacing(args.spacing)
         .with_clip_x0(args.clip_x0)
         .with_variance(spec.variance);
-    let sampler = sampler_config.init(&schedule).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
+    let sampler = sampler_config.init(&schedule).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?.with_threads(batch_slices);
     let description = sampler_config.describe(spec.timesteps);
     let started = std::time::Instant::now();
     let sampled = sampler.sample_with_progress(&model, shape, &mut rng, device, None);

@@ -20,7 +20,7 @@ use crate::run::MnistRun;
 /// The step count when `--steps` is not given to a new run.
 const DEFAULT_STEPS: usize = 3000;
 
-pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
+pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
     let (spec, mut config) = if args.resume {
         let (_, state) = read_state(&args.out).context("--resume needs the --out folder of an earlier run")?;
         (MnistRun::from_checkpoint(&state)?, state.train)
@@ -45,7 +45,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
     }
 
     let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), spec.padded())?;
-    let mut trainer = Trainer::new(model, &schedule, &config)?;
+    let mut trainer = Trainer::new(model, &schedule, &config)?.with_batch_slices(batch_slices);
     if args.resume {
         trainer = trainer.resume(&args.out)?;
         eprintln!("resuming {} at step {} of {}", args.out.display(), trainer.step_count(), config.steps);

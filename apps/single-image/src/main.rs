@@ -31,8 +31,8 @@ fn main() -> ExitCode {
 fn dispatch(args: cli::Args) -> anyhow::Result<()> {
     let device = args.backend.init().map_err(anyhow::Error::msg)?;
     match args.command {
-        cli::Command::Train(train) => train::run(&train, &device),
-        cli::Command::Sample(sample) => sample::run(&sample, &device),
+        cli::Command::Train(train) => train::run(&train, &device, args.backend.batch_slices()),
+        cli::Command::Sample(sample) => sample::run(&sample, &device, args.backend.batch_slices()),
         cli::Command::Forward(forward) => forward::run(&forward, &device),
     }
 }

@@ -23,6 +23,8 @@ pub struct Request<'a> {
     pub seed: u64,
     /// The target, `[channels, size, size]` in [0, 1].
     pub target: &'a [f32],
+    /// Slices of the batch sampled at once (see `ReverseProcess::threads`).
+    pub threads: usize,
 }
 
 #[derive(Serialize)]
@@ -64,7 +66,7 @@ pub fn sample_and_report(
 ) -> anyhow::Result<Summary> {
     anyhow::ensure!(request.n > 0, "the number of samples must be at least 1");
     let schedule: NoiseSchedule = spec.noise_schedule()?;
-    let sampler = request.sampler.init(&schedule).map_err(anyhow::Error::msg)?;
+    let sampler = request.sampler.init(&schedule).map_err(anyhow::Error::msg)?.with_threads(request.threads);
     let [channels, size, _] = spec.image_shape();
     let steps = sampler.timesteps().len();
     let every = steps.div_ceil(DENOISING_COLUMNS - 1).max(1);

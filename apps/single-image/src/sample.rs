@@ -10,7 +10,7 @@ use crate::cli::SampleArgs;
 use crate::report::{Request, sample_and_report, write_summary};
 use crate::run::{SingleImageRun, read_target};
 
-pub fn run(args: &SampleArgs, device: &Device) -> anyhow::Result<()> {
+pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
     let (checkpoint, state) = read_state(&args.checkpoint)?;
     let spec = SingleImageRun::from_checkpoint(&state)?;
     // The checkpoint folder sits inside the run folder, beside the target.
@@ -39,7 +39,7 @@ pub fn run(args: &SampleArgs, device: &Device) -> anyhow::Result<()> {
 
     let out = args.out.clone().unwrap_or_else(|| run_dir.join("samples"));
     println!("single-image sample: {} image(s) from {} (step {})", args.n, run_dir.display(), state.step);
-    let request = Request { sampler: &sampler, n: args.n, seed: args.seed, target: &target };
+    let request = Request { sampler: &sampler, n: args.n, seed: args.seed, target: &target, threads: batch_slices };
     let summary = sample_and_report(&model, &spec, state.step, &request, &out, device)?;
     write_summary(&summary, &out)
 }

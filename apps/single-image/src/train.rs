@@ -14,7 +14,7 @@ use crate::cli::TrainArgs;
 use crate::report::{Request, sample_and_report, write_summary};
 use crate::run::{SingleImageRun, TARGET_NPY, read_target};
 
-pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
+pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
     let (spec, mut config, target) = if args.resume { resumed(args)? } else { new_run(args)? };
     if let Some(steps) = args.steps {
         config.steps = steps;
@@ -32,7 +32,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         println!("parameters: {}", model.num_params());
         return Ok(());
     }
-    let mut trainer = Trainer::new(model, &schedule, &config)?;
+    let mut trainer = Trainer::new(model, &schedule, &config)?.with_batch_slices(batch_slices);
     if args.resume {
         trainer = trainer.resume(&args.out)?;
         println!("single-image: resuming {} at step {} of {}", args.out.display(), trainer.step_count(), config.steps);
@@ -81,7 +81,7 @@ pub fn run(args: &TrainArgs, device: &Device) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.samples > 0 {
-        let request = Request { sampler: &spec.sampler, n: args.samples, seed: 0, target: &target };
+        let request = Request { sampler: &spec.sampler, n: args.samples, seed: 0, target: &target, threads: batch_slices };
         let mut summary = sample_and_report(&trainer.sampling_model(), &spec, trainer.step_count(), &request, &args.out, device)?;
         summary.training = Some(serde_json::json!({
             "steps_this_session": steps,

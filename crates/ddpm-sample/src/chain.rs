@@ -5,7 +5,8 @@ use std::ops::Range;
 
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::Denoiser;
-use ddpm_schedule::NoiseRng;
+use ddpm_schedule::{NoiseRng, row_slices};
+use rayon::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// What [`ReverseProcess::sample`] returns.
@@ -50,7 +51,7 @@ pub trait ReverseProcess: Sync {
         rng: &mut NoiseRng,
         device: &Device,
         trajectory_every: Option<usize>,
-        on_step: impl FnMut(usize, usize),
+        on_step: impl FnMut(usize, usize) + Send,
     ) -> Sampled<D>
     where
         Self: Sized,
@@ -59,11 +60,22 @@ pub trait ReverseProcess: Sync {
         let first_draw = rng.reserve_draws(1 + self.timesteps().len() as u64);
         let chain = Chain { process: self, model, rng: *rng, first_draw, shape, device, trajectory_every };
         let slices = row_slices(shape[0], self.threads());
-        let mut parts: Vec<Sampled<D>> = std::thread::scope(|scope| {
-            let others: Vec<_> = slices[1..].iter().map(|rows| scope.spawn(|| chain.run(rows.clone(), |_, _| {}))).collect();
-            let first = chain.run(slices[0].clone(), on_step);
-            std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a sampling thread panicked"))).collect()
-        });
+        let mut parts: Vec<Sampled<D>> = if slices.len() > 1 && rayon::current_num_threads() >= slices.len() {
+            // Each slice as a task on the CPU kernels' own thread pool: the ops it runs then split their
+            // work on that same thread instead of queueing it behind the other slices'.
+            let (first, others) = rayon::join(
+                || chain.run(slices[0].clone(), on_step),
+                || slices[1..].par_iter().map(|rows| chain.run(rows.clone(), |_, _| {})).collect::<Vec<_>>(),
+            );
+            std::iter::once(first).chain(others).collect()
+        } else {
+            // A pool smaller than the slice count (the toy's one kernel thread): one OS thread per slice.
+            std::thread::scope(|scope| {
+                let others: Vec<_> = slices[1..].iter().map(|rows| scope.spawn(|| chain.run(rows.clone(), |_, _| {}))).collect();
+                let first = chain.run(slices[0].clone(), on_step);
+                std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a sampling thread panicked"))).collect()
+            })
+        };
         if parts.len() == 1 {
             return parts.pop().expect("one part");
         }
@@ -143,10 +155,4 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
         }
         Sampled { samples: x, trajectory }
     }
-}
-
-/// `count` contiguous, near-equal, non-empty ranges covering `0..rows` (fewer when rows are few).
-fn row_slices(rows: usize, count: usize) -> Vec<Range<usize>> {
-    let count = count.clamp(1, rows.max(1));
-    (0..count).map(|i| (i * rows / count)..((i + 1) * rows / count)).collect()
 }

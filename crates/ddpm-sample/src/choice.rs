@@ -77,6 +77,16 @@ pub enum Sampler<'a> {
     Ddim(DdimSampler<'a>),
 }
 
+impl Sampler<'_> {
+    /// Runs the chain on `threads` slices of the batch at once (see [`ReverseProcess::threads`]).
+    pub fn with_threads(self, threads: usize) -> Self {
+        match self {
+            Self::Ddpm(s) => Self::Ddpm(s.with_threads(threads)),
+            Self::Ddim(s) => Self::Ddim(s.with_threads(threads)),
+        }
+    }
+}
+
 impl ReverseProcess for Sampler<'_> {
     fn timesteps(&self) -> &[usize] {
         match self {

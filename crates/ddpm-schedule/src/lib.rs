@@ -18,5 +18,5 @@ mod tables;
 pub use beta::{BetaSchedule, NamedSchedule};
 pub use error::ScheduleError;
 pub use forward::{Posterior, per_example};
-pub use noise::NoiseRng;
+pub use noise::{NoiseRng, row_slices};
 pub use tables::NoiseSchedule;

@@ -101,6 +101,13 @@ impl NoiseRng {
     }
 }
 
+/// `count` contiguous, near-equal, non-empty ranges covering `0..rows` (fewer when rows are few): the
+/// slices of a batch that run on their own threads, each drawing its rows with [`NoiseRng::normal_rows`].
+pub fn row_slices(rows: usize, count: usize) -> Vec<std::ops::Range<usize>> {
+    let count = count.clamp(1, rows.max(1));
+    (0..count).map(|i| (i * rows / count)..((i + 1) * rows / count)).collect()
+}
+
 /// Two independent N(0, 1) values from two uniform 64-bit words (the Box-Muller transform).
 fn box_muller(a: u64, b: u64) -> (f32, f32) {
     let unit = |w: u64| ((w >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64); // in (0, 1)
@@ -112,6 +119,14 @@ fn box_muller(a: u64, b: u64) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_slices_cover_the_rows_evenly() {
+        assert_eq!(row_slices(128, 2), vec![0..64, 64..128]);
+        assert_eq!(row_slices(7, 3), vec![0..2, 2..4, 4..7]);
+        assert_eq!(row_slices(2, 4), vec![0..1, 1..2]);
+        assert_eq!(row_slices(5, 0), vec![0..5]);
+    }
 
     #[test]
     fn values_are_standard_normal() {

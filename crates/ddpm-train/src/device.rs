@@ -136,7 +136,8 @@ pub struct BackendArgs {
     /// [default: the first compiled in, flex in a default build]
     #[arg(long, global = true)]
     pub device: Option<DeviceChoice>,
-    /// CPU threads for the flex and ndarray kernels; 0 uses every core.
+    /// CPU threads for the flex and ndarray kernels; 0 uses every core. Training on these backends also
+    /// cuts each batch into this many slices that run forward and backward at the same time.
     #[arg(long, global = true, default_value_t = 0)]
     pub threads: usize,
 }
@@ -146,10 +147,23 @@ impl BackendArgs {
     /// Sizes the CPU thread pool and opens the chosen (or default) device.
     pub fn init(&self) -> Result<Device, String> {
         set_cpu_threads(self.threads)?;
-        let choice = match self.device {
-            Some(choice) => choice,
-            None => DeviceChoice::default_compiled().ok_or("no backend compiled in: build with --features flex")?,
-        };
-        choice.device()
+        self.choice()?.device()
+    }
+
+    /// The chosen backend, or the default one.
+    pub fn choice(&self) -> Result<DeviceChoice, String> {
+        match self.device {
+            Some(choice) => Ok(choice),
+            None => DeviceChoice::default_compiled().ok_or_else(|| "no backend compiled in: build with --features flex".into()),
+        }
+    }
+
+    /// How many slices of a batch to train at once ([`crate::Trainer::with_batch_slices`]): one per
+    /// thread of the pool [`BackendArgs::init`] sized on the CPU backends, one on a GPU.
+    pub fn batch_slices(&self) -> usize {
+        match self.choice() {
+            Ok(choice) if choice.is_cpu() => rayon::current_num_threads(),
+            _ => 1,
+        }
     }
 }

@@ -18,6 +18,7 @@ mod history;
 mod interrupt;
 mod lr;
 mod progress;
+mod shards;
 mod stopwatch;
 mod trainer;
 mod weighting;

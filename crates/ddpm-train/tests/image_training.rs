@@ -1,5 +1,5 @@
 //! The image-training machinery on a tiny U-Net: global-norm clipping, exact resume from a
-//! checkpoint, and what happens when the loss diverges.
+//! checkpoint, what happens when the loss diverges, and data-parallel batch slices.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::ShuffledBatches;
 use ddpm_nets::{UNet, UNetConfig};
 use ddpm_schedule::{BetaSchedule, NoiseSchedule};
-use ddpm_train::{EmaConfig, FitEnd, FitHooks, FitPlan, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, clip_global_norm, fit, read_state};
+use ddpm_train::{EmaConfig, FitEnd, FitHooks, FitPlan, LossWeighting, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, clip_global_norm, fit, read_state};
 
 /// Every parameter's values, in visiting order.
 fn weights<M: Module>(model: &M) -> Vec<f32> {
@@ -159,4 +159,34 @@ fn a_diverged_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     assert!(err.to_string().contains("checkpoint"), "{err}");
     let (_, state) = read_state(run_dir.path()).unwrap();
     assert_eq!(state.step, 4, "the checkpoint from before the NaN is kept");
+}
+
+#[test]
+fn a_batch_cut_into_slices_takes_the_same_steps_as_the_whole_batch() {
+    let device = Device::flex().autodiff();
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 50).unwrap();
+    let train = |slices: usize, weighting: LossWeighting| {
+        // A large epsilon keeps AdamW linear in the gradient: with the default 1e-8, its first step moves every
+        // weight by about +-lr whatever the gradient's size, so the rounding noise in gradients that are
+        // nearly zero would flip whole steps and hide what this test compares.
+        let config = config(3).with_loss_weighting(weighting).with_adam_epsilon(1.0);
+        let mut trainer = Trainer::new(tiny_unet(&device, 3), &schedule, &config).unwrap().with_batch_slices(slices);
+        let mut batches = batch_stream(0, &device);
+        let losses: Vec<f32> = (0..3).map(|_| trainer.step(batches()).into_scalar::<f32>()).collect();
+        (losses, weights(&trainer.model))
+    };
+    let weights_of_fresh = weights(&tiny_unet(&device, 3));
+    for weighting in [LossWeighting::Uniform, LossWeighting::MinSnr { gamma: 5.0 }] {
+        let (whole_losses, whole_weights) = train(1, weighting);
+        // Two even slices, and three uneven ones (4 examples: 2 + 1 + 1).
+        for slices in [2, 3] {
+            let (losses, weights) = train(slices, weighting);
+            for (a, b) in losses.iter().zip(&whole_losses) {
+                assert!((a - b).abs() < 1e-5 * b.abs().max(1.0), "{weighting:?}, {slices} slices: loss {a} vs {b}");
+            }
+            let worst = weights.iter().zip(&whole_weights).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-5, "{weighting:?}, {slices} slices: weights differ by up to {worst}");
+            assert_ne!(weights, weights_of_fresh, "the steps moved the weights");
+        }
+    }
 }
