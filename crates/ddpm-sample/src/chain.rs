@@ -6,8 +6,8 @@ use std::ops::Range;
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::Denoiser;
 use ddpm_schedule::{NoiseRng, row_slices};
-use rayon::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 
 /// What [`ReverseProcess::sample`] returns.
 #[derive(Debug, Clone)]
@@ -33,9 +33,10 @@ pub trait ReverseProcess: Sync {
     /// The standard deviation of the fresh noise that step adds (0 for a deterministic step).
     fn noise_std_at(&self, position: usize) -> f64;
 
-    /// Slices of the batch that run the whole chain concurrently, one OS thread each. Worth it on
-    /// CPU backends when single ops are too small to use every core (the toy MLP); the samples are
-    /// identical for any count, because the noise is counter-based (see [`NoiseRng`]).
+    /// Slices of the batch that run the whole chain concurrently: as tasks on rayon's global pool (the
+    /// CPU kernels' threads) when it has a thread per slice, else one OS thread each. Worth it on CPU
+    /// backends, where single ops leave cores idle (the toy MLP, the U-Net's small ops); the samples
+    /// are identical for any count, because the noise is counter-based (see [`NoiseRng`]).
     fn threads(&self) -> usize {
         1
     }

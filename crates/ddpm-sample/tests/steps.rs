@@ -120,6 +120,7 @@ fn splitting_the_batch_across_threads_changes_nothing() {
     };
     let single = run(1);
     assert_eq!(single.1.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![40, 30, 20, 10, 0]);
+    // On a 2-core machine, 2 slices run as rayon tasks and the others on OS threads.
     for threads in [2, 3, 7, 50] {
         assert_eq!(run(threads), single, "{threads} threads");
     }

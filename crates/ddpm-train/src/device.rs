@@ -136,8 +136,8 @@ pub struct BackendArgs {
     /// [default: the first compiled in, flex in a default build]
     #[arg(long, global = true)]
     pub device: Option<DeviceChoice>,
-    /// CPU threads for the flex and ndarray kernels; 0 uses every core. Training on these backends also
-    /// cuts each batch into this many slices that run forward and backward at the same time.
+    /// CPU threads for the flex and ndarray kernels; 0 uses every core. Training and sampling on these
+    /// backends also cut each batch into this many slices that run at the same time.
     #[arg(long, global = true, default_value_t = 0)]
     pub threads: usize,
 }

@@ -18,7 +18,7 @@ mod history;
 mod interrupt;
 mod lr;
 mod progress;
-mod shards;
+mod slices;
 mod stopwatch;
 mod trainer;
 mod weighting;

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use ddpm_nets::Denoiser;
 use ddpm_schedule::{NoiseRng, NoiseSchedule, per_example, row_slices};
 
-use crate::shards::sharded_gradients;
+use crate::slices::sliced_gradients;
 use crate::{TrainConfig, TrainError, clip_global_norm, ema_update};
 
 /// A model being trained: its weights, their moving average, the optimiser's moments, the noise
@@ -107,7 +107,7 @@ impl<M: Module> Trainer<M> {
             let loss = loss_of(&self.model, 0..batch);
             (loss.clone().detach(), GradientsParams::from_grads(loss.backward(), &self.model))
         } else {
-            sharded_gradients(&self.model, &device, ranges, loss_of)
+            sliced_gradients(&self.model, &device, ranges, loss_of)
         };
         if let Some(max_norm) = self.config.grad_clip_norm {
             grads = clip_global_norm(grads, &self.model, max_norm).0;

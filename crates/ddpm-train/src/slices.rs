@@ -18,7 +18,7 @@ use rayon::prelude::*;
 /// Runs `loss_of(replica, range)` for each range on its own rayon task, each on a fresh autodiff
 /// replica of `model` (so the slices' graphs share no node and do not serialise on one lock), and
 /// returns the summed detached loss and the summed gradients.
-pub(crate) fn sharded_gradients<M, F>(model: &M, device: &Device, ranges: Vec<Range<usize>>, loss_of: F) -> (Tensor<1>, GradientsParams)
+pub(crate) fn sliced_gradients<M, F>(model: &M, device: &Device, ranges: Vec<Range<usize>>, loss_of: F) -> (Tensor<1>, GradientsParams)
 where
     M: Module,
     F: Fn(&M, Range<usize>) -> Tensor<1> + Sync,
