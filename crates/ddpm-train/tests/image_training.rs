@@ -29,7 +29,12 @@ fn weights<M: Module>(model: &M) -> Vec<f32> {
 #[test]
 fn clipping_scales_all_gradients_together_to_the_global_norm() {
     let device = Device::flex().autodiff();
-    let model: Linear = LinearConfig::new(3, 2).init(&device);
+    let model: Linear = {
+        let _guard = BURN_RNG.lock().unwrap();
+        let model = LinearConfig::new(3, 2).init(&device);
+        weights(&model); // parameters are initialised lazily, on first read
+        model
+    };
     let x = Tensor::<2>::from_data(TensorData::new(vec![10.0f32, -20.0, 30.0, 5.0, 1.0, -7.0], [2, 3]), &device);
     let loss = model.forward(x).square().sum();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -54,10 +59,13 @@ fn clipping_scales_all_gradients_together_to_the_global_norm() {
     }
 }
 
-/// Seeds Burn's process-wide RNG and builds the model under a lock (tests run in parallel).
+/// Guards flex's process-wide RNG: tests run in parallel, and a model initialised in one test between
+/// another's seeding and its initialisation would shift that test's weights.
+static BURN_RNG: Mutex<()> = Mutex::new(());
+
+/// Seeds Burn's process-wide RNG and builds the model under [`BURN_RNG`].
 fn tiny_unet(device: &Device, seed: u64) -> UNet {
-    static INIT: Mutex<()> = Mutex::new(());
-    let _guard = INIT.lock().unwrap();
+    let _guard = BURN_RNG.lock().unwrap();
     device.seed(seed);
     let model = UNetConfig::small(1, 8).with_base_channels(8).with_channel_mults(vec![1]).with_mid_mult(2).with_num_steps(50).init(device);
     let materialised = weights(&model);
