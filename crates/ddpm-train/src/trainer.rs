@@ -75,7 +75,8 @@ impl<M: Module> Trainer<M> {
     ///
     /// Draws t ~ U{0..T-1} and eps ~ N(0, I) per example from the trainer's seeded stream, forms
     /// x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and minimises the (weighted) mean of
-    /// (eps_theta(x_t, t) - eps)^2; then clips, steps AdamW and updates the EMA.
+    /// (eps_theta(x_t, t) - eps)^2; then clips, steps AdamW and updates the EMA. With
+    /// [`Trainer::with_batch_slices`], the slices' gradients are summed before the clipping.
     pub fn step<const D: usize>(&mut self, x0: Tensor<D>) -> Tensor<1>
     where
         M: Denoiser<D>,
