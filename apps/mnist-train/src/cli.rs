@@ -14,10 +14,10 @@ use ddpm_train::BackendArgs;
     about = "DDPM on MNIST: train a U-Net noise predictor, sample digits, and show what diffusion adds.",
     long_about = "DDPM on MNIST: train a U-Net noise predictor, sample digits, and show what diffusion adds.\n\n\
         Typical use:\n  \
-        mnist-train train --data-dir ../shared/datasets/mnist --out runs/mnist\n  \
+        mnist-train train --out runs/mnist\n  \
         mnist-train sample --checkpoint runs/mnist --out runs/mnist/samples\n  \
-        mnist-train forward --data-dir ../shared/datasets/mnist\n  \
-        mnist-train baseline --data-dir ../shared/datasets/mnist --compare runs/mnist\n\n\
+        mnist-train forward\n  \
+        mnist-train baseline --compare runs/mnist\n\n\
         MNIST is read from --data-dir, then $DDPM_DATA_DIR, then datasets/mnist/; when missing there it is \
         downloaded into datasets/mnist/ (checksums verified)."
 )]

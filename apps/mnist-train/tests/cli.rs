@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/mnist").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist").canonicalize().unwrap()
 }
 
 /// Runs the binary in `cwd` (so nothing lands in the repository), never downloading.

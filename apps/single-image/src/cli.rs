@@ -18,9 +18,9 @@ use crate::preset::Preset;
         A U-Net learns to denoise a single image at every noise level; sampling from pure noise then \
         reproduces it, and PSNR / SSIM against the target say how well.\n\n\
         Typical use:\n  \
-        single-image train --image ../shared/datasets/images/camera.png --preset quick --out runs/camera\n  \
+        single-image train --image datasets/images/camera.png --preset quick --out runs/camera\n  \
         single-image sample --checkpoint runs/camera --out runs/camera/more\n  \
-        single-image forward --image ../shared/datasets/images/camera.png\n\n\
+        single-image forward --image datasets/images/camera.png\n\n\
         --preset reference is the full experiment (128x128, 15,000 steps: hours on a CPU, minutes on a GPU); \
         --preset quick finishes in under 15 minutes on a 2-core CPU."
 )]

@@ -1,10 +1,10 @@
-//! `single-image` end to end on the real photographs in `shared/datasets/images`, with tiny runs.
+//! `single-image` end to end on the real photographs in `datasets/images`, with tiny runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn shared_image(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/images").join(name).canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/images").join(name).canonicalize().unwrap()
 }
 
 /// Runs the binary in `cwd`, so nothing lands in the repository.

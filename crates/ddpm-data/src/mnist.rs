@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn downloads_from_the_first_mirror_that_serves_a_verified_file() {
         // A local "mirror" reached through file:// URLs: the first one is empty, the second has the files.
-        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/mnist");
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist");
         let empty = tempfile::tempdir().unwrap();
         let target = tempfile::tempdir().unwrap();
         let mirrors = [format!("file://{}/", empty.path().display()), format!("file://{}/", shared.canonicalize().unwrap().display())];

@@ -1,11 +1,11 @@
-//! The MNIST reader against the real files in `../shared/datasets/mnist/` and corrupted copies.
+//! The MNIST reader against the real files in `datasets/mnist/` (shipped in the repository) and corrupted copies.
 
 use std::path::{Path, PathBuf};
 
 use ddpm_data::{DataError, Mnist, MnistSplit};
 
 fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/mnist")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist")
 }
 
 #[test]
