@@ -66,8 +66,10 @@ pub fn run(args: &BaselineArgs, device: &Device) -> anyhow::Result<()> {
     write_grid(&args.out.join("baseline.png"), &figure, [images, 1, 28, 28], COLUMNS, 2)?;
     model.save_file(args.out.join("baseline.bpk")).map_err(|e| anyhow::anyhow!("cannot save the model: {e:?}"))?;
     println!("mnist-train baseline: {} steps, final loss {last_loss:.4}", args.steps);
-    println!("  figure rows: clean digits | corrupted with a = 0 .. 1 | the baseline's predictions | its one-shot output from pure noise{}",
-        if ddpm.is_some() { " | DDPM samples (DDIM-50)" } else { "" });
+    println!(
+        "  figure rows: clean digits | corrupted with a = 0 .. 1 | the baseline's predictions | its one-shot output from pure noise{}",
+        if ddpm.is_some() { " | DDPM samples (DDIM-50)" } else { "" }
+    );
     println!("  wrote {}/{{baseline.png, baseline.bpk}}", args.out.display());
     Ok(())
 }

@@ -41,10 +41,14 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
     let out = args.out.clone().unwrap_or_else(|| dir.parent().map_or_else(|| PathBuf::from("samples"), |run| run.join("samples")));
     write_grid(&out.join("grid.png"), &pixels, [args.n, 1, 28, 28], 8, 2)?;
     ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[args.n, 1, 28, 28])?;
-    println!("mnist-train sample: {} images, {description}, {} weights, in {seconds:.1} s", args.n, match args.weights {
-        Weights::Ema => "EMA",
-        Weights::Online => "online",
-    });
+    println!(
+        "mnist-train sample: {} images, {description}, {} weights, in {seconds:.1} s",
+        args.n,
+        match args.weights {
+            Weights::Ema => "EMA",
+            Weights::Online => "online",
+        }
+    );
     println!("  wrote {}/{{grid.png, samples.npy}}", out.display());
     Ok(())
 }

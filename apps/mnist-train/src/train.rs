@@ -11,7 +11,8 @@ use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
 use ddpm_nets::UNet;
 use ddpm_schedule::NoiseSchedule;
 use ddpm_train::{
-    EmaConfig, FitEnd, FitHooks, FitPlan, LrSchedule, TrainConfig, TrainError, Trainer, ensure_new_run_dir, fit, logged_losses, read_state, stop_on_ctrl_c,
+    EmaConfig, FitEnd, FitHooks, FitPlan, LrSchedule, TrainConfig, TrainError, Trainer, ensure_new_run_dir, fit, logged_losses, read_state,
+    stop_on_ctrl_c,
 };
 
 use crate::cli::TrainArgs;
@@ -57,7 +58,8 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
 
     let batch_size = config.batch_size.expect("train_config sets a batch size");
     let shape = [batch_size, spec.channels, spec.image_size, spec.image_size];
-    let mut batches = ShuffledBatches::new(Arc::from(data.images), data.size * data.size, batch_size, spec.seed, trainer.step_count() as u64);
+    let mut batches =
+        ShuffledBatches::new(Arc::from(data.images), data.size * data.size, batch_size, spec.seed, trainer.step_count() as u64);
     let next_batch = || {
         let batch = batches.next().expect("the batch stream is endless");
         Tensor::<4>::from_data(TensorData::new(batch, shape), &autodiff)

@@ -36,7 +36,14 @@ fn train_and_sample(device: Device, file: &std::path::Path) -> (Vec<f32>, Vec<f3
         .map(|_| trainer.step(Tensor::<4>::from_data(TensorData::new(batch.clone(), [4, 1, 8, 8]), &autodiff)).into_scalar::<f32>())
         .collect();
     let model = trainer.model.valid();
-    let samples = DdimSampler::new(&schedule, 10, Spacing::Leading).with_eta(1.0).sample(&model, [3, 1, 8, 8], &mut NoiseRng::new(1), &device, None, |_, _| {});
+    let samples = DdimSampler::new(&schedule, 10, Spacing::Leading).with_eta(1.0).sample(
+        &model,
+        [3, 1, 8, 8],
+        &mut NoiseRng::new(1),
+        &device,
+        None,
+        |_, _| {},
+    );
     (losses, samples.samples.into_data().try_into_vec().unwrap())
 }
 
@@ -48,7 +55,11 @@ fn flex_and_ndarray_train_and_sample_alike_from_one_seed() {
     #[allow(deprecated)] // ndarray is deprecated in Burn 0.22 but still supported here, so it is tested.
     let (ndarray_losses, ndarray_samples) = train_and_sample(Device::ndarray(), &file);
     assert!(max_difference(&flex_losses, &ndarray_losses) < 1e-4, "losses {flex_losses:?} vs {ndarray_losses:?}");
-    assert!(max_difference(&flex_samples, &ndarray_samples) < 1e-3, "samples differ by {}", max_difference(&flex_samples, &ndarray_samples));
+    assert!(
+        max_difference(&flex_samples, &ndarray_samples) < 1e-3,
+        "samples differ by {}",
+        max_difference(&flex_samples, &ndarray_samples)
+    );
     // And the seed matters: another one gives other samples.
     assert!(flex_samples.iter().any(|v| v.abs() > 1e-3));
 }

@@ -25,7 +25,21 @@ fn failure(output: &Output) -> String {
 
 fn tiny_train(cwd: &Path, extra: &[&str]) -> Output {
     let data = mnist_dir();
-    let mut args = vec!["train", "--data-dir", data.to_str().unwrap(), "--out", "run", "--batch-size", "8", "--checkpoint-every", "2", "--sample-every", "2", "--log-every", "1"];
+    let mut args = vec![
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        "run",
+        "--batch-size",
+        "8",
+        "--checkpoint-every",
+        "2",
+        "--sample-every",
+        "2",
+        "--log-every",
+        "1",
+    ];
     args.extend_from_slice(extra);
     run(cwd, &args)
 }
@@ -37,16 +51,30 @@ fn train_resume_and_sample_a_tiny_run() {
     let out = ok(&tiny_train(cwd, &["--steps", "4", "--ema-decay", "0.9"]));
     assert!(out.contains("finished at step 4 of 4"), "{out}");
     let run_dir = cwd.join("run");
-    for file in ["checkpoint/model.bpk", "checkpoint/ema.bpk", "checkpoint/optimizer.bpk", "checkpoint/state.json", "metrics.jsonl", "loss.png", "samples/step-2.png", "samples/step-4.png", "run.json"] {
+    for file in [
+        "checkpoint/model.bpk",
+        "checkpoint/ema.bpk",
+        "checkpoint/optimizer.bpk",
+        "checkpoint/state.json",
+        "metrics.jsonl",
+        "loss.png",
+        "samples/step-2.png",
+        "samples/step-4.png",
+        "run.json",
+    ] {
         assert!(run_dir.join(file).is_file(), "missing {file}");
     }
     let err = failure(&tiny_train(cwd, &["--steps", "4"]));
     assert!(err.contains("--resume"), "a second run into the same folder is refused: {err}");
 
-    let out = ok(&run(cwd, &["train", "--resume", "--out", "run", "--steps", "6", "--data-dir", mnist_dir().to_str().unwrap(), "--sample-every", "0"]));
+    let out = ok(&run(
+        cwd,
+        &["train", "--resume", "--out", "run", "--steps", "6", "--data-dir", mnist_dir().to_str().unwrap(), "--sample-every", "0"],
+    ));
     assert!(out.contains("finished at step 6 of 6"), "{out}");
     let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
-    let steps: Vec<u64> = metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect();
+    let steps: Vec<u64> =
+        metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect();
     assert_eq!(steps, (0..6).collect::<Vec<_>>());
 
     let out = ok(&run(cwd, &["sample", "--checkpoint", "run", "--steps", "5", "--n", "3", "--out", "samples"]));

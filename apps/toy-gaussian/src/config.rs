@@ -43,14 +43,14 @@ impl ToyConfig {
             // Chosen by measurement (figures in BENCHMARKS.md): a sinusoidal time embedding lets the
             // network tell nearby t apart, and a 3x higher peak rate decayed by a cosine settles the
             // weights, in 800 full-batch steps instead of 1000 so the run is no slower than the reference.
-            Preset::Quality => Self::new()
-                .with_model(MlpConfig::new().with_time_encoding(TimeEncoding::Sinusoidal { dim: 16 }))
-                .with_train(
+            Preset::Quality => {
+                Self::new().with_model(MlpConfig::new().with_time_encoding(TimeEncoding::Sinusoidal { dim: 16 })).with_train(
                     TrainConfig::new()
                         .with_steps(800)
                         .with_learning_rate(3e-3)
                         .with_lr_schedule(LrSchedule::Cosine { warmup_steps: 0, min_lr: 3e-5 }),
-                ),
+                )
+            }
         }
     }
 
@@ -119,7 +119,9 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 /// The preset's schedule, replaced by `--schedule` and with `--beta-start`/`--beta-end` applied.
 fn schedule_from_args(current: &BetaSchedule, args: &Args) -> BetaSchedule {
     let (start, end) = match *current {
-        BetaSchedule::Linear { start, end } | BetaSchedule::ScaledLinear { start, end } | BetaSchedule::Sigmoid { start, end } => (start, end),
+        BetaSchedule::Linear { start, end } | BetaSchedule::ScaledLinear { start, end } | BetaSchedule::Sigmoid { start, end } => {
+            (start, end)
+        }
         _ => (1e-4, 0.02),
     };
     let (start, end) = (args.beta_start.unwrap_or(start), args.beta_end.unwrap_or(end));
@@ -152,14 +154,33 @@ mod tests {
         let c = parse(&[]);
         assert_eq!((c.data_mean, c.data_std, c.data_points), (3.0, 2.0, 1000));
         assert_eq!((c.timesteps, c.beta_schedule.clone()), (1000, BetaSchedule::Linear { start: 1e-4, end: 0.02 }));
-        assert_eq!((c.model.hidden.clone(), c.model.activation, c.model.time_encoding.clone()), (vec![128, 128], Activation::Relu, TimeEncoding::Normalized));
-        assert_eq!((c.train.steps, c.train.batch_size, c.train.learning_rate, c.train.lr_schedule.clone()), (1000, None, 1e-3, LrSchedule::Constant));
+        assert_eq!(
+            (c.model.hidden.clone(), c.model.activation, c.model.time_encoding.clone()),
+            (vec![128, 128], Activation::Relu, TimeEncoding::Normalized)
+        );
+        assert_eq!(
+            (c.train.steps, c.train.batch_size, c.train.learning_rate, c.train.lr_schedule.clone()),
+            (1000, None, 1e-3, LrSchedule::Constant)
+        );
         assert_eq!((c.samples, c.variance), (1000, VarianceType::Beta));
     }
 
     #[test]
     fn flags_override_the_preset() {
-        let c = parse(&["--preset", "quality", "--time-dim", "8", "--steps", "5", "--schedule", "cosine", "--batch-size", "0", "--timesteps", "50"]);
+        let c = parse(&[
+            "--preset",
+            "quality",
+            "--time-dim",
+            "8",
+            "--steps",
+            "5",
+            "--schedule",
+            "cosine",
+            "--batch-size",
+            "0",
+            "--timesteps",
+            "50",
+        ]);
         assert_eq!(c.model.time_encoding, TimeEncoding::Sinusoidal { dim: 8 });
         assert_eq!((c.train.steps, c.train.batch_size, c.train.learning_rate), (5, None, 3e-3));
         assert_eq!(c.beta_schedule, BetaSchedule::cosine());

@@ -1,6 +1,5 @@
 //! The experiment: data, training, sampling, evaluation and outputs.
 
-use std::path::Path;
 use anyhow::{Context, Result};
 use burn::config::Config;
 use burn::module::Module;
@@ -10,6 +9,7 @@ use ddpm_sample::{DdpmSampler, ReverseProcess};
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
 use ddpm_train::{Stopwatch, Timing, progress_bar, train};
 use serde::Serialize;
+use std::path::Path;
 
 use crate::config::ToyConfig;
 
@@ -41,9 +41,7 @@ pub struct Summary {
 pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_threads: usize, out: &Path) -> Result<Summary> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let config_path = out.join("config.json");
-    config
-        .save(&config_path)
-        .with_context(|| format!("cannot write {}: check that --out is a writable folder", config_path.display()))?;
+    config.save(&config_path).with_context(|| format!("cannot write {}: check that --out is a writable folder", config_path.display()))?;
 
     let target = Normal1d::new(config.data_mean, config.data_std)?;
     let data = GaussianDataset::new(target, config.data_points, config.data_seed)?.samples;

@@ -39,8 +39,14 @@ fn run(args: &cli::Args) -> anyhow::Result<()> {
     let s = experiment::run(&config, &device, choice.name(), sampling_threads, &args.out)?;
     println!("toy-gaussian ({:?} preset) on {}", args.preset, choice);
     println!("  data     N({}, {}^2), {} points", s.target_mean, s.target_std, config.data_points);
-    println!("  trained  {} steps in {:.2} s ({:.0} steps/s), final loss {:.4}", config.train.steps, s.train.seconds, s.train_steps_per_second, s.final_loss);
-    println!("  sampled  {} x {} steps in {:.2} s ({:.0} steps/s)", config.samples, config.timesteps, s.sample.seconds, s.sample_steps_per_second);
+    println!(
+        "  trained  {} steps in {:.2} s ({:.0} steps/s), final loss {:.4}",
+        config.train.steps, s.train.seconds, s.train_steps_per_second, s.final_loss
+    );
+    println!(
+        "  sampled  {} x {} steps in {:.2} s ({:.0} steps/s)",
+        config.samples, config.timesteps, s.sample.seconds, s.sample_steps_per_second
+    );
     println!("  samples  mean {:.3} (target {}), std {:.3} (target {})", s.sample_mean, s.target_mean, s.sample_std, s.target_std);
     println!(
         "  fit      KS {:.4} (a true sample of this size: < {:.4} 95% of the time; the training data: {:.4}), W1 {:.4}",

@@ -26,9 +26,5 @@ fn fetch(url: &str) -> Result<Vec<u8>, String> {
         .args(["--fail", "--silent", "--show-error", "--location", "--connect-timeout", "15", "--max-time", "300", url])
         .output()
         .map_err(|e| format!("cannot run curl ({e}); install curl or download the files by hand"))?;
-    if output.status.success() {
-        Ok(output.stdout)
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
-    }
+    if output.status.success() { Ok(output.stdout) } else { Err(String::from_utf8_lossy(&output.stderr).trim().to_string()) }
 }

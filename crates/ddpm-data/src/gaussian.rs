@@ -79,9 +79,7 @@ impl GaussianDataset {
             return Err(DataError::InvalidParameter("the dataset needs at least one point (got 0)".into()));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let samples = (0..len)
-            .map(|_| (target.mean + target.std * rng.sample::<f64, _>(StandardNormal)) as f32)
-            .collect();
+        let samples = (0..len).map(|_| (target.mean + target.std * rng.sample::<f64, _>(StandardNormal)) as f32).collect();
         Ok(Self { target, samples })
     }
 }

@@ -47,12 +47,28 @@ impl MnistSplit {
     pub fn files(self) -> [IdxFile; 2] {
         match self {
             Self::Train => [
-                IdxFile { name: "train-images-idx3-ubyte", sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", dims: 3 },
-                IdxFile { name: "train-labels-idx1-ubyte", sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", dims: 1 },
+                IdxFile {
+                    name: "train-images-idx3-ubyte",
+                    sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                    dims: 3,
+                },
+                IdxFile {
+                    name: "train-labels-idx1-ubyte",
+                    sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                    dims: 1,
+                },
             ],
             Self::Test => [
-                IdxFile { name: "t10k-images-idx3-ubyte", sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", dims: 3 },
-                IdxFile { name: "t10k-labels-idx1-ubyte", sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", dims: 1 },
+                IdxFile {
+                    name: "t10k-images-idx3-ubyte",
+                    sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                    dims: 3,
+                },
+                IdxFile {
+                    name: "t10k-labels-idx1-ubyte",
+                    sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+                    dims: 1,
+                },
             ],
         }
     }
@@ -191,7 +207,9 @@ fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
         return Ok(bytes.to_vec());
     }
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| format!("broken gzip stream ({e}); delete the file and fetch it again"))?;
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("broken gzip stream ({e}); delete the file and fetch it again"))?;
     Ok(out)
 }
 

@@ -43,11 +43,7 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), DataError> {
     if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
         return Err(bad("only little-endian float32 arrays in C order are supported"));
     }
-    let shape_text = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .ok_or_else(|| bad("no shape in header"))?;
+    let shape_text = header.split("'shape': (").nth(1).and_then(|rest| rest.split(')').next()).ok_or_else(|| bad("no shape in header"))?;
     let shape = shape_text
         .split(',')
         .map(str::trim)
@@ -77,7 +73,10 @@ mod tests {
         assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
         let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
         assert_eq!((10 + header_len) % 64, 0, "numpy requires a 64-byte aligned preamble");
-        assert_eq!(&bytes[10..10 + header_len], format!("{:<w$}\n", "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", w = header_len - 1).as_bytes());
+        assert_eq!(
+            &bytes[10..10 + header_len],
+            format!("{:<w$}\n", "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", w = header_len - 1).as_bytes()
+        );
         assert_eq!(read_npy_f32(&path).unwrap(), (values, vec![3, 2]));
     }
 

@@ -32,13 +32,7 @@ pub struct Histogram<'a> {
 
 /// Overlaid density histograms (e.g. training data and generated samples), plus the target density
 /// as a curve when known: the figure DDPM tutorials show for 1-D experiments.
-pub fn histograms(
-    path: &Path,
-    title: &str,
-    series: &[Histogram],
-    target: Option<(&str, Normal1d)>,
-    bins: usize,
-) -> Result<(), DataError> {
+pub fn histograms(path: &Path, title: &str, series: &[Histogram], target: Option<(&str, Normal1d)>, bins: usize) -> Result<(), DataError> {
     let all = series.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite());
     let (lo, hi) = all.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !lo.is_finite() {
@@ -47,9 +41,8 @@ pub fn histograms(
     let (lo, hi) = (lo as f64, (hi as f64).max(lo as f64 + 1e-6));
     let width = (hi - lo) / bins as f64;
     let densities: Vec<Vec<f64>> = series.iter().map(|s| density(s.values, lo, width, bins)).collect();
-    let curve: Vec<(f64, f64)> = target
-        .map(|(_, n)| (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).map(|x| (x, n.pdf(x))).collect())
-        .unwrap_or_default();
+    let curve: Vec<(f64, f64)> =
+        target.map(|(_, n)| (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).map(|x| (x, n.pdf(x))).collect()).unwrap_or_default();
     let y_max = densities.iter().flatten().chain(curve.iter().map(|(_, y)| y)).fold(0.0f64, |m, &y| m.max(y)) * 1.1;
 
     let frame = Frame { title, x: lo..hi, y: 0.0..y_max.max(1e-9), x_desc: "x", y_desc: "density" };
@@ -81,10 +74,8 @@ pub fn loss_curve(path: &Path, title: &str, losses: &[f32], smooth: usize) -> Re
         return Err(DataError::Plot { path: path.into(), reason: "no finite losses to draw".into() });
     }
     let smooth = smooth.max(1);
-    let averaged: Vec<(f64, f64)> = points
-        .windows(smooth.min(points.len()))
-        .map(|w| (w[w.len() - 1].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64))
-        .collect();
+    let averaged: Vec<(f64, f64)> =
+        points.windows(smooth.min(points.len())).map(|w| (w[w.len() - 1].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64)).collect();
     let y_max = points.iter().map(|p| p.1).fold(0.0f64, f64::max) * 1.05;
     let x_max = (points.len() as f64).max(1.0);
 

@@ -21,8 +21,12 @@ fn timesteps_match_diffusers_for_every_spacing() {
     let fixtures = fixtures();
     for (spacing, name) in [(Spacing::Leading, "leading"), (Spacing::Trailing, "trailing"), (Spacing::Linspace, "linspace")] {
         for steps in [10, 50, 100] {
-            let expected: Vec<usize> =
-                fixtures["ddim_timesteps"][format!("{name}/{steps}")].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            let expected: Vec<usize> = fixtures["ddim_timesteps"][format!("{name}/{steps}")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
             assert_eq!(spacing.timesteps(1000, steps), expected, "{name}/{steps}");
         }
     }
@@ -115,7 +119,9 @@ fn with_the_oracle_ddim_returns_the_exact_law_for_any_steps_and_eta() {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000).unwrap();
     let oracle = GaussianOracle { schedule: &schedule, mu: 0.3, s: 0.5 };
     let n = 20_000;
-    for (steps, spacing, eta) in [(1000, Spacing::Leading, 0.0), (50, Spacing::Leading, 0.0), (50, Spacing::Trailing, 1.0), (10, Spacing::Linspace, 0.5)] {
+    for (steps, spacing, eta) in
+        [(1000, Spacing::Leading, 0.0), (50, Spacing::Leading, 0.0), (50, Spacing::Trailing, 1.0), (10, Spacing::Linspace, 0.5)]
+    {
         let sampler = DdimSampler::new(&schedule, steps, spacing).with_eta(eta);
         let (exact_mean, exact_std) = exact_ddim_moments(&oracle, sampler.timesteps(), eta);
         let (mean, std) = moments(&sampler, &oracle, n, 4);
@@ -137,10 +143,21 @@ fn ddim_with_eta_one_over_every_step_is_ddpm_with_the_posterior_variance() {
     let oracle = GaussianOracle { schedule: &schedule, mu: 1.0, s: 2.0 };
     let run = |sampler: &dyn Fn(&mut NoiseRng) -> Vec<f32>| sampler(&mut NoiseRng::new(3));
     let ddim = run(&|rng| {
-        DdimSampler::new(&schedule, 100, Spacing::Leading).with_eta(1.0).sample(&oracle, [64, 1], rng, &Device::flex(), None, |_, _| {}).samples.into_data().try_into_vec().unwrap()
+        DdimSampler::new(&schedule, 100, Spacing::Leading)
+            .with_eta(1.0)
+            .sample(&oracle, [64, 1], rng, &Device::flex(), None, |_, _| {})
+            .samples
+            .into_data()
+            .try_into_vec()
+            .unwrap()
     });
     let ddpm = run(&|rng| {
-        DdpmSampler::new(&schedule, VarianceType::Posterior).sample(&oracle, [64, 1], rng, &Device::flex(), None, |_, _| {}).samples.into_data().try_into_vec().unwrap()
+        DdpmSampler::new(&schedule, VarianceType::Posterior)
+            .sample(&oracle, [64, 1], rng, &Device::flex(), None, |_, _| {})
+            .samples
+            .into_data()
+            .try_into_vec()
+            .unwrap()
     });
     for (a, b) in ddim.iter().zip(&ddpm) {
         assert!((a - b).abs() < 1e-4, "{a} vs {b}");

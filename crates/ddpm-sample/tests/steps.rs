@@ -66,7 +66,14 @@ fn sampler_visits_every_step_from_t_minus_one_down_to_zero() {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 7).unwrap();
     let recorder = Recorder(Default::default());
     let mut progress = Vec::new();
-    DdpmSampler::new(&schedule, VarianceType::Beta).sample(&recorder, [3, 2], &mut NoiseRng::new(0), &Device::flex(), None, |done, total| progress.push((done, total)));
+    DdpmSampler::new(&schedule, VarianceType::Beta).sample(
+        &recorder,
+        [3, 2],
+        &mut NoiseRng::new(0),
+        &Device::flex(),
+        None,
+        |done, total| progress.push((done, total)),
+    );
     let visited = recorder.0.into_inner().unwrap();
     assert_eq!(visited, (0..7).rev().map(|t| vec![t; 3]).collect::<Vec<_>>());
     assert_eq!(progress.last(), Some(&(7, 7)));
@@ -92,7 +99,12 @@ fn sampling_is_seeded() {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 50).unwrap();
     let sampler = DdpmSampler::new(&schedule, VarianceType::Posterior);
     let run = |seed| -> Vec<f32> {
-        sampler.sample(&Zero, [5, 1], &mut NoiseRng::new(seed), &Device::flex(), None, |_, _| {}).samples.into_data().try_into_vec::<f32>().unwrap()
+        sampler
+            .sample(&Zero, [5, 1], &mut NoiseRng::new(seed), &Device::flex(), None, |_, _| {})
+            .samples
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap()
     };
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
@@ -111,9 +123,14 @@ fn splitting_the_batch_across_threads_changes_nothing() {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 40).unwrap();
     let device = Device::flex();
     let run = |threads| {
-        let out = DdpmSampler::new(&schedule, VarianceType::Posterior)
-            .with_threads(threads)
-            .sample(&Affine, [7, 3], &mut NoiseRng::new(2), &device, Some(10), |_, _| {});
+        let out = DdpmSampler::new(&schedule, VarianceType::Posterior).with_threads(threads).sample(
+            &Affine,
+            [7, 3],
+            &mut NoiseRng::new(2),
+            &device,
+            Some(10),
+            |_, _| {},
+        );
         let trajectory: Vec<(usize, Vec<f32>)> =
             out.trajectory.into_iter().map(|(t, x)| (t, x.into_data().try_into_vec::<f32>().unwrap())).collect();
         (out.samples.into_data().try_into_vec::<f32>().unwrap(), trajectory)

@@ -51,10 +51,9 @@ impl BetaSchedule {
                 linspace(start.sqrt(), end.sqrt(), num_steps).into_iter().map(|b| b * b).collect()
             }
             Self::Cosine { s, min_beta, max_beta } => cosine_betas(num_steps, s, min_beta, max_beta)?,
-            Self::Sigmoid { start, end } => linspace(-6.0, 6.0, num_steps)
-                .into_iter()
-                .map(|x| start + (end - start) / (1.0 + (-x).exp()))
-                .collect(),
+            Self::Sigmoid { start, end } => {
+                linspace(-6.0, 6.0, num_steps).into_iter().map(|x| start + (end - start) / (1.0 + (-x).exp())).collect()
+            }
             Self::Custom(ref betas) => {
                 if betas.len() != num_steps {
                     return Err(ScheduleError::InvalidParameter(format!(
@@ -79,11 +78,7 @@ fn linspace(start: f64, end: f64, n: usize) -> Vec<f64> {
 }
 
 fn check_non_negative(what: &str, value: f64) -> Result<(), ScheduleError> {
-    if value >= 0.0 {
-        Ok(())
-    } else {
-        Err(ScheduleError::InvalidParameter(format!("{what} must be >= 0 (got {value})")))
-    }
+    if value >= 0.0 { Ok(()) } else { Err(ScheduleError::InvalidParameter(format!("{what} must be >= 0 (got {value})"))) }
 }
 
 /// beta_t = 1 - f(t+1)/f(t), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2), clamped to `[min_beta, max_beta]`.
@@ -95,14 +90,10 @@ fn cosine_betas(n: usize, s: f64, min_beta: f64, max_beta: f64) -> Result<Vec<f6
         return Err(ScheduleError::InvalidParameter(format!("cosine offset s must be >= 0 (got {s})")));
     }
     if !(min_beta <= max_beta) {
-        return Err(ScheduleError::InvalidParameter(format!(
-            "cosine clamp needs min_beta <= max_beta (got {min_beta} > {max_beta})"
-        )));
+        return Err(ScheduleError::InvalidParameter(format!("cosine clamp needs min_beta <= max_beta (got {min_beta} > {max_beta})")));
     }
     let f = |t: f64| (((t / n as f64) + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2).cos().powi(2);
-    Ok((0..n)
-        .map(|i| (1.0 - f(i as f64 + 1.0) / f(i as f64)).clamp(min_beta, max_beta))
-        .collect())
+    Ok((0..n).map(|i| (1.0 - f(i as f64 + 1.0) / f(i as f64)).clamp(min_beta, max_beta)).collect())
 }
 
 /// The schedules the apps offer by name (`--schedule`).

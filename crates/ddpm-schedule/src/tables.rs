@@ -55,19 +55,14 @@ impl NoiseSchedule {
             .collect();
         for (index, pair) in alphas_cumprod.windows(2).enumerate() {
             if !(pair[1] < pair[0] && pair[1] > 0.0) {
-                return Err(ScheduleError::AlphaBarNotDecreasing {
-                    index: index + 1,
-                    previous: pair[0],
-                    value: pair[1],
-                });
+                return Err(ScheduleError::AlphaBarNotDecreasing { index: index + 1, previous: pair[0], value: pair[1] });
             }
         }
         let alphas_cumprod_prev: Vec<f64> =
             std::iter::once(1.0).chain(alphas_cumprod[..alphas_cumprod.len() - 1].iter().copied()).collect();
 
         let map = |f: &dyn Fn(usize) -> f64| (0..betas.len()).map(f).collect::<Vec<f64>>();
-        let posterior_variance =
-            map(&|t| betas[t] * (1.0 - alphas_cumprod_prev[t]) / (1.0 - alphas_cumprod[t]));
+        let posterior_variance = map(&|t| betas[t] * (1.0 - alphas_cumprod_prev[t]) / (1.0 - alphas_cumprod[t]));
         let posterior_log_variance_clipped = map(&|t| {
             let clipped = if t == 0 && betas.len() > 1 { posterior_variance[1] } else { posterior_variance[t] };
             clipped.ln()
@@ -78,12 +73,8 @@ impl NoiseSchedule {
             sqrt_recip_alphas_cumprod: map(&|t| alphas_cumprod[t].recip().sqrt()),
             sqrt_recipm1_alphas_cumprod: map(&|t| (alphas_cumprod[t].recip() - 1.0).sqrt()),
             sqrt_recip_alphas: map(&|t| alphas[t].recip().sqrt()),
-            posterior_mean_coef1: map(&|t| {
-                betas[t] * alphas_cumprod_prev[t].sqrt() / (1.0 - alphas_cumprod[t])
-            }),
-            posterior_mean_coef2: map(&|t| {
-                (1.0 - alphas_cumprod_prev[t]) * alphas[t].sqrt() / (1.0 - alphas_cumprod[t])
-            }),
+            posterior_mean_coef1: map(&|t| betas[t] * alphas_cumprod_prev[t].sqrt() / (1.0 - alphas_cumprod[t])),
+            posterior_mean_coef2: map(&|t| (1.0 - alphas_cumprod_prev[t]) * alphas[t].sqrt() / (1.0 - alphas_cumprod[t])),
             snr: map(&|t| alphas_cumprod[t] / (1.0 - alphas_cumprod[t])),
             posterior_variance,
             posterior_log_variance_clipped,

@@ -73,7 +73,9 @@ pub fn read_state(path: &Path) -> Result<(PathBuf, CheckpointState), TrainError>
 pub fn load_weights<M: Module>(model: M, checkpoint: &Path, ema: bool) -> Result<M, TrainError> {
     let name = if ema && checkpoint.join("ema.bpk").is_file() { "ema.bpk" } else { "model.bpk" };
     let file = checkpoint.join(name);
-    model.try_load_file(&file).map_err(|e| error(&file, format!("cannot load weights ({e:?}); was it written for this network configuration?")))
+    model
+        .try_load_file(&file)
+        .map_err(|e| error(&file, format!("cannot load weights ({e:?}); was it written for this network configuration?")))
 }
 
 impl<M: Module> Trainer<M> {

@@ -24,7 +24,13 @@ pub struct Trained<M> {
 /// `data` is the whole training set, `[N, ...]`, already on `device`, an autodiff device
 /// (`Device::autodiff()`) that the model lives on too. Each step uses the whole set, or
 /// `config.batch_size` rows drawn with replacement from a seeded stream of their own.
-pub fn train<const D: usize, M>(model: M, data: Tensor<D>, schedule: &NoiseSchedule, config: &TrainConfig, device: &Device) -> Result<Trained<M>, TrainError>
+pub fn train<const D: usize, M>(
+    model: M,
+    data: Tensor<D>,
+    schedule: &NoiseSchedule,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<Trained<M>, TrainError>
 where
     M: Module + Denoiser<D>,
 {

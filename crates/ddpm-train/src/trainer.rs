@@ -48,12 +48,18 @@ impl<M: Module> Trainer<M> {
     /// batches given to [`Trainer::step`] must be on the same device.
     pub fn new(model: M, schedule: &NoiseSchedule, config: &TrainConfig) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::InvalidConfig)?;
-        let optimizer = AdamWConfig::new()
-            .with_weight_decay(config.weight_decay as f32)
-            .with_epsilon(config.adam_epsilon as f32)
-            .init();
+        let optimizer = AdamWConfig::new().with_weight_decay(config.weight_decay as f32).with_epsilon(config.adam_epsilon as f32).init();
         let ema = config.ema.as_ref().map(|_| model.clone().valid());
-        Ok(Self { model, ema, optimizer, rng: NoiseRng::new(config.seed), step: 0, config: config.clone(), schedule: schedule.clone(), batch_slices: 1 })
+        Ok(Self {
+            model,
+            ema,
+            optimizer,
+            rng: NoiseRng::new(config.seed),
+            step: 0,
+            config: config.clone(),
+            schedule: schedule.clone(),
+            batch_slices: 1,
+        })
     }
 
     /// Runs each step's forward and backward passes as `slices` parts of the batch at the same time,

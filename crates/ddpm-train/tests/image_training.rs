@@ -11,7 +11,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::ShuffledBatches;
 use ddpm_nets::{UNet, UNetConfig};
 use ddpm_schedule::{BetaSchedule, NoiseSchedule};
-use ddpm_train::{EmaConfig, FitEnd, FitHooks, FitPlan, LossWeighting, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, clip_global_norm, fit, read_state};
+use ddpm_train::{
+    EmaConfig, FitEnd, FitHooks, FitPlan, LossWeighting, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, clip_global_norm, fit,
+    read_state,
+};
 
 /// Every parameter's values, in visiting order.
 fn weights<M: Module>(model: &M) -> Vec<f32> {
@@ -118,12 +121,19 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     let steps = 6;
 
     let mut whole = Trainer::new(tiny_unet(&device, 1), &schedule, &config(steps)).unwrap();
-    let (whole_history, end) = fit(&mut whole, batch_stream(0, &device), &FitPlan { batch_size: 4, ..FitPlan::default() }, &mut NoHooks).unwrap();
+    let (whole_history, end) =
+        fit(&mut whole, batch_stream(0, &device), &FitPlan { batch_size: 4, ..FitPlan::default() }, &mut NoHooks).unwrap();
     assert_eq!(end, FitEnd::Finished);
 
     let run_dir = tempfile::tempdir().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let plan = FitPlan { run_dir: Some(run_dir.path().into()), stop: Some(stop.clone()), batch_size: 4, run: serde_json::json!({"note": "test"}), ..FitPlan::default() };
+    let plan = FitPlan {
+        run_dir: Some(run_dir.path().into()),
+        stop: Some(stop.clone()),
+        batch_size: 4,
+        run: serde_json::json!({"note": "test"}),
+        ..FitPlan::default()
+    };
     let mut first = Trainer::new(tiny_unet(&device, 1), &schedule, &config(steps)).unwrap();
     let (first_history, end) = fit(&mut first, batch_stream(0, &device), &plan, &mut StopAt { at: 3, flag: stop.clone() }).unwrap();
     assert_eq!((end, first.step_count()), (FitEnd::Stopped, 3));

@@ -146,4 +146,3 @@ fn render(ours: &[(String, Vec<ToyRun>)], torch: &[ToyRun], epochs: usize, repea
         if torch.is_empty() { "\nPyTorch was not available for this run: no ratios.\n" } else { "" },
     )
 }
-

@@ -30,7 +30,9 @@ pub struct BasicUNet {
 
 impl BasicUNetConfig {
     pub fn init(&self, device: &Device) -> BasicUNet {
-        let conv = |c_in: usize, c_out: usize| Conv2dConfig::new([c_in, c_out], [5, 5]).with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2)).init(device);
+        let conv = |c_in: usize, c_out: usize| {
+            Conv2dConfig::new([c_in, c_out], [5, 5]).with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2)).init(device)
+        };
         BasicUNet {
             down: vec![conv(self.in_channels, 32), conv(32, 64), conv(64, 64)],
             up: vec![conv(64, 64), conv(64, 32), conv(32, self.out_channels)],

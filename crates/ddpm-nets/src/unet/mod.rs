@@ -161,7 +161,8 @@ impl UNetConfig {
             panic!("invalid U-Net configuration: {problem}");
         }
         let block = |c_in: usize, c_out: usize| Block::new(self.block, [c_in, c_out], self.time_hidden, self.groups, self.dropout, device);
-        let attention_at = |size: usize, width: usize| self.attention_resolutions.contains(&size).then(|| Attention::new(width, self.groups, device));
+        let attention_at =
+            |size: usize, width: usize| self.attention_resolutions.contains(&size).then(|| Attention::new(width, self.groups, device));
         let widths: Vec<usize> = self.channel_mults.iter().map(|m| m * self.base_channels).collect();
         let mid_width = self.mid_mult * self.base_channels;
 
@@ -178,7 +179,10 @@ impl UNetConfig {
             });
             downsamplers.push(match self.downsample {
                 Downsample::StridedConv => Some(
-                    Conv2dConfig::new([width, width], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device),
+                    Conv2dConfig::new([width, width], [3, 3])
+                        .with_stride([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(device),
                 ),
                 Downsample::MaxPool => None,
             });
@@ -292,9 +296,12 @@ impl Denoiser<4> for UNet {
 /// a plain sum over each 2x2 block).
 pub(crate) fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
     let [batch, channels, height, width] = x.dims();
-    x.reshape([batch, channels, height, 1, width, 1])
-        .expand([batch, channels, height, 2, width, 2])
-        .reshape([batch, channels, 2 * height, 2 * width])
+    x.reshape([batch, channels, height, 1, width, 1]).expand([batch, channels, height, 2, width, 2]).reshape([
+        batch,
+        channels,
+        2 * height,
+        2 * width,
+    ])
 }
 
 #[cfg(test)]

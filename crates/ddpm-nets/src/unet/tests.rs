@@ -8,12 +8,20 @@ fn torch_small_unet_params() -> usize {
     let conv = |c_in: usize, c_out: usize, k: usize| c_in * c_out * k * k + c_out;
     let linear = |i: usize, o: usize| i * o + o;
     let block = |c_in: usize, c_out: usize| conv(c_in, c_out, 3) + 2 * c_out + linear(128, c_out);
-    linear(32, 128) + linear(128, 128)
-        + block(1, 32) + block(32, 32) + conv(32, 32, 3)
-        + block(32, 64) + block(64, 64) + conv(64, 64, 3)
-        + block(64, 128) + block(128, 128)
-        + block(192, 64) + block(64, 64)
-        + block(96, 32) + block(32, 32)
+    linear(32, 128)
+        + linear(128, 128)
+        + block(1, 32)
+        + block(32, 32)
+        + conv(32, 32, 3)
+        + block(32, 64)
+        + block(64, 64)
+        + conv(64, 64, 3)
+        + block(64, 128)
+        + block(128, 128)
+        + block(192, 64)
+        + block(64, 64)
+        + block(96, 32)
+        + block(32, 32)
         + conv(32, 1, 1)
 }
 
@@ -57,10 +65,7 @@ fn improved_preset_matches_the_single_image_reference_network() {
 #[test]
 fn every_preset_maps_images_to_images() {
     let device = Device::flex();
-    for (name, config, size) in [
-        ("improved", UNetConfig::improved(3, 16), 16),
-        ("ddpm", UNetConfig::ddpm(1, 32, 32), 32),
-    ] {
+    for (name, config, size) in [("improved", UNetConfig::improved(3, 16), 16), ("ddpm", UNetConfig::ddpm(1, 32, 32), 32)] {
         let model = config.init(&device);
         let channels = config.in_channels;
         let x = Tensor::<4>::random([1, channels, size, size], Distribution::Normal(0.0, 1.0), &device);
