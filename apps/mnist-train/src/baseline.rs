@@ -11,12 +11,13 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::image::write_grid;
 use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
-use ddpm_nets::{BasicUNet, BasicUNetConfig, UNet};
+use ddpm_nets::{BasicUNet, BasicUNetConfig};
+use ddpm_run::{LoadedRun, Weights, progress_bar};
 use ddpm_schedule::NoiseRng;
-use ddpm_train::{load_weights, progress_bar, read_state};
 
 use crate::cli::BaselineArgs;
-use crate::run::MnistRun;
+use crate::run::{APP, MnistData};
+use crate::sample::preview;
 
 /// Images per row of the figure.
 const COLUMNS: usize = 8;
@@ -68,7 +69,7 @@ pub fn run(args: &BaselineArgs, device: &Device) -> anyhow::Result<()> {
     println!("mnist-train baseline: {} steps, final loss {last_loss:.4}", args.steps);
     println!(
         "  figure rows: clean digits | corrupted with a = 0 .. 1 | the baseline's predictions | its one-shot output from pure noise{}",
-        if ddpm.is_some() { " | DDPM samples (DDIM-50)" } else { "" }
+        if ddpm.is_some() { " | DDPM samples (the run's sampler)" } else { "" }
     );
     println!("  wrote {}/{{baseline.png, baseline.bpk}}", args.out.display());
     Ok(())
@@ -101,11 +102,10 @@ fn figure_rows(model: &BasicUNet, unit: &[f32], rng: &mut NoiseRng, device: &Dev
     [clean, corrupted, predictions, generated]
 }
 
-/// A row of DDPM samples from the run in `run_dir`.
+/// A row of DDPM samples (the run's own sampler) from the run in `run_dir`.
 fn ddpm_samples(run_dir: &std::path::Path, device: &Device) -> anyhow::Result<Vec<f32>> {
-    let (dir, state) = read_state(run_dir)?;
-    let spec = MnistRun::from_checkpoint(&state)?;
-    anyhow::ensure!(!spec.padded(), "--compare needs a 28x28 run (the small network)");
-    let model: UNet = load_weights(spec.network.init(device), &dir, true)?;
-    Ok(spec.preview(&model, &spec.noise_schedule()?, COLUMNS, device))
+    let loaded = LoadedRun::<MnistData>::open(APP, run_dir)?;
+    anyhow::ensure!(!loaded.description().experiment.padded, "--compare needs a 28x28 run (the small network)");
+    let model = loaded.unet(device, Weights::Ema)?;
+    preview(&model, loaded.description(), COLUMNS, device, 1)
 }

@@ -7,9 +7,10 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::{UNet, UNetConfig};
+use ddpm_run::{Stopwatch, peak_memory_mib};
 use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, VarianceType};
 use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
-use ddpm_train::{Stopwatch, TrainConfig, Trainer, peak_memory_mib};
+use ddpm_train::{TrainConfig, Trainer};
 use serde_json::json;
 
 use crate::cli::BenchArgs;
@@ -22,7 +23,7 @@ pub fn run(args: &BenchArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     let network = UNetConfig::small(1, 28);
     let autodiff = device.clone().autodiff();
     autodiff.seed(0);
-    let config = TrainConfig::new().with_learning_rate(2e-4).with_weight_decay(0.01).with_grad_clip_norm(Some(1.0)).with_progress(false);
+    let config = TrainConfig::new().with_learning_rate(2e-4).with_weight_decay(0.01).with_grad_clip_norm(Some(1.0));
     let mut trainer = Trainer::new(network.init(&autodiff), &schedule, &config)?.with_batch_slices(batch_slices);
     let mut data = NoiseRng::new(1);
     emit(json!({"kind": "model", "n_params": trainer.model.num_params()}));
@@ -101,8 +102,8 @@ impl<P: ReverseProcess> ReverseProcess for Prefix<'_, P> {
         &self.inner.timesteps()[..self.steps]
     }
 
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, noise_pred: Tensor<D>) -> Tensor<D> {
-        self.inner.step_mean_at(position, x_t, noise_pred)
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D> {
+        self.inner.step_mean_at(position, x_t, output)
     }
 
     fn noise_std_at(&self, position: usize) -> f64 {

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
-use ddpm_sample::{SamplerKind, Spacing};
+use ddpm_run::{BackendArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
 use ddpm_schedule::NamedSchedule;
-use ddpm_train::BackendArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -60,26 +59,17 @@ pub struct TrainArgs {
     /// Run folder: checkpoint/, metrics.jsonl, samples/step-N.png, loss.png.
     #[arg(long, default_value = "runs/mnist")]
     pub out: PathBuf,
-    /// Continue the run in --out from its checkpoint (same settings; --steps and --minutes may change).
-    #[arg(long)]
-    pub resume: bool,
+    #[command(flatten)]
+    pub run: TrainRunArgs,
+    #[command(flatten)]
+    pub objective: ObjectiveArgs,
     #[arg(long, value_enum, default_value_t = Network::Small)]
     pub network: Network,
-    /// Print the network's layers and parameter count, then exit.
-    #[arg(long)]
-    pub print_model: bool,
     #[arg(long, value_enum, default_value_t = NamedSchedule::Linear)]
     pub schedule: NamedSchedule,
     /// Diffusion steps T.
     #[arg(long, default_value_t = 1000)]
     pub timesteps: usize,
-    /// Optimiser steps in all (the learning rate decays over them). [default: 3000, or the
-    /// checkpoint's with --resume]
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Stop after this many minutes (checkpointing first), even if --steps are not done.
-    #[arg(long)]
-    pub minutes: Option<f64>,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// Peak learning rate (AdamW).
@@ -99,55 +89,25 @@ pub struct TrainArgs {
     /// EMA decay of the weights sampled from; 0 disables the EMA.
     #[arg(long, default_value_t = 0.999)]
     pub ema_decay: f64,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Write a checkpoint every this many steps (and at the end, on --minutes and on Ctrl-C).
-    #[arg(long, default_value_t = 250)]
-    pub checkpoint_every: usize,
-    /// Draw a grid of 16 DDIM-50 samples from the EMA weights every this many steps; 0 disables.
+    /// Draw a grid of 16 samples (the run's sampler) from the EMA weights every this many steps; 0 disables.
     #[arg(long, default_value_t = 500)]
     pub sample_every: usize,
-    /// Read the loss back (one sync) every this many steps.
-    #[arg(long, default_value_t = 25)]
-    pub log_every: usize,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Weights {
-    /// The moving average of the weights (falls back to online when the run had no EMA).
-    Ema,
-    /// The last optimiser step's weights.
-    Online,
 }
 
 #[derive(ClapArgs, Debug)]
 pub struct SampleArgs {
-    /// A training run's --out folder (or its checkpoint/ folder). Everything else is read from it.
+    /// A training run's --out folder (or its checkpoint/ folder). Everything else is read from it; the
+    /// run samples with DDIM-50 and x_0 clipping unless the flags below say otherwise.
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Output folder for grid.png and samples.npy. [default: <checkpoint>/samples]
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = SamplerKind::Ddim)]
-    pub sampler: SamplerKind,
-    /// DDIM steps (DDPM always takes all T). [default: 50]
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// DDIM noise: 0 is deterministic, 1 matches DDPM.
-    #[arg(long, default_value_t = 0.0)]
-    pub eta: f64,
-    #[arg(long, value_enum, default_value_t = Spacing::Leading)]
-    pub spacing: Spacing,
-    /// Clip DDIM's predicted x_0 to [-1, 1] at every step.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub clip_x0: bool,
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
     /// Number of images.
     #[arg(long, default_value_t = 64)]
     pub n: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long, value_enum, default_value_t = Weights::Ema)]
-    pub weights: Weights,
     /// Must equal the checkpoint's schedule when given (a model only knows the schedule it learned).
     #[arg(long, value_enum)]
     pub schedule: Option<NamedSchedule>,

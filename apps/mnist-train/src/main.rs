@@ -18,14 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
-    match dispatch(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ddpm_run::exit_code(dispatch(cli::Args::parse()))
 }
 
 fn dispatch(args: cli::Args) -> anyhow::Result<()> {

@@ -1,76 +1,53 @@
-//! What a checkpoint says about its run: everything `sample` needs besides the weights.
+//! The MNIST run: what its description holds beyond the shared one, and how a new run is described.
 
-use burn::config::Config;
-use burn::tensor::Device;
-use ddpm_nets::{UNet, UNetConfig};
-use ddpm_sample::{DdimSampler, ReverseProcess, Spacing, VarianceType};
-use ddpm_schedule::{BetaSchedule, NamedSchedule, NoiseRng, NoiseSchedule};
-use ddpm_train::CheckpointState;
+use ddpm_nets::{NetworkConfig, UNetConfig};
+use ddpm_run::{ImageShape, RunDescription};
+use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
+use ddpm_schedule::{NamedSchedule, Prediction};
+use serde::{Deserialize, Serialize};
 
 use crate::cli::Network;
 
-/// The diffusion, data and network of a training run, stored in every checkpoint.
-#[derive(Config, Debug)]
-pub struct MnistRun {
-    pub schedule: BetaSchedule,
-    /// T.
-    pub timesteps: usize,
-    /// What the network predicts; only "epsilon" (the noise) so far.
-    pub prediction: String,
-    /// The variance DDPM sampling adds, as in the PyTorch reference (beta_t).
-    pub variance: VarianceType,
-    /// Images are `[channels, image_size, image_size]`; 32 means MNIST padded from 28.
-    pub channels: usize,
-    pub image_size: usize,
-    /// Pixel values the network was trained on.
-    pub data_range: [f32; 2],
-    pub network: UNetConfig,
-    pub seed: u64,
-    /// The `mnist-train` version that trained it.
-    pub code_version: String,
+/// The name runs of this app carry, and the one `sample` and `--resume` accept.
+pub const APP: &str = "mnist-train";
+
+/// What an MNIST run adds to the shared description.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MnistData {
+    /// The digits are padded from 28x28 to 32x32 on background (the DDPM-style U-Net halves them 3 times).
+    pub padded: bool,
 }
 
-impl MnistRun {
-    pub fn new_run(network: Network, schedule: NamedSchedule, timesteps: usize, seed: u64) -> Self {
-        let (image_size, network) = match network {
-            Network::Small => (28, UNetConfig::small(1, 28)),
-            Network::Ddpm => (32, UNetConfig::ddpm(1, 32, 32)),
-        };
-        Self {
-            schedule: schedule.betas(),
-            timesteps,
-            prediction: "epsilon".into(),
-            variance: VarianceType::Beta,
-            channels: 1,
-            image_size,
-            data_range: [-1.0, 1.0],
-            network: network.with_num_steps(timesteps),
-            seed,
-            code_version: env!("CARGO_PKG_VERSION").into(),
-        }
-    }
+pub type MnistRun = RunDescription<MnistData>;
 
-    pub fn from_checkpoint(state: &CheckpointState) -> anyhow::Result<Self> {
-        let run: Self = serde_json::from_value(state.run.clone())
-            .map_err(|e| anyhow::anyhow!("this checkpoint was not written by mnist-train ({e})"))?;
-        anyhow::ensure!(run.prediction == "epsilon", "the checkpoint predicts {:?}; only epsilon is supported", run.prediction);
-        Ok(run)
+/// A new run's description.
+pub fn new_run(network: Network, schedule: NamedSchedule, timesteps: usize, prediction: Prediction, seed: u64) -> MnistRun {
+    let (image_size, network) = match network {
+        Network::Small => (28, UNetConfig::small(1, 28)),
+        Network::Ddpm => (32, UNetConfig::ddpm(1, 32, 32)),
+    };
+    RunDescription {
+        app: APP.into(),
+        schedule: schedule.betas(),
+        timesteps,
+        prediction,
+        network: NetworkConfig::UNet(network.with_num_steps(timesteps)),
+        data: ImageShape { channels: 1, image_size, range: [-1.0, 1.0] },
+        seed,
+        sampler: default_sampler(),
+        code_version: env!("CARGO_PKG_VERSION").into(),
+        experiment: MnistData { padded: image_size == 32 },
     }
+}
 
-    pub fn noise_schedule(&self) -> anyhow::Result<NoiseSchedule> {
-        Ok(NoiseSchedule::new(&self.schedule, self.timesteps)?)
-    }
-
-    pub fn padded(&self) -> bool {
-        self.image_size == 32
-    }
-
-    /// `n` quick samples for previews: DDIM-50 with x_0 clipping, seed 0, as pixels in [0, 1],
-    /// `[n, channels, image_size, image_size]`.
-    pub fn preview(&self, model: &UNet, schedule: &NoiseSchedule, n: usize, device: &Device) -> Vec<f32> {
-        let size = self.image_size;
-        let sampler = DdimSampler::new(schedule, 50.min(self.timesteps), Spacing::Leading).with_clip_x0(true);
-        let out = sampler.sample(model, [n, self.channels, size, size], &mut NoiseRng::new(0), device, None, |_, _| {});
-        ddpm_data::image::to_unit_range(&out.samples.into_data().try_into_vec::<f32>().expect("f32 samples"))
-    }
+/// How MNIST runs sample unless told otherwise: DDIM-50 with x_0 clipping; DDPM adds beta_t as in the
+/// PyTorch reference.
+fn default_sampler() -> SamplerConfig {
+    SamplerConfig::new()
+        .with_kind(SamplerKind::Ddim)
+        .with_steps(50)
+        .with_eta(0.0)
+        .with_spacing(Spacing::Leading)
+        .with_clip_x0(true)
+        .with_variance(VarianceType::Beta)
 }

@@ -1,56 +1,53 @@
-//! `mnist-train sample`.
+//! `mnist-train sample`, and the quick previews `train` draws.
 
-use std::path::PathBuf;
+use std::time::Instant;
 
 use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_nets::UNet;
-use ddpm_sample::{ReverseProcess, SamplerConfig};
-use ddpm_schedule::NoiseRng;
-use ddpm_train::{load_weights, read_state};
+use ddpm_run::{LoadedRun, SampleRequest, Weights, sample_images};
 
-use crate::cli::{SampleArgs, Weights};
-use crate::run::MnistRun;
+use crate::cli::SampleArgs;
+use crate::run::{APP, MnistData, MnistRun};
 
 pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
-    let (dir, state) = read_state(&args.checkpoint)?;
-    let spec = MnistRun::from_checkpoint(&state)?;
-    check_overrides(args, &spec)?;
-    anyhow::ensure!(args.n > 0, "--n must be at least 1");
-    let schedule = spec.noise_schedule()?;
-    let model: UNet = load_weights(spec.network.init(device), &dir, args.weights == Weights::Ema)?;
-
-    let size = spec.image_size;
-    let shape = [args.n, spec.channels, size, size];
-    let mut rng = NoiseRng::new(args.seed);
-    let sampler_config = SamplerConfig::new()
-        .with_kind(args.sampler)
-        .with_steps(args.steps.unwrap_or(50))
-        .with_eta(args.eta)
-        .with_spacing(args.spacing)
-        .with_clip_x0(args.clip_x0)
-        .with_variance(spec.variance);
-    let sampler = sampler_config.init(&schedule).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?.with_threads(batch_slices);
-    let description = sampler_config.describe(spec.timesteps);
-    let started = std::time::Instant::now();
-    let sampled = sampler.sample_with_progress(&model, shape, &mut rng, device, None);
+    let loaded = LoadedRun::<MnistData>::open(APP, &args.checkpoint)?;
+    let spec = loaded.description();
+    check_overrides(args, spec)?;
+    let model = loaded.unet(device, args.sampler.weights)?;
+    let sampler = args.sampler.apply(&spec.sampler);
+    let request = SampleRequest {
+        sampler: &sampler,
+        n: args.n,
+        seed: args.sampler.seed,
+        threads: batch_slices,
+        trajectory_every: None,
+        progress: true,
+    };
+    let started = Instant::now();
+    let sampled = sample_images(&model, spec, &request, device)?;
     let seconds = started.elapsed().as_secs_f64();
 
     let values: Vec<f32> = sampled.samples.into_data().try_into_vec().expect("f32 samples");
-    let pixels = crop_to_28(&to_unit_range(&values), args.n, size);
-    let out = args.out.clone().unwrap_or_else(|| dir.parent().map_or_else(|| PathBuf::from("samples"), |run| run.join("samples")));
+    let pixels = crop_to_28(&to_unit_range(&values), args.n, spec.data.image_size);
+    let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("samples"));
     write_grid(&out.join("grid.png"), &pixels, [args.n, 1, 28, 28], 8, 2)?;
     ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[args.n, 1, 28, 28])?;
-    println!(
-        "mnist-train sample: {} images, {description}, {} weights, in {seconds:.1} s",
-        args.n,
-        match args.weights {
-            Weights::Ema => "EMA",
-            Weights::Online => "online",
-        }
-    );
+    let weights = match args.sampler.weights {
+        Weights::Ema => "EMA",
+        Weights::Online => "online",
+    };
+    println!("mnist-train sample: {} images, {}, {weights} weights, in {seconds:.1} s", args.n, sampler.describe(spec.timesteps));
     println!("  wrote {}/{{grid.png, samples.npy}}", out.display());
     Ok(())
+}
+
+/// `n` samples from the run's own sampler, seed 0, as pixels in [0, 1], `[n, channels, size, size]`:
+/// the grids `train` draws as it goes, and the baseline's comparison row.
+pub fn preview(model: &UNet, spec: &MnistRun, n: usize, device: &Device, threads: usize) -> anyhow::Result<Vec<f32>> {
+    let request = SampleRequest { sampler: &spec.sampler, n, seed: 0, threads, trajectory_every: None, progress: false };
+    let samples = sample_images(model, spec, &request, device)?.samples;
+    Ok(to_unit_range(&samples.into_data().try_into_vec::<f32>().expect("f32 samples")))
 }
 
 /// A checkpoint knows its schedule and T; sampling with others would be meaningless, so a

@@ -29,7 +29,7 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
 fn train_and_sample(device: Device, file: &std::path::Path) -> (Vec<f32>, Vec<f32>) {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 100).unwrap();
     let batch: Vec<f32> = (0..4 * 64).map(|i| ((i * 29 % 97) as f32 / 48.0) - 1.0).collect();
-    let config = TrainConfig::new().with_learning_rate(1e-3).with_grad_clip_norm(Some(1.0)).with_seed(5).with_progress(false);
+    let config = TrainConfig::new().with_learning_rate(1e-3).with_grad_clip_norm(Some(1.0)).with_seed(5);
     let autodiff = device.clone().autodiff();
     let mut trainer = Trainer::new(same_weights(&autodiff, file), &schedule, &config).unwrap();
     let losses: Vec<f32> = (0..3)

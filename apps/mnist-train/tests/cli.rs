@@ -93,6 +93,33 @@ fn train_resume_and_sample_a_tiny_run() {
 }
 
 #[test]
+fn every_prediction_target_trains_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    for (prediction, recorded) in [("sample", "sample"), ("v", "v")] {
+        let data = mnist_dir();
+        let out = format!("run-{prediction}");
+        let args = ["train", "--data-dir", data.to_str().unwrap(), "--out", &out, "--steps", "2", "--batch-size", "8"];
+        let stdout = ok(&run(cwd, &[&args[..], &["--sample-every", "0", "--prediction", prediction]].concat()));
+        assert!(stdout.contains("finished at step 2 of 2"), "{stdout}");
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(cwd.join(&out).join("checkpoint/state.json")).unwrap()).unwrap();
+        assert_eq!((state["run"]["prediction"].as_str(), state["train"]["prediction"].as_str()), (Some(recorded), Some(recorded)));
+        // DDPM takes all 1000 steps: once is enough to read the target through the posterior.
+        let samplers: &[&str] = if prediction == "v" { &["ddim", "ddpm"] } else { &["ddim"] };
+        for &sampler in samplers {
+            let samples = format!("{out}/{sampler}");
+            let steps = ["--steps", "3"];
+            let args = ["sample", "--checkpoint", &out, "--sampler", sampler, "--n", "2", "--out", &samples];
+            ok(&run(cwd, &[&args[..], if sampler == "ddim" { &steps[..] } else { &[] }].concat()));
+            let (values, shape) = ddpm_data::read_npy_f32(&cwd.join(&samples).join("samples.npy")).unwrap();
+            assert_eq!(shape, vec![2, 1, 28, 28]);
+            assert!(values.iter().all(|v| v.is_finite()), "{prediction} {sampler}");
+        }
+    }
+}
+
+#[test]
 fn forward_and_baseline_draw_their_figures() {
     let dir = tempfile::tempdir().unwrap();
     let data = mnist_dir();

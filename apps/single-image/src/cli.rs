@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use ddpm_sample::{SamplerKind, Spacing};
+use ddpm_run::{BackendArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
 use ddpm_schedule::NamedSchedule;
-use ddpm_train::BackendArgs;
 
 use crate::preset::Preset;
 
@@ -52,9 +51,10 @@ pub struct TrainArgs {
     /// Run folder: target.png, checkpoint/, metrics.jsonl, loss.png, samples.png, denoising.png, summary.json.
     #[arg(long, default_value = "runs/single-image")]
     pub out: PathBuf,
-    /// Continue the run in --out from its checkpoint (same settings; --steps and --minutes may change).
-    #[arg(long)]
-    pub resume: bool,
+    #[command(flatten)]
+    pub run: TrainRunArgs,
+    #[command(flatten)]
+    pub objective: ObjectiveArgs,
     /// The experiment's settings; the flags below override single values.
     #[arg(long, value_enum, default_value_t = Preset::Reference)]
     pub preset: Preset,
@@ -65,64 +65,31 @@ pub struct TrainArgs {
     /// [default: the preset's, 128 (reference) or 64 (quick)]
     #[arg(long)]
     pub size: Option<usize>,
-    /// Optimiser steps. [default: the preset's, or the checkpoint's with --resume]
-    #[arg(long)]
-    pub steps: Option<usize>,
     /// Copies of the image per step, each at its own t and noise. [default: the preset's]
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Peak learning rate (AdamW). [default: the preset's]
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Stop after this many minutes (checkpointing first), even if --steps are not done.
-    #[arg(long)]
-    pub minutes: Option<f64>,
-    /// Seeds the weights, the training noise and timesteps.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Write a checkpoint every this many steps (and at the end, on --minutes and on Ctrl-C).
-    #[arg(long, default_value_t = 500)]
-    pub checkpoint_every: usize,
-    /// Read the loss back (one sync) every this many steps.
-    #[arg(long, default_value_t = 25)]
-    pub log_every: usize,
     /// Images to sample when training ends, with the preset's sampler; 0 skips sampling.
     #[arg(long, default_value_t = 4)]
     pub samples: usize,
-    /// Print the network's layers and parameter count, then exit.
-    #[arg(long)]
-    pub print_model: bool,
 }
 
 #[derive(ClapArgs, Debug)]
 pub struct SampleArgs {
-    /// A training run's --out folder. The network, schedule, target and default sampler come from it.
+    /// A training run's --out folder. The network, schedule, target and default sampler (the preset's)
+    /// come from it.
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Output folder for samples.png, denoising.png and summary.json. [default: <checkpoint>/samples]
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// [default: the preset's, DDIM]
-    #[arg(long, value_enum)]
-    pub sampler: Option<SamplerKind>,
-    /// DDIM steps (DDPM always takes all T). [default: the preset's]
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// DDIM noise: 0 is deterministic, 1 matches DDPM. [default: the preset's, 0]
-    #[arg(long)]
-    pub eta: Option<f64>,
-    /// How DDIM picks its timesteps when it takes fewer than T. [default: the preset's]
-    #[arg(long, value_enum)]
-    pub spacing: Option<Spacing>,
-    /// Clip DDIM's predicted x_0 to [-1, 1] at every step. [default: the preset's]
-    #[arg(long)]
-    pub clip_x0: Option<bool>,
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
     /// Number of images.
     #[arg(long, default_value_t = 4)]
     pub n: usize,
-    /// Seeds the sampling noise; each sample draws its own.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
 }
 
 #[derive(ClapArgs, Debug)]

@@ -29,7 +29,7 @@ pub fn run(args: &ForwardArgs, device: &Device) -> anyhow::Result<()> {
         let noised: Vec<f32> =
             schedule.q_sample_levels(x0.clone(), &timesteps, noise.clone()).into_data().try_into_vec().expect("f32 values");
         rows.extend(to_unit_range(&noised));
-        let last = schedule.alphas_cumprod[args.timesteps - 1];
+        let last = schedule.alphas_cumprod()[args.timesteps - 1];
         println!("  row {}: {name:?} (signal left at t = T: sqrt(abar_T) = {:.3})", row + 1, last.sqrt());
     }
     let scale = (128 / size).max(1);

@@ -7,11 +7,11 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor};
 use ddpm_data::image::{psnr, ssim, to_unit_range, write_grid};
 use ddpm_nets::UNet;
-use ddpm_sample::{ReverseProcess, SamplerConfig};
-use ddpm_schedule::{NoiseRng, NoiseSchedule};
+use ddpm_run::{SampleRequest, sample_images};
+use ddpm_sample::SamplerConfig;
 use serde::Serialize;
 
-use crate::run::SingleImageRun;
+use crate::run::{SingleImageRun, image_shape};
 
 /// Columns of `denoising.png` (at most): x_T, eight intermediate states, x_0.
 const DENOISING_COLUMNS: usize = 10;
@@ -64,23 +64,26 @@ pub fn sample_and_report(
     out: &Path,
     device: &Device,
 ) -> anyhow::Result<Summary> {
-    anyhow::ensure!(request.n > 0, "the number of samples must be at least 1");
-    let schedule: NoiseSchedule = spec.noise_schedule()?;
-    let sampler = request.sampler.init(&schedule).map_err(anyhow::Error::msg)?.with_threads(request.threads);
-    let [channels, size, _] = spec.image_shape();
-    let steps = sampler.timesteps().len();
-    let every = steps.div_ceil(DENOISING_COLUMNS - 1).max(1);
+    let [channels, size, _] = image_shape(spec);
+    let every = request.sampler.chain_length(spec.timesteps).div_ceil(DENOISING_COLUMNS - 1).max(1);
+    let sample_request = SampleRequest {
+        sampler: request.sampler,
+        n: request.n,
+        seed: request.seed,
+        threads: request.threads,
+        trajectory_every: Some(every),
+        progress: true,
+    };
 
     let started = Instant::now();
-    let sampled =
-        sampler.sample_with_progress(model, [request.n, channels, size, size], &mut NoiseRng::new(request.seed), device, Some(every));
+    let sampled = sample_images(model, spec, &sample_request, device)?;
     let samples = unit_pixels(sampled.samples);
     let sampling_seconds = started.elapsed().as_secs_f64();
 
     let plane = channels * size * size;
     let samples_quality: Vec<Quality> = samples
         .chunks_exact(plane)
-        .map(|sample| Quality { psnr_db: psnr(request.target, sample), ssim: ssim(request.target, sample, spec.image_shape()) })
+        .map(|sample| Quality { psnr_db: psnr(request.target, sample), ssim: ssim(request.target, sample, image_shape(spec)) })
         .collect();
 
     let scale = (256 / size).max(1);
@@ -94,8 +97,8 @@ pub fn sample_and_report(
     let psnrs: Vec<f64> = samples_quality.iter().map(|q| q.psnr_db).collect();
     let ssims: Option<Vec<f64>> = samples_quality.iter().map(|q| q.ssim).collect();
     let summary = Summary {
-        image: spec.image.display().to_string(),
-        preset: spec.preset,
+        image: spec.experiment.image.display().to_string(),
+        preset: spec.experiment.preset,
         image_size: size,
         channels,
         training_steps,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use ddpm_train::DeviceChoice;
+use ddpm_run::{BackendArgs, ObjectiveArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -17,7 +17,14 @@ use ddpm_train::DeviceChoice;
         concat(x_t, t/T), Adam at 1e-3 for 1000 full-batch epochs, then 1000 samples by ancestral sampling. \
         The quality preset reaches the statistical noise floor in no more time.\n\n\
         Writes samples.npy, histogram.png, loss.png, loss.csv, config.json and summary.json to --out.",
-    after_help = "Flags left out take the preset's value, shown as [reference | quality]."
+    after_help = "Flags left out take the preset's value, shown as [reference | quality].",
+    // One kernel thread by default: the toy network's matrices are too small to split across cores with
+    // profit (measured on 2 cores: 1000 training steps in 1.24 s on one thread, 1.66 s on two; BENCHMARKS.md).
+    mut_arg("threads", |arg| arg.default_value("1").help(
+        "CPU threads for the flex and ndarray kernels; 0 uses every core. One is the default: the toy \
+         network's matrices are too small to split with profit. Sampling splits the batch across the cores \
+         left over (same samples either way)"
+    ))
 )]
 pub struct Args {
     /// Starting point for every setting below.
@@ -28,17 +35,11 @@ pub struct Args {
     #[arg(long, default_value = "runs/toy-gaussian")]
     pub out: PathBuf,
 
-    /// Backend to run on: flex, ndarray, wgpu, vulkan, metal or cuda (each needs its Cargo feature).
-    /// [default: the first compiled in, flex in a default build]
-    #[arg(long)]
-    pub device: Option<DeviceChoice>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 
-    /// CPU threads for the flex and ndarray kernels; 0 uses every core. One is the default because
-    /// the toy network's matrices are too small to split across cores with profit (measured on 2
-    /// cores: 1000 training steps in 1.24 s on one thread, 1.66 s on two; see BENCHMARKS.md).
-    /// Sampling then splits the batch across the cores left over (same samples either way).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub objective: ObjectiveArgs,
 
     /// Mean of the data distribution N(mean, std^2). [3 | 3]
     #[arg(long, allow_negative_numbers = true)]

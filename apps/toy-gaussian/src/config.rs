@@ -55,7 +55,7 @@ impl ToyConfig {
     }
 
     /// The preset with every flag the user gave applied on top.
-    pub fn from_args(args: &Args) -> Self {
+    pub fn from_args(args: &Args) -> anyhow::Result<Self> {
         let mut c = Self::preset(args.preset);
         set(&mut c.data_mean, args.data_mean);
         set(&mut c.data_std, args.data_std);
@@ -106,7 +106,9 @@ impl ToyConfig {
             };
         }
         set(&mut c.sample_seed, args.sample_seed);
-        c
+        c.train = args.objective.apply(c.train)?;
+        c.model.validate().map_err(anyhow::Error::msg)?;
+        Ok(c)
     }
 }
 
@@ -146,7 +148,7 @@ mod tests {
     use super::*;
 
     fn parse(flags: &[&str]) -> ToyConfig {
-        ToyConfig::from_args(&Args::parse_from(std::iter::once("toy-gaussian").chain(flags.iter().copied())))
+        ToyConfig::from_args(&Args::parse_from(std::iter::once("toy-gaussian").chain(flags.iter().copied()))).unwrap()
     }
 
     #[test]

@@ -5,9 +5,10 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{GaussianDataset, Normal1d, mean_std, plot, write_npy_f32};
-use ddpm_sample::{DdpmSampler, ReverseProcess};
+use ddpm_run::{Stopwatch, Timing, WithProgressBar, progress_bar};
+use ddpm_sample::{DdpmSampler, Estimator, ReverseProcess};
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
-use ddpm_train::{Stopwatch, Timing, progress_bar, train};
+use ddpm_train::{NoHooks, train};
 use serde::Serialize;
 use std::path::Path;
 
@@ -53,13 +54,17 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_thre
     let model = config.model.init(&train_device);
     let data_tensor = Tensor::<2>::from_data(TensorData::new(data.clone(), [data.len(), 1]), &train_device);
     let stopwatch = Stopwatch::start();
-    let trained = train(model, data_tensor, &schedule, &config.train, &train_device)?;
+    let mut no_hooks = NoHooks;
+    let mut progress = WithProgressBar::new(0, config.train.steps, &mut no_hooks);
+    let trained = train(model, data_tensor, &schedule, &config.train, &train_device, &mut progress)?;
+    progress.finish();
     let train_timing = stopwatch.stop();
 
     let model = trained.model.valid();
     let bar = progress_bar(config.timesteps, "sampling");
     let stopwatch = Stopwatch::start();
-    let sampled = DdpmSampler::new(&schedule, config.variance).with_threads(sampling_threads).sample(
+    let estimator = Estimator::new(&schedule, config.train.prediction);
+    let sampled = DdpmSampler::with_estimator(estimator, config.variance).with_threads(sampling_threads).sample(
         &model,
         [config.samples, 1],
         &mut NoiseRng::new(config.sample_seed),

@@ -12,30 +12,19 @@ mod experiment;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ddpm_train::{DeviceChoice, set_cpu_threads};
 
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ddpm_run::exit_code(run(&cli::Args::parse()))
 }
 
 fn run(args: &cli::Args) -> anyhow::Result<()> {
-    set_cpu_threads(args.threads).map_err(anyhow::Error::msg)?;
-    let choice = match args.device {
-        Some(choice) => choice,
-        None => DeviceChoice::default_compiled().ok_or_else(|| anyhow::anyhow!("no backend compiled in: build with --features flex"))?,
-    };
-    let device = choice.device().map_err(anyhow::Error::msg)?;
-    let config = config::ToyConfig::from_args(args);
+    let config = config::ToyConfig::from_args(args)?;
+    let device = args.backend.init().map_err(anyhow::Error::msg)?;
+    let choice = args.backend.choice().map_err(anyhow::Error::msg)?;
     // On the CPU, sampling runs one slice of the batch per core the kernels leave free.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let sampling_threads = if choice.is_cpu() && args.threads > 0 { (cores / args.threads).max(1) } else { 1 };
+    let threads = args.backend.threads;
+    let sampling_threads = if choice.is_cpu() && threads > 0 { (cores / threads).max(1) } else { 1 };
     let s = experiment::run(&config, &device, choice.name(), sampling_threads, &args.out)?;
     println!("toy-gaussian ({:?} preset) on {}", args.preset, choice);
     println!("  data     N({}, {}^2), {} points", s.target_mean, s.target_std, config.data_points);

@@ -1,14 +1,17 @@
 use burn::tensor::Tensor;
 
-/// Anything that predicts the noise in a noised batch: eps_theta(x_t, t).
+/// A denoising network: given a noised batch and its timesteps, it returns its prediction, which is the
+/// noise eps_theta(x_t, t) of the DDPM paper, or x_0 or the velocity v, whichever it was trained on
+/// (`ddpm_schedule::Prediction` says which, and converts between them). Samplers and the trainer only see
+/// this trait, so a trained network, an analytic oracle and a test double are interchangeable.
 ///
 /// `D` is the rank of a batch (2 for vectors `[B, features]`, 4 for images `[B, C, H, W]`).
 pub trait Denoiser<const D: usize> {
-    /// Predicts the noise that was added to reach `x_t`.
+    /// The model output at `x_t`.
     ///
     /// # Shapes
     /// - `x_t`: `[B, ...]`
     /// - `timesteps`: `B` 0-based diffusion steps, one per example
     /// - output: `[B, ...]`, the same shape as `x_t`
-    fn predict_noise(&self, x_t: Tensor<D>, timesteps: &[usize]) -> Tensor<D>;
+    fn predict(&self, x_t: Tensor<D>, timesteps: &[usize]) -> Tensor<D>;
 }

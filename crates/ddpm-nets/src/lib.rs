@@ -1,16 +1,18 @@
-//! Denoising networks: the eps_theta(x_t, t) of the DDPM paper.
+//! Denoising networks: the eps_theta(x_t, t) of the DDPM paper (or its x_0 or v counterpart).
 //!
 //! Samplers and the trainer only see the [`Denoiser`] trait, so a trained network, an analytic
-//! oracle and a test double are interchangeable.
+//! oracle and a test double are interchangeable; [`NetworkConfig`] names any of the project's networks.
 
 mod activation;
 mod denoiser;
 mod mlp;
+mod network;
 mod time;
 mod unet;
 
 pub use activation::Activation;
 pub use denoiser::Denoiser;
 pub use mlp::{Mlp, MlpConfig};
+pub use network::NetworkConfig;
 pub use time::{TimeEncoding, TimeTable};
 pub use unet::{Attention, BasicUNet, BasicUNetConfig, Block, BlockStyle, Downsample, Level, UNet, UNetConfig};

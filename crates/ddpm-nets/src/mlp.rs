@@ -37,6 +37,20 @@ pub struct Mlp {
 }
 
 impl MlpConfig {
+    /// Explains the first setting that cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.data_dim == 0 {
+            return Err("the MLP needs at least one feature per example (data_dim >= 1)".into());
+        }
+        if self.hidden.contains(&0) {
+            return Err(format!("every hidden layer needs at least one unit (got widths {:?})", self.hidden));
+        }
+        if self.time_encoding.width() == 0 {
+            return Err("the sinusoidal time embedding needs a width of at least 1".into());
+        }
+        Ok(())
+    }
+
     pub fn init(&self, device: &Device) -> Mlp {
         let widths: Vec<usize> = std::iter::once(self.data_dim + self.time_encoding.width())
             .chain(self.hidden.iter().copied())
@@ -67,7 +81,7 @@ impl Mlp {
 }
 
 impl Denoiser<2> for Mlp {
-    fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
         self.forward(x_t, timesteps)
     }
 }

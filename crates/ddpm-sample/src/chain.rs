@@ -1,12 +1,11 @@
 //! The reverse chain shared by every sampler: start from x_T ~ N(0, I), then at each visited
-//! timestep ask the model for the noise, take the sampler's step and add its noise.
+//! timestep ask the model for its output, take the sampler's step and add its noise.
 
 use std::ops::Range;
 
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::Denoiser;
 use ddpm_schedule::{NoiseRng, row_slices};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 /// What [`ReverseProcess::sample`] returns.
@@ -14,10 +13,10 @@ use rayon::prelude::*;
 pub struct Sampled<const D: usize> {
     /// x_0, `[B, ...]`.
     pub samples: Tensor<D>,
-    /// `(t, x)` pairs from x_T down to x_0, when a trajectory was requested. `t` is the paper's
-    /// 1-based noise level of the state: `T` for the starting noise, `t + 1` for the state the step at
-    /// 0-based timestep `t` will denoise, and 0 for the final samples.
-    pub trajectory: Vec<(usize, Tensor<D>)>,
+    /// `(t, x)` pairs from x_T down to x_0, when a trajectory was requested. `t` is the 0-based timestep
+    /// at which the state is given to the model (the starting noise is the input of the first visited
+    /// timestep, e.g. T - 1), and `None` for the final samples, which no step takes as input.
+    pub trajectory: Vec<(Option<usize>, Tensor<D>)>,
 }
 
 /// A sampler: which timesteps it visits and what one step does. [`ReverseProcess::sample`] runs it.
@@ -25,10 +24,11 @@ pub trait ReverseProcess: Sync {
     /// The 0-based timesteps at which the model is evaluated, noisiest first.
     fn timesteps(&self) -> &[usize];
 
-    /// The deterministic part of the step at `timesteps()[position]`: the next state before noise.
+    /// The deterministic part of the step at `timesteps()[position]`, given the model's output there:
+    /// the next state before noise.
     ///
-    /// Shapes: `x_t`, `noise_pred`: `[B, ...]`; returns `[B, ...]`.
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, noise_pred: Tensor<D>) -> Tensor<D>;
+    /// Shapes: `x_t`, `output`: `[B, ...]`; returns `[B, ...]`.
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D>;
 
     /// The standard deviation of the fresh noise that step adds (0 for a deterministic step).
     fn noise_std_at(&self, position: usize) -> f64;
@@ -44,7 +44,7 @@ pub trait ReverseProcess: Sync {
     /// Runs the chain from x_T ~ N(0, I) (noise from `rng`) to x_0.
     ///
     /// `trajectory_every = Some(k)` keeps the state every `k` steps (plus x_T and x_0);
-    /// `on_step(done, total)` reports progress.
+    /// `on_step(done, total)` reports progress (from the first slice of the batch), e.g. to a progress bar.
     fn sample<const D: usize, M: Denoiser<D> + Sync>(
         &self,
         model: &M,
@@ -85,28 +85,6 @@ pub trait ReverseProcess: Sync {
             .collect();
         Sampled { samples: Tensor::cat(parts.into_iter().map(|p| p.samples).collect(), 0), trajectory }
     }
-
-    /// [`ReverseProcess::sample`] with a progress bar on stderr (hidden when stderr is not a terminal).
-    fn sample_with_progress<const D: usize, M: Denoiser<D> + Sync>(
-        &self,
-        model: &M,
-        shape: [usize; D],
-        rng: &mut NoiseRng,
-        device: &Device,
-        trajectory_every: Option<usize>,
-    ) -> Sampled<D>
-    where
-        Self: Sized,
-    {
-        let bar = ProgressBar::new(self.timesteps().len() as u64).with_style(
-            ProgressStyle::with_template(" sampling [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-                .expect("the template is valid")
-                .progress_chars("=> "),
-        );
-        let sampled = self.sample(model, shape, rng, device, trajectory_every, |done, _| bar.set_position(done as u64));
-        bar.finish_and_clear();
-        sampled
-    }
 }
 
 /// Everything one slice of the batch needs to run the reverse chain.
@@ -127,13 +105,9 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
         let mut shape = self.shape;
         shape[0] = rows.len();
         let noise = |draw: u64| self.rng.normal_rows(self.first_draw + draw, rows.start, shape, self.device);
-        let keep = |done: usize| self.trajectory_every.is_some_and(|k| done == 0 || done == steps || done % k.max(1) == 0);
-        // The paper's 1-based noise level of the state after `done` steps.
-        let label = |done: usize| match done {
-            0 => timesteps.first().map_or(0, |t| t + 1),
-            d if d == steps => 0,
-            d => timesteps[d] + 1,
-        };
+        let keep = |done: usize| self.trajectory_every.is_some_and(|k| done == 0 || done == steps || done.is_multiple_of(k.max(1)));
+        // The timestep at which the state after `done` steps is given to the model (none for the samples).
+        let label = |done: usize| timesteps.get(done).copied();
 
         let mut x = noise(0);
         let mut trajectory = Vec::new();
@@ -143,8 +117,8 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
         let mut batch_timesteps = vec![0; rows.len()];
         for (position, &t) in timesteps.iter().enumerate() {
             batch_timesteps.fill(t);
-            let noise_pred = self.model.predict_noise(x.clone(), &batch_timesteps);
-            x = self.process.step_mean_at(position, x, noise_pred);
+            let output = self.model.predict(x.clone(), &batch_timesteps);
+            x = self.process.step_mean_at(position, x, output);
             let std = self.process.noise_std_at(position);
             if std > 0.0 {
                 x = x + noise(1 + position as u64).mul_scalar(std);

@@ -2,9 +2,9 @@
 
 use burn::config::Config;
 use burn::tensor::Tensor;
-use ddpm_schedule::NoiseSchedule;
+use ddpm_schedule::{NoiseSchedule, Prediction};
 
-use crate::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, VarianceType};
+use crate::{DdimSampler, DdpmSampler, Estimator, ReverseProcess, Spacing, VarianceType};
 
 /// The samplers [`SamplerConfig`] can build.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct SamplerConfig {
     pub eta: f64,
     #[config(default = "Spacing::Leading")]
     pub spacing: Spacing,
-    /// Clamp DDIM's predicted x_0 to [-1, 1] at every step.
+    /// Clamp the estimate of x_0 to [-1, 1] at every step, for DDPM and DDIM alike (diffusers' `clip_sample`).
     #[config(default = false)]
     pub clip_x0: bool,
     /// DDPM's sigma_t^2.
@@ -38,10 +38,12 @@ pub struct SamplerConfig {
 }
 
 impl SamplerConfig {
-    /// Builds the sampler for `schedule`, or explains why these settings cannot run on it.
-    pub fn init<'a>(&self, schedule: &'a NoiseSchedule) -> Result<Sampler<'a>, String> {
+    /// Builds the sampler for a network trained on `schedule` to predict `prediction`, or explains why
+    /// these settings cannot run on it.
+    pub fn init<'a>(&self, schedule: &'a NoiseSchedule, prediction: Prediction) -> Result<Sampler<'a>, String> {
+        let estimator = Estimator::new(schedule, prediction).with_clip_x0(self.clip_x0);
         match self.kind {
-            SamplerKind::Ddpm => Ok(Sampler::Ddpm(DdpmSampler::new(schedule, self.variance))),
+            SamplerKind::Ddpm => Ok(Sampler::Ddpm(DdpmSampler::with_estimator(estimator, self.variance))),
             SamplerKind::Ddim => {
                 let t = schedule.num_steps();
                 if !(1..=t).contains(&self.steps) {
@@ -50,15 +52,23 @@ impl SamplerConfig {
                 if !(self.eta >= 0.0 && self.eta.is_finite()) {
                     return Err(format!("eta must be a non-negative number, got {}", self.eta));
                 }
-                Ok(Sampler::Ddim(DdimSampler::new(schedule, self.steps, self.spacing).with_eta(self.eta).with_clip_x0(self.clip_x0)))
+                Ok(Sampler::Ddim(DdimSampler::with_estimator(estimator, self.steps, self.spacing).with_eta(self.eta)))
             }
         }
     }
 
-    /// A short human description, e.g. "DDIM-50 (eta 0, Leading spacing)" or "DDPM-1000".
+    /// How many steps (model evaluations) the chain takes on a schedule of `num_train_steps` steps.
+    pub fn chain_length(&self, num_train_steps: usize) -> usize {
+        match self.kind {
+            SamplerKind::Ddpm => num_train_steps,
+            SamplerKind::Ddim => self.steps,
+        }
+    }
+
+    /// A short human description, e.g. "DDIM-50 (eta 0, Leading spacing)" or "DDPM-1000 (x_0 clipped)".
     pub fn describe(&self, num_train_steps: usize) -> String {
         match self.kind {
-            SamplerKind::Ddpm => format!("DDPM-{num_train_steps}"),
+            SamplerKind::Ddpm => format!("DDPM-{num_train_steps}{}", if self.clip_x0 { " (x_0 clipped)" } else { "" }),
             SamplerKind::Ddim => format!(
                 "DDIM-{} (eta {}, {:?} spacing{})",
                 self.steps,
@@ -95,10 +105,10 @@ impl ReverseProcess for Sampler<'_> {
         }
     }
 
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, noise_pred: Tensor<D>) -> Tensor<D> {
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D> {
         match self {
-            Self::Ddpm(s) => s.step_mean_at(position, x_t, noise_pred),
-            Self::Ddim(s) => s.step_mean_at(position, x_t, noise_pred),
+            Self::Ddpm(s) => s.step_mean_at(position, x_t, output),
+            Self::Ddim(s) => s.step_mean_at(position, x_t, output),
         }
     }
 
@@ -125,13 +135,13 @@ mod tests {
     #[test]
     fn builds_what_it_says_and_refuses_impossible_steps() {
         let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 100).unwrap();
-        let ddim = SamplerConfig::new().with_steps(10).init(&schedule).unwrap();
+        let ddim = SamplerConfig::new().with_steps(10).init(&schedule, Prediction::Epsilon).unwrap();
         assert_eq!(ddim.timesteps(), DdimSampler::new(&schedule, 10, Spacing::Leading).timesteps());
-        let ddpm = SamplerConfig::new().with_kind(SamplerKind::Ddpm).init(&schedule).unwrap();
+        let ddpm = SamplerConfig::new().with_kind(SamplerKind::Ddpm).init(&schedule, Prediction::Epsilon).unwrap();
         assert_eq!(ddpm.timesteps().len(), 100);
-        assert!((ddpm.noise_std_at(0) - schedule.betas[99].sqrt()).abs() < 1e-12);
-        let error = SamplerConfig::new().with_steps(101).init(&schedule).unwrap_err();
+        assert!((ddpm.noise_std_at(0) - schedule.betas()[99].sqrt()).abs() < 1e-12);
+        let error = SamplerConfig::new().with_steps(101).init(&schedule, Prediction::Epsilon).unwrap_err();
         assert!(error.contains("between 1 and T = 100"), "{error}");
-        assert!(SamplerConfig::new().with_eta(-1.0).init(&schedule).is_err());
+        assert!(SamplerConfig::new().with_eta(-1.0).init(&schedule, Prediction::Epsilon).is_err());
     }
 }

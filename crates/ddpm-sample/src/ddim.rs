@@ -4,9 +4,9 @@
 
 use burn::config::Config;
 use burn::tensor::Tensor;
-use ddpm_schedule::NoiseSchedule;
+use ddpm_schedule::{NoiseSchedule, Prediction};
 
-use crate::ReverseProcess;
+use crate::{Estimator, ReverseProcess};
 
 /// How a sampler with fewer steps than T picks its timesteps (diffusers' `timestep_spacing`, with
 /// `steps_offset` 0). See Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2.
@@ -40,35 +40,35 @@ impl Spacing {
     }
 }
 
-/// The DDIM update from timestep t to the previous visited one, t' (abar_{t'} = 1 after the last step):
+/// The DDIM update from timestep t to the previous visited one, t' (abar_{t'} = 1 after the last step), on
+/// the model's estimates x0_hat (optionally clipped) and eps_hat (see [`Estimator`]):
 ///
-///   x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), optionally clipped to [-1, 1];
 ///   sigma  = eta sqrt((1 - abar_{t'}) / (1 - abar_t)) sqrt(1 - abar_t / abar_{t'});
-///   x_{t'} = sqrt(abar_{t'}) x0_hat + sqrt(1 - abar_{t'} - sigma^2) eps + sigma z.
+///   x_{t'} = sqrt(abar_{t'}) x0_hat + sqrt(1 - abar_{t'} - sigma^2) eps_hat + sigma z.
 #[derive(Debug, Clone)]
 pub struct DdimSampler<'a> {
-    schedule: &'a NoiseSchedule,
+    estimator: Estimator<'a>,
     timesteps: Vec<usize>,
     eta: f64,
-    clip_x0: bool,
     threads: usize,
 }
 
 impl<'a> DdimSampler<'a> {
-    /// A deterministic (eta = 0) sampler over `steps` timesteps picked by `spacing`, without clipping.
+    /// A deterministic (eta = 0) sampler over `steps` timesteps picked by `spacing`, for a network that
+    /// predicts the noise, without clipping (see [`DdimSampler::with_estimator`]).
     pub fn new(schedule: &'a NoiseSchedule, steps: usize, spacing: Spacing) -> Self {
-        Self { schedule, timesteps: spacing.timesteps(schedule.num_steps(), steps), eta: 0.0, clip_x0: false, threads: 1 }
+        Self::with_estimator(Estimator::new(schedule, Prediction::Epsilon), steps, spacing)
+    }
+
+    /// A deterministic sampler that reads the model output through `estimator` (what it predicts, clipping).
+    pub fn with_estimator(estimator: Estimator<'a>, steps: usize, spacing: Spacing) -> Self {
+        let timesteps = spacing.timesteps(estimator.schedule().num_steps(), steps);
+        Self { estimator, timesteps, eta: 0.0, threads: 1 }
     }
 
     /// How much fresh noise each step adds: 0 is deterministic DDIM, 1 is DDPM's posterior variance.
     pub fn with_eta(mut self, eta: f64) -> Self {
         self.eta = eta;
-        self
-    }
-
-    /// Clamps the predicted x_0 to [-1, 1] at every step (for data scaled to that range).
-    pub fn with_clip_x0(mut self, clip: bool) -> Self {
-        self.clip_x0 = clip;
         self
     }
 
@@ -80,21 +80,20 @@ impl<'a> DdimSampler<'a> {
 
     /// abar at the visited position (1 past the end: the clean data).
     fn alpha_bar_at(&self, position: usize) -> f64 {
-        self.timesteps.get(position).map_or(1.0, |&t| self.schedule.alphas_cumprod[t])
+        self.timesteps.get(position).map_or(1.0, |&t| self.estimator.schedule().alphas_cumprod()[t])
     }
 
-    /// The predicted x_0 and the next state before noise, for the step at `timesteps()[position]`.
+    /// The estimate of x_0 and the next state before noise, for the step at `timesteps()[position]`.
     ///
-    /// Shapes: `x_t`, `noise_pred`: `[B, ...]`; both results `[B, ...]`.
-    pub fn step<const D: usize>(&self, position: usize, x_t: Tensor<D>, noise_pred: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
-        let (abar, abar_prev) = (self.alpha_bar_at(position), self.alpha_bar_at(position + 1));
-        let mut x0 = (x_t - noise_pred.clone().mul_scalar((1.0 - abar).sqrt())).div_scalar(abar.sqrt());
-        if self.clip_x0 {
-            x0 = x0.clamp(-1.0, 1.0);
-        }
+    /// Shapes: `x_t`, `output`: `[B, ...]`; both results `[B, ...]`.
+    pub fn step<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        let timesteps = vec![self.timesteps[position]; x_t.dims()[0]];
+        let x0 = self.estimator.x0(x_t.clone(), &timesteps, output.clone());
+        let eps = self.estimator.eps(x_t, &timesteps, output);
+        let abar_prev = self.alpha_bar_at(position + 1);
         let sigma = self.noise_std_at(position);
         let direction = (1.0 - abar_prev - sigma * sigma).max(0.0).sqrt();
-        let next = x0.clone().mul_scalar(abar_prev.sqrt()) + noise_pred.mul_scalar(direction);
+        let next = x0.clone().mul_scalar(abar_prev.sqrt()) + eps.mul_scalar(direction);
         (x0, next)
     }
 }
@@ -104,8 +103,8 @@ impl ReverseProcess for DdimSampler<'_> {
         &self.timesteps
     }
 
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, noise_pred: Tensor<D>) -> Tensor<D> {
-        self.step(position, x_t, noise_pred).1
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D> {
+        self.step(position, x_t, output).1
     }
 
     fn noise_std_at(&self, position: usize) -> f64 {

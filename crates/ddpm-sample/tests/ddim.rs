@@ -3,8 +3,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_nets::Denoiser;
-use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, VarianceType};
-use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule, per_example};
+use ddpm_sample::{DdimSampler, DdpmSampler, Estimator, ReverseProcess, Spacing, VarianceType};
+use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule, Prediction, per_example};
 use serde_json::Value;
 
 fn fixtures() -> Value {
@@ -73,13 +73,13 @@ struct GaussianOracle<'a> {
 impl GaussianOracle<'_> {
     /// eps*(x, t) = gain_t (x - shift_t).
     fn gain_shift(&self, t: usize) -> (f64, f64) {
-        let abar = self.schedule.alphas_cumprod[t];
+        let abar = self.schedule.alphas_cumprod()[t];
         ((1.0 - abar).sqrt() / (abar * self.s * self.s + 1.0 - abar), abar.sqrt() * self.mu)
     }
 }
 
 impl Denoiser<2> for GaussianOracle<'_> {
-    fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
         let (gain, shift): (Vec<f64>, Vec<f64>) = timesteps.iter().map(|&t| self.gain_shift(t)).unzip();
         let device = x_t.device();
         (x_t - per_example::<2>(&shift, &device)) * per_example::<2>(&gain, &device)
@@ -89,7 +89,7 @@ impl Denoiser<2> for GaussianOracle<'_> {
 /// The law DDIM must produce with the oracle: each step is affine in x plus independent noise,
 /// x' = a x + b + sigma z, so mean and variance follow in closed form (no clipping).
 fn exact_ddim_moments(oracle: &GaussianOracle, timesteps: &[usize], eta: f64) -> (f64, f64) {
-    let abar = |i: usize| timesteps.get(i).map_or(1.0, |&t| oracle.schedule.alphas_cumprod[t]);
+    let abar = |i: usize| timesteps.get(i).map_or(1.0, |&t| oracle.schedule.alphas_cumprod()[t]);
     let (mut mean, mut var) = (0.0, 1.0);
     for (i, &t) in timesteps.iter().enumerate() {
         let (a_t, a_prev) = (abar(i), abar(i + 1));
@@ -169,6 +169,7 @@ fn clipping_bounds_the_predicted_x0() {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000).unwrap();
     let device = Device::flex();
     let x = Tensor::<2>::from_data(TensorData::new(vec![5.0f32, -5.0], [2, 1]), &device);
-    let (x0, _) = DdimSampler::new(&schedule, 10, Spacing::Leading).with_clip_x0(true).step(3, x, Tensor::zeros([2, 1], &device));
+    let estimator = Estimator::new(&schedule, Prediction::Epsilon).with_clip_x0(true);
+    let (x0, _) = DdimSampler::with_estimator(estimator, 10, Spacing::Leading).step(3, x, Tensor::zeros([2, 1], &device));
     assert_eq!(x0.into_data().try_into_vec::<f32>().unwrap(), vec![1.0, -1.0]);
 }

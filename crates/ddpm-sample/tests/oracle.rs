@@ -15,8 +15,8 @@ struct GaussianOracle<'a> {
 }
 
 impl Denoiser<2> for GaussianOracle<'_> {
-    fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
-        let abar = |t: usize| self.schedule.alphas_cumprod[t];
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+        let abar = |t: usize| self.schedule.alphas_cumprod()[t];
         let gain: Vec<f64> = timesteps.iter().map(|&t| (1.0 - abar(t)).sqrt() / (abar(t) * self.s * self.s + 1.0 - abar(t))).collect();
         let shift: Vec<f64> = timesteps.iter().map(|&t| abar(t).sqrt() * self.mu).collect();
         let device = x_t.device();
@@ -29,14 +29,14 @@ impl Denoiser<2> for GaussianOracle<'_> {
 fn exact_moments(schedule: &NoiseSchedule, variance: VarianceType, mu: f64, s: f64) -> (f64, f64) {
     let (mut mean, mut var) = (0.0, 1.0);
     for t in (0..schedule.num_steps()).rev() {
-        let (abar, beta, alpha) = (schedule.alphas_cumprod[t], schedule.betas[t], 1.0 - schedule.betas[t]);
+        let (abar, beta, alpha) = (schedule.alphas_cumprod()[t], schedule.betas()[t], 1.0 - schedule.betas()[t]);
         let k = (1.0 - abar).sqrt() / (abar * s * s + 1.0 - abar);
         let c = beta / (1.0 - abar).sqrt();
         let g = (1.0 - c * k) / alpha.sqrt();
         mean = g * mean + c * k * abar.sqrt() * mu / alpha.sqrt();
         var *= g * g;
         if t > 0 {
-            let abar_prev = schedule.alphas_cumprod[t - 1];
+            let abar_prev = schedule.alphas_cumprod()[t - 1];
             var += match variance {
                 VarianceType::Beta => beta,
                 VarianceType::Posterior => beta * (1.0 - abar_prev) / (1.0 - abar),

@@ -39,15 +39,15 @@ fn sigma_follows_the_variance_choice() {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000).unwrap();
     let large = DdpmSampler::new(&schedule, VarianceType::Beta);
     let small = DdpmSampler::new(&schedule, VarianceType::Posterior);
-    assert_eq!(large.sigma(500), schedule.betas[500].sqrt());
-    assert_eq!(small.sigma(500), schedule.posterior_variance[500].sqrt());
+    assert_eq!(large.sigma(500), schedule.betas()[500].sqrt());
+    assert_eq!(small.sigma(500), schedule.posterior_variance()[500].sqrt());
     assert_eq!(small.sigma(0), 0.0);
 }
 
 /// Predicts zero noise, so each step is a pure rescaling plus the added noise.
 struct Zero;
 impl Denoiser<2> for Zero {
-    fn predict_noise(&self, x_t: Tensor<2>, _: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, _: &[usize]) -> Tensor<2> {
         x_t.zeros_like()
     }
 }
@@ -55,7 +55,7 @@ impl Denoiser<2> for Zero {
 /// Predicts zero noise and records the timesteps it is asked about.
 struct Recorder(std::sync::Mutex<Vec<Vec<usize>>>);
 impl Denoiser<2> for Recorder {
-    fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
         self.0.lock().unwrap().push(timesteps.to_vec());
         x_t.zeros_like()
     }
@@ -90,8 +90,8 @@ fn last_step_adds_no_noise_and_trajectory_is_labelled() {
     for (s, e) in start.iter().zip(&end) {
         assert!((e - s / 0.8).abs() < 1e-6, "{e} vs {}", s / 0.8);
     }
-    let labels: Vec<usize> = out.trajectory.iter().map(|(t, _)| *t).collect();
-    assert_eq!(labels, vec![1, 0]);
+    let labels: Vec<Option<usize>> = out.trajectory.iter().map(|(t, _)| *t).collect();
+    assert_eq!(labels, vec![Some(0), None], "x_T is the input at t = 0; the sample is no step's input");
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn sampling_is_seeded() {
 /// A denoiser that depends on x_t and t, so a wrong row or step in any slice shows.
 struct Affine;
 impl Denoiser<2> for Affine {
-    fn predict_noise(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
         x_t.mul_scalar(0.1 + timesteps[0] as f64 / 100.0)
     }
 }
@@ -131,12 +131,12 @@ fn splitting_the_batch_across_threads_changes_nothing() {
             Some(10),
             |_, _| {},
         );
-        let trajectory: Vec<(usize, Vec<f32>)> =
+        let trajectory: Vec<(Option<usize>, Vec<f32>)> =
             out.trajectory.into_iter().map(|(t, x)| (t, x.into_data().try_into_vec::<f32>().unwrap())).collect();
         (out.samples.into_data().try_into_vec::<f32>().unwrap(), trajectory)
     };
     let single = run(1);
-    assert_eq!(single.1.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![40, 30, 20, 10, 0]);
+    assert_eq!(single.1.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Some(39), Some(29), Some(19), Some(9), None]);
     // On a 2-core machine, 2 slices run as rayon tasks and the others on OS threads.
     for threads in [2, 3, 7, 50] {
         assert_eq!(run(threads), single, "{threads} threads");

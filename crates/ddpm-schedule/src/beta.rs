@@ -89,7 +89,7 @@ fn cosine_betas(n: usize, s: f64, min_beta: f64, max_beta: f64) -> Result<Vec<f6
     if !(s >= 0.0 && s.is_finite()) {
         return Err(ScheduleError::InvalidParameter(format!("cosine offset s must be >= 0 (got {s})")));
     }
-    if !(min_beta <= max_beta) {
+    if min_beta.is_nan() || max_beta.is_nan() || min_beta > max_beta {
         return Err(ScheduleError::InvalidParameter(format!("cosine clamp needs min_beta <= max_beta (got {min_beta} > {max_beta})")));
     }
     let f = |t: f64| (((t / n as f64) + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2).cos().powi(2);

@@ -1,4 +1,5 @@
-//! The schedule applied to tensors: forward noising q(x_t | x_0) and the posterior q(x_{t-1} | x_t, x_0).
+//! The schedule applied to tensors: forward noising q(x_t | x_0), the posterior q(x_{t-1} | x_t, x_0), and
+//! the conversions between x_t, x_0, the noise eps and the velocity v that the prediction targets need.
 //!
 //! Timesteps arrive as host slices, one per example: they are drawn on the host anyway (from the
 //! project's own seeded RNG), so looking the coefficients up on the host costs one small upload and
@@ -51,8 +52,8 @@ impl NoiseSchedule {
     pub fn q_sample<const D: usize>(&self, x0: Tensor<D>, timesteps: &[usize], noise: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x0, timesteps);
         let device = x0.device();
-        let signal = self.gather::<D>(&self.sqrt_alphas_cumprod, timesteps, &device);
-        let noise_scale = self.gather::<D>(&self.sqrt_one_minus_alphas_cumprod, timesteps, &device);
+        let signal = self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device);
+        let noise_scale = self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device);
         x0 * signal + noise * noise_scale
     }
 
@@ -72,24 +73,71 @@ impl NoiseSchedule {
         (0..count).map(|i| i * last / (count - 1).max(1)).collect()
     }
 
-    /// The x_0 implied by x_t and its noise: x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t).
-    pub fn predict_x0_from_noise<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], noise: Tensor<D>) -> Tensor<D> {
+    /// x_0 from x_t and its noise (Ho et al. eq. 4 solved for x_0):
+    /// x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t).
+    ///
+    /// Shapes: `x_t`, `eps`: `[B, ...]`; `timesteps`: `B` 0-based steps. Returns `[B, ...]`.
+    pub fn predict_x0_from_eps<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], eps: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x_t, timesteps);
         let device = x_t.device();
-        x_t * self.gather::<D>(&self.sqrt_recip_alphas_cumprod, timesteps, &device)
-            - noise * self.gather::<D>(&self.sqrt_recipm1_alphas_cumprod, timesteps, &device)
+        x_t * self.gather::<D>(self.sqrt_recip_alphas_cumprod(), timesteps, &device)
+            - eps * self.gather::<D>(self.sqrt_recipm1_alphas_cumprod(), timesteps, &device)
     }
 
-    /// The posterior q(x_{t-1} | x_t, x_0) for a different t per example.
+    /// The noise that takes x_0 to x_t: eps = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t).
+    ///
+    /// Shapes: `x_t`, `x0`: `[B, ...]`; returns `[B, ...]`.
+    pub fn predict_eps_from_x0<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], x0: Tensor<D>) -> Tensor<D> {
+        Self::check_batch(&x_t, timesteps);
+        let device = x_t.device();
+        (x_t - x0 * self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device))
+            / self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device)
+    }
+
+    /// The velocity of Salimans & Ho 2022 ("Progressive Distillation", sec. 4):
+    /// v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0.
+    ///
+    /// Shapes: `x0`, `eps`: `[B, ...]`; returns `[B, ...]`.
+    pub fn velocity<const D: usize>(&self, x0: Tensor<D>, timesteps: &[usize], eps: Tensor<D>) -> Tensor<D> {
+        Self::check_batch(&x0, timesteps);
+        let device = x0.device();
+        eps * self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device)
+            - x0 * self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device)
+    }
+
+    /// x_0 from x_t and the velocity: x_0 = sqrt(abar_t) x_t - sqrt(1 - abar_t) v.
+    ///
+    /// Shapes: `x_t`, `v`: `[B, ...]`; returns `[B, ...]`.
+    pub fn predict_x0_from_v<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], v: Tensor<D>) -> Tensor<D> {
+        Self::check_batch(&x_t, timesteps);
+        let device = x_t.device();
+        x_t * self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device)
+            - v * self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device)
+    }
+
+    /// The noise from x_t and the velocity: eps = sqrt(1 - abar_t) x_t + sqrt(abar_t) v.
+    ///
+    /// Shapes: `x_t`, `v`: `[B, ...]`; returns `[B, ...]`.
+    pub fn predict_eps_from_v<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], v: Tensor<D>) -> Tensor<D> {
+        Self::check_batch(&x_t, timesteps);
+        let device = x_t.device();
+        x_t * self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device)
+            + v * self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device)
+    }
+
+    /// The posterior q(x_{t-1} | x_t, x_0) = N(coef1_t x_0 + coef2_t x_t, beta-tilde_t I) (Ho et al. eq. 6-7),
+    /// for a different t per example: the DDPM sampling step, given an estimate of x_0.
+    ///
+    /// Shapes: `x0`, `x_t`: `[B, ...]`; `timesteps`: `B` 0-based steps.
     pub fn q_posterior<const D: usize>(&self, x0: Tensor<D>, x_t: Tensor<D>, timesteps: &[usize]) -> Posterior<D> {
         Self::check_batch(&x0, timesteps);
         let device = x0.device();
-        let mean = x0 * self.gather::<D>(&self.posterior_mean_coef1, timesteps, &device)
-            + x_t * self.gather::<D>(&self.posterior_mean_coef2, timesteps, &device);
+        let mean = x0 * self.gather::<D>(self.posterior_mean_coef1(), timesteps, &device)
+            + x_t * self.gather::<D>(self.posterior_mean_coef2(), timesteps, &device);
         Posterior {
             mean,
-            variance: self.gather(&self.posterior_variance, timesteps, &device),
-            log_variance_clipped: self.gather(&self.posterior_log_variance_clipped, timesteps, &device),
+            variance: self.gather(self.posterior_variance(), timesteps, &device),
+            log_variance_clipped: self.gather(self.posterior_log_variance_clipped(), timesteps, &device),
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A [`BetaSchedule`] says how much noise each forward step adds; a [`NoiseSchedule`] holds every table
 //! derived from it, computed once in `f64`: alphas, alpha-bar, the posterior q(x_{t-1} | x_t, x_0) and SNR.
-//! It also applies the forward process to tensors ([`NoiseSchedule::q_sample`]).
+//! It also applies the forward process to tensors ([`NoiseSchedule::q_sample`]), gives the posterior
+//! ([`NoiseSchedule::q_posterior`]), and converts between the targets a network may predict ([`Prediction`]).
 //!
 //! # Index convention
 //! Timesteps are **0-based**, as in diffusers and most code: `t` runs over `0..T`, and index `t` here is the
@@ -13,10 +14,12 @@ mod beta;
 mod error;
 mod forward;
 mod noise;
+mod prediction;
 mod tables;
 
 pub use beta::{BetaSchedule, NamedSchedule};
 pub use error::ScheduleError;
 pub use forward::{Posterior, per_example};
 pub use noise::{NoiseRng, row_slices};
+pub use prediction::Prediction;
 pub use tables::NoiseSchedule;

@@ -2,6 +2,9 @@ use crate::{BetaSchedule, ScheduleError};
 
 /// Every table a DDPM needs, derived from the betas once, in `f64`.
 ///
+/// The tables are read-only (one accessor each): they are derived from each other, so editing one
+/// would leave the others stale. Build a new schedule with [`NoiseSchedule::from_betas`] instead.
+///
 /// Index `t` is 0-based (see the crate docs). Names follow Ho et al.'s reference code so the formulas
 /// read like the paper:
 ///
@@ -14,25 +17,23 @@ use crate::{BetaSchedule, ScheduleError};
 /// * SNR_t = abar_t / (1 - abar_t).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoiseSchedule {
-    pub betas: Vec<f64>,
-    pub alphas: Vec<f64>,
-    pub alphas_cumprod: Vec<f64>,
-    pub alphas_cumprod_prev: Vec<f64>,
-    pub sqrt_alphas_cumprod: Vec<f64>,
-    pub sqrt_one_minus_alphas_cumprod: Vec<f64>,
+    betas: Vec<f64>,
+    alphas: Vec<f64>,
+    alphas_cumprod: Vec<f64>,
+    alphas_cumprod_prev: Vec<f64>,
+    sqrt_alphas_cumprod: Vec<f64>,
+    sqrt_one_minus_alphas_cumprod: Vec<f64>,
     /// 1 / sqrt(abar_t): recovers x_0 from x_t and the noise.
-    pub sqrt_recip_alphas_cumprod: Vec<f64>,
+    sqrt_recip_alphas_cumprod: Vec<f64>,
     /// sqrt(1 / abar_t - 1).
-    pub sqrt_recipm1_alphas_cumprod: Vec<f64>,
-    /// 1 / sqrt(alpha_t), the outer factor of the DDPM sampling step.
-    pub sqrt_recip_alphas: Vec<f64>,
+    sqrt_recipm1_alphas_cumprod: Vec<f64>,
     /// beta-tilde_t; zero at t = 0, where x_0 is known from x_1 exactly.
-    pub posterior_variance: Vec<f64>,
+    posterior_variance: Vec<f64>,
     /// ln(beta-tilde_t), with the t = 0 entry replaced by t = 1's so it stays finite (as in Ho et al.).
-    pub posterior_log_variance_clipped: Vec<f64>,
-    pub posterior_mean_coef1: Vec<f64>,
-    pub posterior_mean_coef2: Vec<f64>,
-    pub snr: Vec<f64>,
+    posterior_log_variance_clipped: Vec<f64>,
+    posterior_mean_coef1: Vec<f64>,
+    posterior_mean_coef2: Vec<f64>,
+    snr: Vec<f64>,
 }
 
 impl NoiseSchedule {
@@ -72,7 +73,6 @@ impl NoiseSchedule {
             sqrt_one_minus_alphas_cumprod: map(&|t| (1.0 - alphas_cumprod[t]).sqrt()),
             sqrt_recip_alphas_cumprod: map(&|t| alphas_cumprod[t].recip().sqrt()),
             sqrt_recipm1_alphas_cumprod: map(&|t| (alphas_cumprod[t].recip() - 1.0).sqrt()),
-            sqrt_recip_alphas: map(&|t| alphas[t].recip().sqrt()),
             posterior_mean_coef1: map(&|t| betas[t] * alphas_cumprod_prev[t].sqrt() / (1.0 - alphas_cumprod[t])),
             posterior_mean_coef2: map(&|t| (1.0 - alphas_cumprod_prev[t]) * alphas[t].sqrt() / (1.0 - alphas_cumprod[t])),
             snr: map(&|t| alphas_cumprod[t] / (1.0 - alphas_cumprod[t])),
@@ -109,4 +109,42 @@ fn validate(betas: &[f64]) -> Result<(), ScheduleError> {
         }
     }
     Ok(())
+}
+
+/// One read-only accessor per table, each `T` long and indexed by the 0-based timestep.
+macro_rules! table_accessors {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        impl NoiseSchedule {
+            $($(#[$doc])* pub fn $name(&self) -> &[f64] { &self.$name })*
+        }
+    };
+}
+
+table_accessors! {
+    /// beta_t.
+    betas,
+    /// alpha_t = 1 - beta_t.
+    alphas,
+    /// abar_t = prod_{s <= t} alpha_s.
+    alphas_cumprod,
+    /// abar_{t-1}, with 1 at t = 0.
+    alphas_cumprod_prev,
+    /// sqrt(abar_t).
+    sqrt_alphas_cumprod,
+    /// sqrt(1 - abar_t).
+    sqrt_one_minus_alphas_cumprod,
+    /// 1 / sqrt(abar_t).
+    sqrt_recip_alphas_cumprod,
+    /// sqrt(1 / abar_t - 1).
+    sqrt_recipm1_alphas_cumprod,
+    /// beta-tilde_t, the variance of q(x_{t-1} | x_t, x_0); 0 at t = 0.
+    posterior_variance,
+    /// ln(beta-tilde_t), with the t = 0 entry replaced by t = 1's.
+    posterior_log_variance_clipped,
+    /// The coefficient of x_0 in the posterior mean.
+    posterior_mean_coef1,
+    /// The coefficient of x_t in the posterior mean.
+    posterior_mean_coef2,
+    /// SNR_t = abar_t / (1 - abar_t).
+    snr,
 }

@@ -47,14 +47,14 @@ fn betas_and_alpha_bar_match_diffusers() {
     for name in NAMES {
         let s = ours(name);
         let golden = &f["schedules"][name];
-        assert_close(&format!("{name} betas"), &s.betas, &floats(&golden["betas"]), REL, 0.0);
+        assert_close(&format!("{name} betas"), s.betas(), &floats(&golden["betas"]), REL, 0.0);
         // diffusers multiplies float32 alphas 1 - beta_s; rounding beta_s to float32 moves 1 - beta_s
         // by up to F32_HALF_ULP * beta_s / (1 - beta_s) relative, which adds up along the product.
         // It matters only for cosine's last beta, 0.999 (float32 0.99900001: 1.3e-5 off at t = 999).
         let expected = floats(&golden["alphas_cumprod"]);
         let mut propagated = 0.0;
-        for (t, (a, e)) in s.alphas_cumprod.iter().zip(&expected).enumerate() {
-            propagated += F32_HALF_ULP * s.betas[t] / (1.0 - s.betas[t]);
+        for (t, (a, e)) in s.alphas_cumprod().iter().zip(&expected).enumerate() {
+            propagated += F32_HALF_ULP * s.betas()[t] / (1.0 - s.betas()[t]);
             assert!((a - e).abs() <= (REL + propagated) * e, "{name} alphas_cumprod[{t}]: ours {a:e}, diffusers {e:e}");
         }
     }
@@ -64,8 +64,8 @@ fn betas_and_alpha_bar_match_diffusers() {
 fn cosine_betas_are_not_zero() {
     // The integer-division bug (t / T == 0) gives 999 zero betas; the real schedule starts near 4e-5.
     let s = ours("squaredcos_cap_v2");
-    assert!(s.betas.iter().all(|&b| b > 1e-5), "min beta {:e}", s.betas.iter().cloned().fold(1.0, f64::min));
-    assert!((s.betas[999] - 0.999).abs() < 1e-12, "the last beta hits the 0.999 cap");
+    assert!(s.betas().iter().all(|&b| b > 1e-5), "min beta {:e}", s.betas().iter().cloned().fold(1.0, f64::min));
+    assert!((s.betas()[999] - 0.999).abs() < 1e-12, "the last beta hits the 0.999 cap");
 }
 
 #[test]
@@ -78,9 +78,9 @@ fn sampling_variances_match_diffusers() {
     let f = fixtures();
     for name in NAMES {
         let s = ours(name);
-        let small: Vec<f64> = s.posterior_variance.iter().map(|v| v.max(1e-20)).collect();
+        let small: Vec<f64> = s.posterior_variance().iter().map(|v| v.max(1e-20)).collect();
         assert_close(&format!("{name} fixed_small"), &small, &floats(&f["ddpm_variance"][format!("{name}/fixed_small")]), REL, abs);
-        assert_close(&format!("{name} fixed_large"), &s.betas, &floats(&f["ddpm_variance"][format!("{name}/fixed_large")]), REL, abs);
+        assert_close(&format!("{name} fixed_large"), s.betas(), &floats(&f["ddpm_variance"][format!("{name}/fixed_large")]), REL, abs);
     }
 }
 
@@ -98,7 +98,7 @@ fn x0_prediction_and_posterior_mean_match_diffusers_step() {
         let s = ours(case["schedule"].as_str().unwrap());
         let t = case["timestep"].as_u64().unwrap() as usize;
         let x_t = to_tensor(&case["sample"]);
-        let x0 = s.predict_x0_from_noise(x_t.clone(), &[t], to_tensor(&case["model_output"]));
+        let x0 = s.predict_x0_from_eps(x_t.clone(), &[t], to_tensor(&case["model_output"]));
         let mean = s.q_posterior(x0.clone(), x_t, &[t]).mean;
         let check = |what: &str, actual: Tensor<2>, key: &str| {
             let actual: Vec<f32> = actual.into_data().try_into_vec::<f32>().unwrap();

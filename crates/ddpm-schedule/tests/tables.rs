@@ -11,12 +11,12 @@ fn linear() -> NoiseSchedule {
 fn index_convention_is_zero_based() {
     let s = linear();
     assert_eq!(s.num_steps(), 1000);
-    assert!((s.betas[0] - 1e-4).abs() < 1e-15 && (s.betas[999] - 0.02).abs() < 1e-15);
-    assert_eq!(s.alphas_cumprod_prev[0], 1.0, "before the first step nothing is noised");
-    assert!((s.alphas_cumprod[0] - (1.0 - 1e-4)).abs() < 1e-15);
-    assert_eq!(s.alphas_cumprod_prev[500], s.alphas_cumprod[499]);
-    assert_eq!(s.posterior_variance[0], 0.0, "x_0 is known exactly given x_1 and x_0");
-    assert_eq!(s.posterior_log_variance_clipped[0], s.posterior_variance[1].ln());
+    assert!((s.betas()[0] - 1e-4).abs() < 1e-15 && (s.betas()[999] - 0.02).abs() < 1e-15);
+    assert_eq!(s.alphas_cumprod_prev()[0], 1.0, "before the first step nothing is noised");
+    assert!((s.alphas_cumprod()[0] - (1.0 - 1e-4)).abs() < 1e-15);
+    assert_eq!(s.alphas_cumprod_prev()[500], s.alphas_cumprod()[499]);
+    assert_eq!(s.posterior_variance()[0], 0.0, "x_0 is known exactly given x_1 and x_0");
+    assert_eq!(s.posterior_log_variance_clipped()[0], s.posterior_variance()[1].ln());
 }
 
 #[test]
@@ -28,21 +28,23 @@ fn posterior_matches_bayes_rule() {
         let s = NoiseSchedule::new(&schedule, 1000).unwrap();
         let mut abar_prev = 1.0;
         for t in 0..1000 {
-            let (a, b) = (1.0 - s.betas[t], s.betas[t]);
+            let (a, b) = (1.0 - s.betas()[t], s.betas()[t]);
             if t > 0 {
                 let precision = a / b + 1.0 / (1.0 - abar_prev);
                 let rel = |x: f64, y: f64| (x - y).abs() / y.abs();
-                assert!(rel(s.posterior_variance[t], 1.0 / precision) < 1e-9, "variance at {t}");
-                assert!(rel(s.posterior_mean_coef1[t], abar_prev.sqrt() / (1.0 - abar_prev) / precision) < 1e-9, "coef1 at {t}");
-                assert!(rel(s.posterior_mean_coef2[t], a.sqrt() / b / precision) < 1e-9, "coef2 at {t}");
+                assert!(rel(s.posterior_variance()[t], 1.0 / precision) < 1e-9, "variance at {t}");
+                assert!(rel(s.posterior_mean_coef1()[t], abar_prev.sqrt() / (1.0 - abar_prev) / precision) < 1e-9, "coef1 at {t}");
+                assert!(rel(s.posterior_mean_coef2()[t], a.sqrt() / b / precision) < 1e-9, "coef2 at {t}");
             } else {
-                assert!((s.posterior_mean_coef1[0] - 1.0).abs() < 1e-12, "the posterior at t = 0 is x_0");
-                assert_eq!(s.posterior_mean_coef2[0], 0.0, "the posterior at t = 0 ignores x_1");
+                assert!((s.posterior_mean_coef1()[0] - 1.0).abs() < 1e-12, "the posterior at t = 0 is x_0");
+                assert_eq!(s.posterior_mean_coef2()[0], 0.0, "the posterior at t = 0 ignores x_1");
             }
-            let snr = s.alphas_cumprod[t] / (1.0 - s.alphas_cumprod[t]);
-            assert!((s.snr[t] - snr).abs() <= 1e-12 * snr);
-            assert!((s.sqrt_recip_alphas_cumprod[t] * s.sqrt_alphas_cumprod[t] - 1.0).abs() < 1e-12);
-            assert!((s.sqrt_recipm1_alphas_cumprod[t].powi(2) - (1.0 / s.alphas_cumprod[t] - 1.0)).abs() < 1e-9 / s.alphas_cumprod[t]);
+            let snr = s.alphas_cumprod()[t] / (1.0 - s.alphas_cumprod()[t]);
+            assert!((s.snr()[t] - snr).abs() <= 1e-12 * snr);
+            assert!((s.sqrt_recip_alphas_cumprod()[t] * s.sqrt_alphas_cumprod()[t] - 1.0).abs() < 1e-12);
+            assert!(
+                (s.sqrt_recipm1_alphas_cumprod()[t].powi(2) - (1.0 / s.alphas_cumprod()[t] - 1.0)).abs() < 1e-9 / s.alphas_cumprod()[t]
+            );
             abar_prev *= a;
         }
     }
@@ -63,7 +65,7 @@ fn q_sample_has_the_closed_form_mean_and_variance() {
         let values = &x_t[row * n..(row + 1) * n];
         let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
         let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
-        let (want_mean, want_var) = (s.alphas_cumprod[t].sqrt() * 1.5, 1.0 - s.alphas_cumprod[t]);
+        let (want_mean, want_var) = (s.alphas_cumprod()[t].sqrt() * 1.5, 1.0 - s.alphas_cumprod()[t]);
         // Standard errors: sqrt(var / n) for the mean, var sqrt(2 / n) for the variance; allow 5 of each.
         assert!((mean - want_mean).abs() < 5.0 * (want_var / n as f64).sqrt(), "t = {t}: mean {mean} vs {want_mean}");
         assert!((var - want_var).abs() < 5.0 * want_var * (2.0 / n as f64).sqrt(), "t = {t}: var {var} vs {want_var}");
@@ -77,8 +79,8 @@ fn q_sample_uses_each_examples_own_timestep() {
     let x0 = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0], [2, 1]), &device);
     let noise = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 1.0], [2, 1]), &device);
     let out: Vec<f32> = s.q_sample(x0, &[10, 700], noise).into_data().try_into_vec::<f32>().unwrap();
-    assert!((out[0] as f64 - s.sqrt_alphas_cumprod[10]).abs() < 1e-6);
-    assert!((out[1] as f64 - (s.sqrt_alphas_cumprod[700] + s.sqrt_one_minus_alphas_cumprod[700])).abs() < 1e-6);
+    assert!((out[0] as f64 - s.sqrt_alphas_cumprod()[10]).abs() < 1e-6);
+    assert!((out[1] as f64 - (s.sqrt_alphas_cumprod()[700] + s.sqrt_one_minus_alphas_cumprod()[700])).abs() < 1e-6);
 }
 
 #[test]
@@ -100,7 +102,7 @@ fn invalid_schedules_are_clear_errors() {
 #[test]
 fn a_single_step_schedule_is_valid() {
     let s = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1).unwrap();
-    assert_eq!(s.betas, vec![1e-4]);
+    assert_eq!(s.betas(), vec![1e-4]);
 }
 
 #[test]
@@ -108,11 +110,11 @@ fn the_single_image_references_clamped_cosine() {
     // numpy, float64: betas = clip(1 - f(t + 1) / f(t), 1e-4, 0.02) with f(t) = cos((t / T + s) / (1 + s) pi / 2)^2,
     // s = 0.008, T = 1000; alpha-bar is their running product of (1 - beta).
     let schedule = NoiseSchedule::new(&BetaSchedule::cosine_clamped(), 1000).unwrap();
-    assert_eq!((schedule.betas[0], schedule.betas[999]), (1e-4, 0.02), "both clamps bind");
-    assert!(schedule.betas.iter().all(|&b| (1e-4..=0.02).contains(&b)));
-    assert!((schedule.betas[300] - 0.001_624_197_873_741_24).abs() < 1e-15, "inside the clamps it is the plain cosine");
-    assert!((schedule.alphas_cumprod[499] - 0.493_653_806_149_996_9).abs() < 1e-12);
+    assert_eq!((schedule.betas()[0], schedule.betas()[999]), (1e-4, 0.02), "both clamps bind");
+    assert!(schedule.betas().iter().all(|&b| (1e-4..=0.02).contains(&b)));
+    assert!((schedule.betas()[300] - 0.001_624_197_873_741_24).abs() < 1e-15, "inside the clamps it is the plain cosine");
+    assert!((schedule.alphas_cumprod()[499] - 0.493_653_806_149_996_9).abs() < 1e-12);
     // The clamp at 0.02 stops short of pure noise: sqrt(abar_T) = 0.057 of the image survives at t = T.
-    assert!((schedule.alphas_cumprod[999] - 0.003_194_831_463_374_303_3).abs() < 1e-12);
+    assert!((schedule.alphas_cumprod()[999] - 0.003_194_831_463_374_303_3).abs() < 1e-12);
     assert_eq!(ddpm_schedule::NamedSchedule::CosineClamped.betas(), BetaSchedule::cosine_clamped());
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use ddpm_schedule::NoiseRng;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{TrainConfig, TrainError, Trainer};
@@ -19,12 +20,14 @@ pub const CHECKPOINT_DIR: &str = "checkpoint";
 const TEMP_DIR: &str = ".checkpoint.tmp";
 const OLD_DIR: &str = ".checkpoint.old";
 const STATE_FILE: &str = "state.json";
-const FORMAT: u32 = 1;
+/// The layout of `state.json` this version writes and reads. 2: a typed run description, the
+/// prediction target in the training config.
+pub const CHECKPOINT_FORMAT: u32 = 2;
 
-/// The contents of `state.json`.
+/// The contents of `state.json`; `R` is the app's typed description of the run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckpointState {
-    /// Bumped when the layout changes.
+pub struct CheckpointState<R> {
+    /// Bumped when the layout changes ([`CHECKPOINT_FORMAT`]).
     pub format: u32,
     /// The `ddpm-train` version that wrote it.
     pub code_version: String,
@@ -33,7 +36,15 @@ pub struct CheckpointState {
     pub rng: NoiseRng,
     pub train: TrainConfig,
     /// The app's description of the run (schedule, network, data, ...).
-    pub run: serde_json::Value,
+    pub run: R,
+}
+
+/// The two fields every format has, read first so that another format gets a clear refusal.
+#[derive(Deserialize)]
+struct FormatHeader {
+    format: u32,
+    #[serde(default)]
+    code_version: String,
 }
 
 fn error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
@@ -57,15 +68,24 @@ pub fn ensure_new_run_dir(run_dir: &Path) -> Result<(), TrainError> {
     }
 }
 
-/// Reads `state.json` of the checkpoint `path` names (see [`resolve`]).
-pub fn read_state(path: &Path) -> Result<(PathBuf, CheckpointState), TrainError> {
+/// Reads `state.json` of the checkpoint `path` names (see [`resolve`]), refusing another format.
+pub fn read_state<R: DeserializeOwned>(path: &Path) -> Result<(PathBuf, CheckpointState<R>), TrainError> {
     let dir = resolve(path)?;
     let file = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&file).map_err(|e| error(&file, e))?;
-    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| error(&file, format!("unreadable state ({e})")))?;
-    if state.format != FORMAT {
-        return Err(error(&file, format!("format {} is not the supported {FORMAT}", state.format)));
+    let header: FormatHeader = serde_json::from_str(&text).map_err(|e| error(&file, format!("unreadable state ({e})")))?;
+    if header.format != CHECKPOINT_FORMAT {
+        let writer = if header.code_version.is_empty() { String::new() } else { format!(" by ddpm {}", header.code_version) };
+        return Err(error(
+            &file,
+            format!(
+                "this checkpoint was written in format {}{writer}; this version reads format {CHECKPOINT_FORMAT} only. \
+                 Train the run again with this version, or sample it with the version that wrote it",
+                header.format
+            ),
+        ));
     }
+    let state = serde_json::from_str(&text).map_err(|e| error(&file, format!("unreadable state ({e})")))?;
     Ok((dir, state))
 }
 
@@ -80,7 +100,7 @@ pub fn load_weights<M: Module>(model: M, checkpoint: &Path, ema: bool) -> Result
 
 impl<M: Module> Trainer<M> {
     /// Writes a checkpoint into `run_dir/checkpoint/`, atomically; `run` is the app's description of the run.
-    pub fn save(&self, run_dir: &Path, run: &serde_json::Value) -> Result<(), TrainError> {
+    pub fn save<R: Serialize>(&self, run_dir: &Path, run: &R) -> Result<(), TrainError> {
         let temp = run_dir.join(TEMP_DIR);
         let _ = std::fs::remove_dir_all(&temp);
         std::fs::create_dir_all(&temp).map_err(|e| error(&temp, e))?;
@@ -90,12 +110,12 @@ impl<M: Module> Trainer<M> {
         }
         self.optimizer.save(temp.join("optimizer.bpk")).map_err(|e| error(&temp, format!("{e:?}")))?;
         let state = CheckpointState {
-            format: FORMAT,
+            format: CHECKPOINT_FORMAT,
             code_version: env!("CARGO_PKG_VERSION").into(),
             step: self.step,
             rng: self.rng,
             train: self.config.clone(),
-            run: run.clone(),
+            run,
         };
         let json = serde_json::to_string_pretty(&state).expect("the state serialises");
         std::fs::write(temp.join(STATE_FILE), json).map_err(|e| error(&temp, e))?;
@@ -115,7 +135,7 @@ impl<M: Module> Trainer<M> {
     /// Restores weights, EMA, optimiser state, step and noise stream from the checkpoint `path`
     /// names. `self` must have been built from the checkpoint's own configs.
     pub fn resume(mut self, path: &Path) -> Result<Self, TrainError> {
-        let (dir, state) = read_state(path)?;
+        let (dir, state) = read_state::<serde::de::IgnoredAny>(path)?;
         self.model = load_weights(self.model, &dir, false)?;
         if let Some(ema) = self.ema.take() {
             self.ema = Some(load_weights(ema, &dir, true)?);
@@ -132,5 +152,21 @@ impl<M: Module> Trainer<M> {
 fn sync_dir(dir: &Path) {
     if let Ok(handle) = std::fs::File::open(dir) {
         let _ = handle.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_of_another_format_is_refused_naming_both_versions() {
+        let run = tempfile::tempdir().unwrap();
+        let dir = run.path().join(CHECKPOINT_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = r#"{"format": 1, "code_version": "0.1.0", "step": 3, "rng": {"seed": 0, "draws": 9}, "train": {}, "run": {}}"#;
+        std::fs::write(dir.join(STATE_FILE), old).unwrap();
+        let err = read_state::<serde::de::IgnoredAny>(run.path()).unwrap_err().to_string();
+        assert!(err.contains("written in format 1 by ddpm 0.1.0; this version reads format 2 only. Train the run again"), "{err}");
     }
 }

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use ddpm_schedule::Prediction;
 
 use crate::{EmaConfig, LossWeighting, LrSchedule};
 
@@ -29,6 +30,10 @@ pub struct TrainConfig {
     /// Keep an exponential moving average of the weights to sample from.
     #[config(default = "None")]
     pub ema: Option<EmaConfig>,
+    /// What the network learns to output: the noise, x_0 or the velocity v.
+    #[config(default = "Prediction::Epsilon")]
+    pub prediction: Prediction,
+    /// How the timesteps' losses are weighted.
     #[config(default = "LossWeighting::Uniform")]
     pub loss_weighting: LossWeighting,
     /// Seeds the timesteps, the noise and the minibatch order.
@@ -37,9 +42,6 @@ pub struct TrainConfig {
     /// Losses are read back from the device in chunks of this many steps (one sync per chunk).
     #[config(default = 50)]
     pub log_every: usize,
-    /// Show a progress bar on stderr (hidden automatically when stderr is not a terminal).
-    #[config(default = true)]
-    pub progress: bool,
 }
 
 impl TrainConfig {

@@ -5,11 +5,11 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use ddpm_nets::Denoiser;
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
 
-use crate::{FitPlan, LossHistory, NoHooks, TrainConfig, TrainError, Trainer, fit};
+use crate::{FitHooks, FitPlan, LossHistory, TrainConfig, TrainError, Trainer, fit};
 
 /// Mixed into the seed of the minibatch-row stream, so rows come from a stream of their own and the
 /// noise stream is the same whatever the batch size.
-const ROW_STREAM: u64 = 0x5EED_0F_B47C4E5;
+const ROW_STREAM: u64 = 0x0005_EED0_FB47_C4E5;
 
 /// A trained model and how its loss went.
 #[derive(Debug)]
@@ -19,7 +19,8 @@ pub struct Trained<M> {
     pub history: LossHistory,
 }
 
-/// Trains `model` to predict the noise added to `data` under `schedule`, for `config.steps` steps.
+/// Trains `model` on `data` under `schedule` (to predict `config.prediction`) for `config.steps` steps,
+/// reporting to `hooks` (`&mut NoHooks` for none).
 ///
 /// `data` is the whole training set, `[N, ...]`, already on `device`, an autodiff device
 /// (`Device::autodiff()`) that the model lives on too. Each step uses the whole set, or
@@ -30,6 +31,7 @@ pub fn train<const D: usize, M>(
     schedule: &NoiseSchedule,
     config: &TrainConfig,
     device: &Device,
+    hooks: &mut impl FitHooks<M>,
 ) -> Result<Trained<M>, TrainError>
 where
     M: Module + Denoiser<D>,
@@ -45,8 +47,8 @@ where
         let indices: Vec<i64> = rows.uniform_indices(batch_size, dataset_len).into_iter().map(|r| r as i64).collect();
         data.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(indices, [batch_size]), device))
     };
-    let plan = FitPlan { batch_size, ..FitPlan::default() };
-    let (history, _) = fit(&mut trainer, next_batch, &plan, &mut NoHooks)?;
+    let plan = FitPlan { batch_size, run: (), ..FitPlan::default() };
+    let (history, _) = fit(&mut trainer, next_batch, &plan, hooks)?;
     Ok(Trained { model: trainer.model, history })
 }
 

@@ -11,11 +11,13 @@ use burn::tensor::Tensor;
 use ddpm_nets::Denoiser;
 use serde::{Deserialize, Serialize};
 
-use crate::{LossHistory, LossRecord, TrainError, Trainer, progress_bar};
+use crate::{LossHistory, LossRecord, TrainError, Trainer};
 
 /// What a call to [`fit`] does besides stepping. The default only trains, quietly.
+///
+/// `R` is the app's description of the run, stored in every checkpoint (see [`crate::CheckpointState`]).
 #[derive(Debug, Clone, Default)]
-pub struct FitPlan {
+pub struct FitPlan<R = ()> {
     /// Stop after this long (then checkpoint, when a folder is set).
     pub time_limit: Option<Duration>,
     /// Where checkpoints and `metrics.jsonl` go.
@@ -23,7 +25,7 @@ pub struct FitPlan {
     /// Checkpoint every this many steps (and always at the end).
     pub checkpoint_every: Option<usize>,
     /// The app's description of the run, stored in every checkpoint.
-    pub run: serde_json::Value,
+    pub run: R,
     /// Set (e.g. by a Ctrl-C handler) to stop after the current step, checkpoint and return.
     pub stop: Option<Arc<AtomicBool>>,
     /// Examples per step, for the images/s figure.
@@ -52,11 +54,28 @@ impl FitEnd {
     }
 }
 
-/// Called by [`fit`] after every step, e.g. to draw sample grids every N steps.
+/// Where a run stands, reported each time the losses are read back (every `log_every` steps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitProgress {
+    /// Optimiser steps taken so far.
+    pub step: usize,
+    /// The run's configured steps.
+    pub total: usize,
+    /// The last step's loss.
+    pub loss: f32,
+    pub learning_rate: f64,
+    /// Since this call to [`fit`] started.
+    pub images_per_second: f64,
+}
+
+/// Called by [`fit`]: after every step (e.g. to draw sample grids every N steps), and with the progress
+/// each time the losses are read back (e.g. for a progress bar).
 pub trait FitHooks<M> {
     fn after_step(&mut self, _trainer: &Trainer<M>) -> Result<(), TrainError> {
         Ok(())
     }
+
+    fn on_progress(&mut self, _progress: &FitProgress) {}
 }
 
 /// Hooks that do nothing.
@@ -77,24 +96,20 @@ struct MetricsLine {
 
 /// Trains until `trainer.config().steps` steps are done, the time limit passes or the stop flag is
 /// set, calling `next_batch()` for each step's clean batch. Losses are read back every
-/// `log_every` steps (one sync), checked for NaN/inf, shown on the progress bar and appended to
+/// `log_every` steps (one sync), checked for NaN/inf, reported to `hooks.on_progress` and appended to
 /// `run_dir/metrics.jsonl`. Checkpoints are written after a flush, so none holds a diverged model.
-pub fn fit<M, const D: usize>(
+pub fn fit<M, R, const D: usize>(
     trainer: &mut Trainer<M>,
     mut next_batch: impl FnMut() -> Tensor<D>,
-    plan: &FitPlan,
+    plan: &FitPlan<R>,
     hooks: &mut impl FitHooks<M>,
 ) -> Result<(LossHistory, FitEnd), TrainError>
 where
     M: Module + Denoiser<D>,
+    R: Serialize,
 {
     let total = trainer.config.steps;
     let log_every = trainer.config.log_every.max(1);
-    let bar = trainer.config.progress.then(|| progress_bar(total, "training"));
-    if let Some(bar) = &bar {
-        bar.set_position(trainer.step as u64);
-        bar.reset_eta();
-    }
     let mut metrics = Metrics::open(plan, trainer.step)?;
     let mut history = LossHistory::default();
     let mut pending: Vec<(usize, f64, Tensor<1>)> = Vec::with_capacity(log_every);
@@ -114,15 +129,15 @@ where
             end = FitEnd::TimeLimit;
         }
         let last = end != FitEnd::Finished || trainer.step == total;
-        let checkpoint_due = plan.checkpoint_every.is_some_and(|n| trainer.step % n.max(1) == 0);
+        let checkpoint_due = plan.checkpoint_every.is_some_and(|n| trainer.step.is_multiple_of(n.max(1)));
         if pending.len() >= log_every || last || checkpoint_due {
             let elapsed = started.elapsed().as_secs_f64();
             let images_per_second = ((trainer.step - first_step) * plan.batch_size) as f64 / elapsed.max(1e-9);
             let flushed = flush(&mut pending, trainer.config.learning_rate)?;
             metrics.append(&flushed, images_per_second, elapsed)?;
-            if let (Some(bar), Some(record)) = (&bar, flushed.last()) {
-                bar.set_position(trainer.step as u64);
-                bar.set_message(format!("loss {:.4} lr {:.1e} {images_per_second:.0} img/s", record.loss, record.learning_rate));
+            if let Some(record) = flushed.last() {
+                let (loss, learning_rate) = (record.loss, record.learning_rate);
+                hooks.on_progress(&FitProgress { step: trainer.step, total, loss, learning_rate, images_per_second });
             }
             history.records.extend(flushed);
         }
@@ -134,9 +149,6 @@ where
         if end != FitEnd::Finished {
             break;
         }
-    }
-    if let Some(bar) = bar {
-        bar.finish();
     }
     Ok((history, end))
 }
@@ -177,7 +189,7 @@ struct Metrics {
 impl Metrics {
     /// Opens the file for appending, first dropping lines from steps at or after `first_step` (left by
     /// a run that went on past its last checkpoint), so a resumed run's log has each step once.
-    fn open(plan: &FitPlan, first_step: usize) -> Result<Self, TrainError> {
+    fn open<R>(plan: &FitPlan<R>, first_step: usize) -> Result<Self, TrainError> {
         let Some(dir) = &plan.run_dir else { return Ok(Self { file: None }) };
         let path = dir.join(METRICS_FILE);
         let error = |e: std::io::Error| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() };

@@ -1,4 +1,4 @@
-//! One optimiser step of the DDPM objective, and the state a run carries between steps.
+//! One optimiser step of the DDPM objective (for any prediction target), and the state a run carries between steps.
 
 use std::ops::Range;
 
@@ -81,7 +81,8 @@ impl<M: Module> Trainer<M> {
     ///
     /// Draws t ~ U{0..T-1} and eps ~ N(0, I) per example from the trainer's seeded stream, forms
     /// x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and minimises the (weighted) mean of
-    /// (eps_theta(x_t, t) - eps)^2; then clips, steps AdamW and updates the EMA. With
+    /// (f_theta(x_t, t) - target)^2, the target being eps, x_0 or v as the config's `prediction` says;
+    /// then clips, steps AdamW and updates the EMA. With
     /// [`Trainer::with_batch_slices`], the slices' gradients are summed before the clipping.
     pub fn step<const D: usize>(&mut self, x0: Tensor<D>) -> Tensor<1>
     where
@@ -92,15 +93,17 @@ impl<M: Module> Trainer<M> {
         let batch = shape[0];
         let timesteps = self.rng.uniform_indices(batch, self.schedule.num_steps());
         let noise = self.rng.normal(shape, &device);
-        let x_t = self.schedule.q_sample(x0, &timesteps, noise.clone());
+        let x_t = self.schedule.q_sample(x0.clone(), &timesteps, noise.clone());
+        let prediction = self.config.prediction;
+        let target = prediction.target(&self.schedule, x0, &timesteps, noise);
         let weights: Option<Vec<f64>> = match self.config.loss_weighting {
             crate::LossWeighting::Uniform => None,
-            weighting => Some(timesteps.iter().map(|&t| weighting.weight(&self.schedule, t)).collect()),
+            weighting => Some(timesteps.iter().map(|&t| weighting.weight(&self.schedule, t, prediction)).collect()),
         };
         // The (weighted) mean over the examples in `range`, times their share of the batch.
         let loss_of = |model: &M, range: Range<usize>| {
             let rows = |x: &Tensor<D>| if range.len() == batch { x.clone() } else { x.clone().narrow(0, range.start, range.len()) };
-            let squared_error = (model.predict_noise(rows(&x_t), &timesteps[range.clone()]) - rows(&noise)).square();
+            let squared_error = (model.predict(rows(&x_t), &timesteps[range.clone()]) - rows(&target)).square();
             let loss = match &weights {
                 None => squared_error.mean(),
                 Some(weights) => (squared_error * per_example::<D>(&weights[range.clone()], &device)).mean(),

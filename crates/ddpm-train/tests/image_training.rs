@@ -86,7 +86,6 @@ fn config(steps: usize) -> TrainConfig {
         .with_ema(Some(EmaConfig::new().with_decay(0.9)))
         .with_seed(7)
         .with_log_every(1)
-        .with_progress(false)
 }
 
 fn images() -> Arc<[f32]> {
@@ -122,7 +121,7 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
 
     let mut whole = Trainer::new(tiny_unet(&device, 1), &schedule, &config(steps)).unwrap();
     let (whole_history, end) =
-        fit(&mut whole, batch_stream(0, &device), &FitPlan { batch_size: 4, ..FitPlan::default() }, &mut NoHooks).unwrap();
+        fit(&mut whole, batch_stream(0, &device), &FitPlan { batch_size: 4, run: (), ..FitPlan::default() }, &mut NoHooks).unwrap();
     assert_eq!(end, FitEnd::Finished);
 
     let run_dir = tempfile::tempdir().unwrap();
@@ -137,7 +136,7 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     let mut first = Trainer::new(tiny_unet(&device, 1), &schedule, &config(steps)).unwrap();
     let (first_history, end) = fit(&mut first, batch_stream(0, &device), &plan, &mut StopAt { at: 3, flag: stop.clone() }).unwrap();
     assert_eq!((end, first.step_count()), (FitEnd::Stopped, 3));
-    let (_, state) = read_state(run_dir.path()).unwrap();
+    let (_, state) = read_state::<serde_json::Value>(run_dir.path()).unwrap();
     assert_eq!((state.step, state.run["note"].as_str()), (3, Some("test")), "the stop wrote a checkpoint");
 
     // A fresh process: different initial weights, which the checkpoint must overwrite.
@@ -171,11 +170,11 @@ fn a_diverged_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         let batch = clean();
         if calls == 5 { batch.mul_scalar(f32::NAN) } else { batch }
     };
-    let plan = FitPlan { run_dir: Some(run_dir.path().into()), checkpoint_every: Some(2), batch_size: 4, ..FitPlan::default() };
+    let plan = FitPlan { run_dir: Some(run_dir.path().into()), checkpoint_every: Some(2), batch_size: 4, run: (), ..FitPlan::default() };
     let err = fit(&mut trainer, batches, &plan, &mut NoHooks).unwrap_err();
     assert!(matches!(err, TrainError::NonFiniteLoss { step: 4, .. }), "{err}");
     assert!(err.to_string().contains("checkpoint"), "{err}");
-    let (_, state) = read_state(run_dir.path()).unwrap();
+    let (_, state) = read_state::<serde_json::Value>(run_dir.path()).unwrap();
     assert_eq!(state.step, 4, "the checkpoint from before the NaN is kept");
 }
 

@@ -1,13 +1,14 @@
 //! Real (short) training runs of the MLP on 1-D Gaussian data.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Mutex;
 
 use ddpm_nets::{Mlp, MlpConfig, TimeEncoding};
 use ddpm_sample::{DdpmSampler, ReverseProcess, VarianceType};
+use ddpm_schedule::Prediction;
 use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
-use ddpm_train::{LrSchedule, TrainConfig, TrainError, train};
+use ddpm_train::{LrSchedule, NoHooks, TrainConfig, TrainError, train};
 
 fn gaussian_data(n: usize, mean: f32, std: f32, device: &Device) -> Tensor<2> {
     let values: Vec<f32> = NoiseRng::new(100).normal_vec(n).into_iter().map(|z| mean + std * z).collect();
@@ -33,7 +34,7 @@ fn init(config: MlpConfig, device: &Device, seed: u64) -> Mlp {
 }
 
 fn quiet(steps: usize) -> TrainConfig {
-    TrainConfig::new().with_steps(steps).with_progress(false)
+    TrainConfig::new().with_steps(steps)
 }
 
 #[test]
@@ -47,7 +48,7 @@ fn trained_mlp_samples_land_near_the_target() {
         .with_batch_size(Some(256))
         .with_learning_rate(3e-3)
         .with_lr_schedule(LrSchedule::Cosine { warmup_steps: 0, min_lr: 1e-4 });
-    let trained = train(model, gaussian_data(1000, 3.0, 2.0, &device), &schedule, &config, &device).unwrap();
+    let trained = train(model, gaussian_data(1000, 3.0, 2.0, &device), &schedule, &config, &device, &mut NoHooks).unwrap();
     // An untrained net predicts about 0, so its loss starts near E[eps^2] = 1.
     let first = trained.history.records[..5].iter().map(|r| r.loss).sum::<f32>() / 5.0;
     let last = trained.history.recent_mean(100).unwrap();
@@ -71,7 +72,8 @@ fn training_is_reproducible_from_the_seed() {
         let device = Device::flex().autodiff();
         let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 100).unwrap();
         let model = init(MlpConfig::new().with_hidden(vec![16]).with_num_steps(100), &device, 4);
-        let trained = train(model, gaussian_data(64, 0.0, 1.0, &device), &schedule, &quiet(20).with_log_every(7), &device).unwrap();
+        let trained =
+            train(model, gaussian_data(64, 0.0, 1.0, &device), &schedule, &quiet(20).with_log_every(7), &device, &mut NoHooks).unwrap();
         trained.history.records.iter().map(|r| r.loss).collect::<Vec<f32>>()
     };
     let losses = run();
@@ -85,7 +87,7 @@ fn non_finite_data_stops_training_with_a_clear_error() {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 10).unwrap();
     let model = init(MlpConfig::new().with_hidden(vec![8]).with_num_steps(10), &device, 1);
     let data = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, f32::NAN], [2, 1]), &device);
-    let err = train(model, data, &schedule, &quiet(3), &device).unwrap_err();
+    let err = train(model, data, &schedule, &quiet(3), &device, &mut NoHooks).unwrap_err();
     assert!(matches!(err, TrainError::NonFiniteLoss { step: 0, .. }), "{err:?}");
     assert!(err.to_string().contains("diverged"), "{err}");
 }
@@ -97,9 +99,12 @@ fn bad_settings_are_clear_errors() {
     let model = || init(MlpConfig::new().with_hidden(vec![8]).with_num_steps(10), &device, 2);
     let data = gaussian_data(4, 0.0, 1.0, &device);
     let empty = Tensor::<2>::zeros([0, 1], &device);
-    assert_eq!(train(model(), empty, &schedule, &quiet(1), &device).unwrap_err(), TrainError::EmptyDataset);
-    assert_eq!(train(model(), data.clone(), &schedule, &quiet(1).with_batch_size(Some(0)), &device).unwrap_err(), TrainError::ZeroBatch);
-    let err = train(model(), data, &schedule, &quiet(1).with_learning_rate(f64::NAN), &device).unwrap_err();
+    assert_eq!(train(model(), empty, &schedule, &quiet(1), &device, &mut NoHooks).unwrap_err(), TrainError::EmptyDataset);
+    assert_eq!(
+        train(model(), data.clone(), &schedule, &quiet(1).with_batch_size(Some(0)), &device, &mut NoHooks).unwrap_err(),
+        TrainError::ZeroBatch
+    );
+    let err = train(model(), data, &schedule, &quiet(1).with_learning_rate(f64::NAN), &device, &mut NoHooks).unwrap_err();
     assert!(err.to_string().contains("learning rate"), "{err}");
 }
 
@@ -112,4 +117,29 @@ fn cosine_schedule_warms_up_then_decays_to_the_floor() {
     assert!((lr.at(60, 110, 1e-3) - (1e-5 + 0.5 * (1e-3 - 1e-5))).abs() < 1e-12);
     assert!(lr.at(109, 110, 1e-3) < 1.1e-5);
     assert_eq!(LrSchedule::Constant.at(50, 100, 0.1), 0.1);
+}
+
+#[test]
+fn the_loss_is_on_the_configured_prediction_target() {
+    // A network with every weight zero outputs 0, so the first step's loss is the mean square of the target:
+    // with x_0 = 2 everywhere, exactly 4 for x_0 prediction, about E[eps^2] = 1 for eps prediction, and for v
+    // the mean of (sqrt(abar) eps - 2 sqrt(1 - abar))^2, which is neither.
+    struct Zero;
+    impl ModuleMapper for Zero {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| t.zeros_like().require_grad())
+        }
+    }
+    let device = Device::flex().autodiff();
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 100).unwrap();
+    let first_loss = |prediction: Prediction| {
+        let model = init(MlpConfig::new().with_hidden(vec![8]).with_num_steps(100), &device, 3).map(&mut Zero);
+        let data = Tensor::<2>::full([256, 1], 2.0, &device);
+        let config = quiet(1).with_prediction(prediction);
+        train(model, data, &schedule, &config, &device, &mut NoHooks).unwrap().history.records[0].loss
+    };
+    let (eps, x0, v) = (first_loss(Prediction::Epsilon), first_loss(Prediction::Sample), first_loss(Prediction::V));
+    assert!((x0 - 4.0).abs() < 1e-5, "x_0 target: {x0}");
+    assert!((eps - 1.0).abs() < 0.3, "eps target: {eps}");
+    assert!((v - eps).abs() > 0.05 && (v - x0).abs() > 0.05, "v target: {v} (eps {eps}, x_0 {x0})");
 }

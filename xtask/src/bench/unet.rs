@@ -108,10 +108,11 @@ fn render(reports: &[Report], quick: bool) -> String {
     let flops = torch.and_then(|t| t.get("model", "conv_fwd_flops_per_image"));
     let matmul_limit = torch.and_then(|t| t.get("matmul", "gflops_median"));
     type Cell = fn(&Report) -> Option<f64>;
+    type Ratio = fn(f64, f64) -> f64;
     // Each row's ratio from (ours, PyTorch's): a speed-up for rates and times, a fraction for memory.
     let rate = |ours: f64, theirs: f64| ours / theirs;
     let time = |ours: f64, theirs: f64| theirs / ours;
-    let rows: [(&str, Cell, fn(f64, f64) -> f64); 5] = [
+    let rows: [(&str, Cell, Ratio); 5] = [
         ("training, batch 128 (images/s)", |r| r.get("bench_train", "train_images_per_s"), rate),
         ("forward, batch 256 (images/s)", |r| r.get("bench_forward", "forward_images_per_s"), rate),
         ("DDPM-1000, 64 images (s, extrapolated)", |r| r.get("bench_sample", "extrapolated_1000_step_wall_s"), time),

@@ -137,7 +137,7 @@ impl UNetConfig {
     pub fn validate(&self) -> Result<(), String> {
         let levels = self.channel_mults.len() as u32;
         let factor = 1usize << levels;
-        if self.image_size == 0 || self.image_size % factor != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(factor) {
             return Err(format!(
                 "image size {} cannot be halved {levels} times: the U-Net needs a multiple of {factor} (e.g. {})",
                 self.image_size,
@@ -287,7 +287,7 @@ impl UNet {
 }
 
 impl Denoiser<4> for UNet {
-    fn predict_noise(&self, x_t: Tensor<4>, timesteps: &[usize]) -> Tensor<4> {
+    fn predict(&self, x_t: Tensor<4>, timesteps: &[usize]) -> Tensor<4> {
         self.forward(x_t, timesteps)
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Burn 0.22 selects a backend by its `Device`, and each backend exists only when its Cargo feature
 //! is on. Apps forward their `flex`/`ndarray`/`wgpu`/... features here, and turn a `--device` flag
-//! into a [`burn::tensor::Device`] with [`DeviceChoice::device`].
+//! into a [`burn::tensor::Device`] with [`DeviceChoice::device`]. This is the only library crate that
+//! names a backend.
 
 use std::fmt;
 use std::str::FromStr;
@@ -129,7 +130,6 @@ pub fn set_cpu_threads(threads: usize) -> Result<(), String> {
 }
 
 /// The `--device` and `--threads` flags every app shares.
-#[cfg(feature = "clap")]
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackendArgs {
     /// Backend: flex, ndarray, wgpu, vulkan, metal or cuda (each needs its Cargo feature).
@@ -142,7 +142,6 @@ pub struct BackendArgs {
     pub threads: usize,
 }
 
-#[cfg(feature = "clap")]
 impl BackendArgs {
     /// Sizes the CPU thread pool and opens the chosen (or default) device.
     pub fn init(&self) -> Result<Device, String> {
@@ -158,7 +157,7 @@ impl BackendArgs {
         }
     }
 
-    /// How many slices of a batch to train at once ([`crate::Trainer::with_batch_slices`]): one per
+    /// How many slices of a batch to train at once ([`ddpm_train::Trainer::with_batch_slices`]): one per
     /// thread of the pool [`BackendArgs::init`] sized on the CPU backends, one on a GPU.
     pub fn batch_slices(&self) -> usize {
         match self.choice() {

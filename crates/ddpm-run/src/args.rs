@@ -1,0 +1,129 @@
+//! Command-line flags that mean the same in every app: the training objective, the common training
+//! controls and the sampler. Apps flatten these into their own subcommands.
+
+use clap::{Args, ValueEnum};
+use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
+use ddpm_schedule::Prediction;
+use ddpm_train::{LossWeighting, TrainConfig};
+
+use crate::Weights;
+
+/// `--loss-weighting`: how the timesteps' losses are weighted.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightingKind {
+    /// Every timestep counts the same (the DDPM paper's simplified objective).
+    Uniform,
+    /// Min-SNR-gamma (Hang et al. 2023), with --min-snr-gamma.
+    MinSnr,
+}
+
+/// What the network learns: `--prediction`, `--loss-weighting`, `--min-snr-gamma`.
+#[derive(Args, Debug, Clone)]
+pub struct ObjectiveArgs {
+    /// What the network learns to output: the noise (epsilon), the clean image x_0 (sample), or the
+    /// velocity v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0 (Salimans & Ho 2022). Samplers read any of them.
+    #[arg(long, value_enum, default_value_t = Prediction::Epsilon)]
+    pub prediction: Prediction,
+    /// How the timesteps' losses are weighted.
+    #[arg(long, value_enum, default_value_t = WeightingKind::Uniform)]
+    pub loss_weighting: WeightingKind,
+    /// gamma of --loss-weighting min-snr: the SNR above which timesteps stop gaining weight.
+    #[arg(long, default_value_t = 5.0)]
+    pub min_snr_gamma: f64,
+}
+
+impl ObjectiveArgs {
+    /// The loss weighting these flags name, or why it cannot work.
+    pub fn loss_weighting(&self) -> anyhow::Result<LossWeighting> {
+        Ok(match self.loss_weighting {
+            WeightingKind::Uniform => LossWeighting::Uniform,
+            WeightingKind::MinSnr => {
+                let gamma = self.min_snr_gamma;
+                anyhow::ensure!(gamma > 0.0 && gamma.is_finite(), "--min-snr-gamma must be a positive number (got {gamma})");
+                LossWeighting::MinSnr { gamma }
+            }
+        })
+    }
+
+    /// `config` with this objective.
+    pub fn apply(&self, config: TrainConfig) -> anyhow::Result<TrainConfig> {
+        Ok(config.with_prediction(self.prediction).with_loss_weighting(self.loss_weighting()?))
+    }
+}
+
+/// The controls every image app's `train` has.
+#[derive(Args, Debug, Clone)]
+pub struct TrainRunArgs {
+    /// Continue the run in --out from its checkpoint (same settings; --steps and --minutes may change).
+    #[arg(long)]
+    pub resume: bool,
+    /// Optimiser steps in all; the learning-rate plan is laid over them. [default: the app's or the
+    /// preset's; with --resume, the checkpoint's]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Stop after this many minutes (checkpointing first), even if --steps are not done.
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// Seeds the initial weights, the training noise, the timesteps and the minibatch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (and at the end, on --minutes and on Ctrl-C).
+    /// [default: 250 for mnist-train, 500 for single-image: a few minutes of CPU training]
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Read the loss back (one sync) every this many steps.
+    #[arg(long, default_value_t = 25)]
+    pub log_every: usize,
+    /// Print the network's layers and parameter count, then exit.
+    #[arg(long)]
+    pub print_model: bool,
+}
+
+/// The sampler flags of every `sample` command, each overriding the run's own sampler.
+#[derive(Args, Debug, Clone)]
+pub struct SamplerArgs {
+    /// DDPM (ancestral, all T steps) or DDIM. [default: the run's]
+    #[arg(long, value_enum)]
+    pub sampler: Option<SamplerKind>,
+    /// DDIM steps (DDPM always takes all T). [default: the run's]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// DDIM noise: 0 is deterministic, 1 matches DDPM. [default: the run's]
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// How DDIM picks its timesteps when it takes fewer than T. [default: the run's]
+    #[arg(long, value_enum)]
+    pub spacing: Option<Spacing>,
+    /// Clamp the estimate of x_0 to [-1, 1] at every step, for DDPM and DDIM (true or false). [default: the run's]
+    #[arg(long)]
+    pub clip_x0: Option<bool>,
+    /// Seeds the sampling noise; each image draws its own.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Which weights to sample from.
+    #[arg(long, value_enum, default_value_t = Weights::Ema)]
+    pub weights: Weights,
+}
+
+impl SamplerArgs {
+    /// The run's sampler with whatever these flags change.
+    pub fn apply(&self, run_sampler: &SamplerConfig) -> SamplerConfig {
+        let mut config = run_sampler.clone();
+        if let Some(kind) = self.sampler {
+            config.kind = kind;
+        }
+        if let Some(steps) = self.steps {
+            config.steps = steps;
+        }
+        if let Some(eta) = self.eta {
+            config.eta = eta;
+        }
+        if let Some(spacing) = self.spacing {
+            config.spacing = spacing;
+        }
+        if let Some(clip) = self.clip_x0 {
+            config.clip_x0 = clip;
+        }
+        config
+    }
+}

@@ -1,0 +1,114 @@
+//! What a run is: the typed description every checkpoint carries, so that `sample` and `train --resume`
+//! need nothing but the run folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use burn::tensor::Device;
+use ddpm_nets::{NetworkConfig, UNet, UNetConfig};
+use ddpm_sample::SamplerConfig;
+use ddpm_schedule::{BetaSchedule, NoiseSchedule, Prediction};
+use ddpm_train::{CheckpointState, load_weights, read_state};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The shape and value range of the images a run trains on: `[channels, image_size, image_size]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub image_size: usize,
+    /// The pixel values the network saw: black at `range[0]`, white at `range[1]`.
+    pub range: [f32; 2],
+}
+
+/// The diffusion, network and data of a training run, stored in every checkpoint's `state.json`.
+/// `E` is what is particular to the app's experiment (its data source, its preset).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunDescription<E> {
+    /// The program that trained it, e.g. "mnist-train".
+    pub app: String,
+    pub schedule: BetaSchedule,
+    /// T.
+    pub timesteps: usize,
+    /// What the network outputs (eps, x_0 or v); the training config's objective says the same.
+    pub prediction: Prediction,
+    pub network: NetworkConfig,
+    pub data: ImageShape,
+    /// Seeds the initial weights (the training noise has the training config's seed).
+    pub seed: u64,
+    /// How `train` ends and `sample` samples unless flags say otherwise.
+    pub sampler: SamplerConfig,
+    /// The version of the code that started the run.
+    pub code_version: String,
+    pub experiment: E,
+}
+
+impl<E> RunDescription<E> {
+    pub fn noise_schedule(&self) -> anyhow::Result<NoiseSchedule> {
+        Ok(NoiseSchedule::new(&self.schedule, self.timesteps)?)
+    }
+
+    /// The U-Net this run trains, or why this image run cannot use its network.
+    pub fn unet(&self) -> anyhow::Result<&UNetConfig> {
+        match &self.network {
+            NetworkConfig::UNet(config) => Ok(config),
+            other => anyhow::bail!("this run's network is the {}, which is not an image network", other.name()),
+        }
+    }
+
+    /// A batch of `n` images of this run: `[n, channels, size, size]`.
+    pub fn batch_shape(&self, n: usize) -> [usize; 4] {
+        [n, self.data.channels, self.data.image_size, self.data.image_size]
+    }
+}
+
+/// Which weights of a checkpoint to sample from.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Weights {
+    /// The moving average of the weights (the online ones when the run kept no average).
+    #[default]
+    Ema,
+    /// The last optimiser step's weights.
+    Online,
+}
+
+/// A checkpoint read back: where it is and what it says.
+#[derive(Debug)]
+pub struct LoadedRun<E> {
+    /// The checkpoint folder itself.
+    pub checkpoint: PathBuf,
+    /// The run folder around it (where `train --out` pointed).
+    pub run_dir: PathBuf,
+    pub state: CheckpointState<RunDescription<E>>,
+}
+
+impl<E: DeserializeOwned> LoadedRun<E> {
+    /// Reads the checkpoint `path` names (a run folder or a checkpoint folder), refusing one that
+    /// another app wrote or whose description contradicts itself.
+    pub fn open(app: &str, path: &Path) -> anyhow::Result<Self> {
+        let (checkpoint, state) = read_state::<serde_json::Value>(path)?;
+        let writer = state.run["app"].as_str().unwrap_or("an unknown program");
+        anyhow::ensure!(writer == app, "{} holds a run of {writer}, not of {app}: use {writer} on it", checkpoint.display());
+        let (_, state) = read_state::<RunDescription<E>>(path)?;
+        anyhow::ensure!(
+            state.run.prediction == state.train.prediction,
+            "{}: state.json says the network predicts {:?} but was trained on {:?}; the file was edited or is corrupt",
+            checkpoint.display(),
+            state.run.prediction,
+            state.train.prediction
+        );
+        let run_dir = checkpoint.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Ok(Self { checkpoint, run_dir, state })
+    }
+
+    pub fn description(&self) -> &RunDescription<E> {
+        &self.state.run
+    }
+
+    /// The run's U-Net on `device` with the chosen weights.
+    pub fn unet(&self, device: &Device, weights: Weights) -> anyhow::Result<UNet> {
+        let config = self.description().unet()?;
+        config.validate().map_err(anyhow::Error::msg).context("the checkpoint's network settings")?;
+        Ok(load_weights(config.init(device), &self.checkpoint, weights == Weights::Ema)?)
+    }
+}

@@ -1,0 +1,210 @@
+//! The image-run lifecycle both image apps stand on: a new run or a resumed one, `fit` with the app's
+//! hooks and a progress bar, checkpoints, the loss curve and the closing report; and sampling a run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use ddpm_nets::UNet;
+use ddpm_sample::{ReverseProcess, Sampled, SamplerConfig};
+use ddpm_schedule::{NoiseRng, NoiseSchedule};
+use ddpm_train::{FitEnd, FitHooks, FitPlan, LossHistory, TrainConfig, Trainer, ensure_new_run_dir, fit, logged_losses};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{LoadedRun, RunDescription, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c};
+
+/// How a `train` command starts.
+#[expect(clippy::large_enum_variant, reason = "made once per command and moved once")]
+pub enum Start<E> {
+    /// A new run with this description and training config.
+    New { run: RunDescription<E>, train: TrainConfig },
+    /// The run in the output folder, continued with its own settings.
+    Resume,
+}
+
+/// A training run about to start or continue: its settings, checked, and its folder.
+pub struct ImageRun<E> {
+    out: PathBuf,
+    description: RunDescription<E>,
+    config: TrainConfig,
+    schedule: NoiseSchedule,
+    resumed: bool,
+    first_step: usize,
+    time_limit: Option<Duration>,
+    checkpoint_every: usize,
+}
+
+/// What [`ImageRun::train`] leaves: the trainer at its last step and how this session went.
+pub struct Trained {
+    pub trainer: Trainer<UNet>,
+    /// This session's losses.
+    pub history: LossHistory,
+    pub end: FitEnd,
+    /// Steps taken in this session, and how long they took.
+    pub steps: usize,
+    pub seconds: f64,
+}
+
+impl<E: Serialize + DeserializeOwned> ImageRun<E> {
+    /// Checks everything before any work: for a new run, that `out` holds no run yet and that the
+    /// network and training settings can work; for a resumed one, that `out` holds a run of `app`.
+    /// `--steps` replaces the step count either way; `checkpoint_every` is the app's default.
+    pub fn open(app: &str, start: Start<E>, out: &Path, args: &TrainRunArgs, checkpoint_every: usize) -> anyhow::Result<Self> {
+        let (description, mut config, resumed, first_step) = match start {
+            Start::New { run, train } => {
+                ensure_new_run_dir(out)?;
+                (run, train, false, 0)
+            }
+            Start::Resume => {
+                let loaded = LoadedRun::<E>::open(app, out).context("--resume needs the --out folder of an earlier run")?;
+                (loaded.state.run, loaded.state.train, true, loaded.state.step)
+            }
+        };
+        if let Some(steps) = args.steps {
+            config.steps = steps;
+        }
+        config.log_every = args.log_every;
+        description.network.validate().map_err(anyhow::Error::msg)?;
+        config.validate().map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(config.batch_size.is_some_and(|b| b > 0), "the batch size must be at least 1");
+        let time_limit = args
+            .minutes
+            .map(|minutes| {
+                Duration::try_from_secs_f64(minutes * 60.0)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| anyhow::anyhow!("--minutes must be a positive number of minutes (got {minutes})"))
+            })
+            .transpose()?;
+        let checkpoint_every = args.checkpoint_every.unwrap_or(checkpoint_every);
+        anyhow::ensure!(checkpoint_every > 0, "--checkpoint-every must be at least 1");
+        let schedule = description.noise_schedule()?;
+        Ok(Self { out: out.to_path_buf(), description, config, schedule, resumed, first_step, time_limit, checkpoint_every })
+    }
+
+    pub fn description(&self) -> &RunDescription<E> {
+        &self.description
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn schedule(&self) -> &NoiseSchedule {
+        &self.schedule
+    }
+
+    /// Whether this continues an earlier run.
+    pub fn is_resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The optimiser step training starts from: 0, or the checkpoint's when resumed.
+    pub fn first_step(&self) -> usize {
+        self.first_step
+    }
+
+    /// The examples in each step's batch.
+    pub fn batch_size(&self) -> usize {
+        self.config.batch_size.expect("open() checked the batch size")
+    }
+
+    /// The network with its initial weights, seeded by the run's seed, on the autodiff `device`.
+    pub fn init_model(&self, device: &Device) -> anyhow::Result<UNet> {
+        device.seed(self.description.seed);
+        Ok(self.description.unet()?.init(device))
+    }
+
+    /// Trains `model` (from [`ImageRun::init_model`]) on `next_batch()`'s clean batches until the
+    /// steps are done, the time limit passes or Ctrl-C, writing checkpoints, `metrics.jsonl` and
+    /// `loss.png` into the run folder and printing how it went. `batch_slices` is
+    /// [`crate::BackendArgs::batch_slices`].
+    pub fn train(
+        &self,
+        model: UNet,
+        next_batch: impl FnMut() -> Tensor<4>,
+        hooks: &mut impl FitHooks<UNet>,
+        batch_slices: usize,
+    ) -> anyhow::Result<Trained> {
+        let app = &self.description.app;
+        let mut trainer = Trainer::new(model, &self.schedule, &self.config)?.with_batch_slices(batch_slices);
+        if self.resumed {
+            trainer = trainer.resume(&self.out)?;
+            println!("{app}: resuming {} at step {} of {}", self.out.display(), trainer.step_count(), self.config.steps);
+        }
+        std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create {}", self.out.display()))?;
+        let plan = FitPlan {
+            time_limit: self.time_limit,
+            run_dir: Some(self.out.clone()),
+            checkpoint_every: Some(self.checkpoint_every),
+            run: &self.description,
+            stop: Some(stop_on_ctrl_c()?),
+            batch_size: self.batch_size(),
+        };
+        let first_step = trainer.step_count();
+        let started = Instant::now();
+        let mut hooks = WithProgressBar::new(first_step, self.config.steps, hooks);
+        let (history, end) = fit(&mut trainer, next_batch, &plan, &mut hooks)?;
+        hooks.finish();
+        let trained = Trained { steps: trainer.step_count() - first_step, seconds: started.elapsed().as_secs_f64(), trainer, history, end };
+        let losses = logged_losses(&self.out);
+        if !losses.is_empty() {
+            ddpm_data::plot::loss_curve(&self.out.join("loss.png"), &format!("{app}: training loss"), &losses, 50)?;
+        }
+        self.report(&trained);
+        Ok(trained)
+    }
+
+    /// The closing lines: how the run ended, its speed and loss, and how to continue it.
+    fn report(&self, trained: &Trained) {
+        let app = &self.description.app;
+        let (steps, seconds) = (trained.steps, trained.seconds.max(1e-9));
+        println!("{app}: {} at step {} of {}", trained.end.describe(), trained.trainer.step_count(), self.config.steps);
+        let images_per_second = (steps * self.batch_size()) as f64 / seconds;
+        println!("  {steps} steps in {seconds:.0} s ({:.3} s/step, {images_per_second:.1} images/s)", seconds / steps.max(1) as f64);
+        if let Some(loss) = trained.history.recent_mean(100) {
+            println!("  loss (mean of the last 100 steps) {loss:.4}");
+        }
+        if trained.end != FitEnd::Finished {
+            println!("  continue with: {app} train --resume --out {}", self.out.display());
+        }
+    }
+}
+
+/// What one sampling run is asked to do.
+#[derive(Debug, Clone)]
+pub struct SampleRequest<'a> {
+    pub sampler: &'a SamplerConfig,
+    pub n: usize,
+    pub seed: u64,
+    /// Slices of the batch sampled at once ([`crate::BackendArgs::batch_slices`]).
+    pub threads: usize,
+    /// Keep the chain's state every this many steps (see [`ReverseProcess::sample`]).
+    pub trajectory_every: Option<usize>,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+/// Samples `request.n` images of the run `run` describes from `model`, with the run's schedule and
+/// prediction target. The samples are in the run's data range, `[n, channels, size, size]`.
+pub fn sample_images<E>(model: &UNet, run: &RunDescription<E>, request: &SampleRequest, device: &Device) -> anyhow::Result<Sampled<4>> {
+    anyhow::ensure!(request.n > 0, "the number of samples must be at least 1 (--n)");
+    let schedule = run.noise_schedule()?;
+    let sampler = request.sampler.init(&schedule, run.prediction).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
+    let sampler = sampler.with_threads(request.threads);
+    let (shape, mut rng) = (run.batch_shape(request.n), NoiseRng::new(request.seed));
+    Ok(if request.progress {
+        sample_with_progress(&sampler, model, shape, &mut rng, device, request.trajectory_every)
+    } else {
+        sampler.sample(model, shape, &mut rng, device, request.trajectory_every, |_, _| {})
+    })
+}
+
+/// Prints the network's layers and parameter count (`train --print-model`).
+pub fn print_model(model: &UNet) {
+    println!("{model}");
+    println!("parameters: {}", model.num_params());
+}

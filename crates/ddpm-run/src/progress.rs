@@ -1,0 +1,73 @@
+//! The project's one progress-bar style, for training and sampling alike.
+
+use burn::tensor::Device;
+use ddpm_nets::Denoiser;
+use ddpm_sample::{ReverseProcess, Sampled};
+use ddpm_schedule::NoiseRng;
+use ddpm_train::{FitHooks, FitProgress, TrainError, Trainer};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// `label [bar] pos/len rate ETA message`, drawn on stderr. indicatif hides it when stderr is not a
+/// terminal, so logs and CI stay clean.
+pub fn progress_bar(len: usize, label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+/// The training loop's hooks with a progress bar in front: loss, learning rate and images/s.
+pub struct WithProgressBar<'h, H> {
+    bar: ProgressBar,
+    inner: &'h mut H,
+}
+
+impl<'h, H> WithProgressBar<'h, H> {
+    /// A bar over `total` steps that starts at `first_step` (a resumed run), around `inner`.
+    pub fn new(first_step: usize, total: usize, inner: &'h mut H) -> Self {
+        let bar = progress_bar(total, "training");
+        bar.set_position(first_step as u64);
+        bar.reset_eta();
+        Self { bar, inner }
+    }
+
+    pub fn finish(self) {
+        self.bar.finish();
+    }
+}
+
+impl<M, H: FitHooks<M>> FitHooks<M> for WithProgressBar<'_, H> {
+    fn after_step(&mut self, trainer: &Trainer<M>) -> Result<(), TrainError> {
+        self.inner.after_step(trainer)
+    }
+
+    fn on_progress(&mut self, progress: &FitProgress) {
+        self.bar.set_position(progress.step as u64);
+        self.bar
+            .set_message(format!("loss {:.4} lr {:.1e} {:.0} img/s", progress.loss, progress.learning_rate, progress.images_per_second));
+        self.inner.on_progress(progress);
+    }
+}
+
+/// [`ReverseProcess::sample`] with a progress bar over the sampler's steps.
+pub fn sample_with_progress<const D: usize, P, M>(
+    sampler: &P,
+    model: &M,
+    shape: [usize; D],
+    rng: &mut NoiseRng,
+    device: &Device,
+    trajectory_every: Option<usize>,
+) -> Sampled<D>
+where
+    P: ReverseProcess,
+    M: Denoiser<D> + Sync,
+{
+    let bar = progress_bar(sampler.timesteps().len(), "sampling");
+    let sampled = sampler.sample(model, shape, rng, device, trajectory_every, |done, _| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    sampled
+}
