@@ -118,6 +118,8 @@ fn bad_input_is_refused_before_training() {
     assert!(err.contains("--size 60") && err.contains("multiple of 8"), "{err}");
     let err = failure(&train(camera.to_str().unwrap(), &["--channels", "2"]));
     assert!(err.contains("use 1 (grayscale) or 3 (RGB)"), "{err}");
+    let err = failure(&train(camera.to_str().unwrap(), &["--minutes", "nan"]));
+    assert!(err.contains("--minutes must be a positive number of minutes (got NaN)"), "{err}");
     assert!(!cwd.join("run").exists(), "nothing was written for refused input");
 
     let err = failure(&run(cwd, &["sample", "--checkpoint", "nowhere"]));

@@ -127,3 +127,39 @@ impl SamplerArgs {
         config
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        objective: ObjectiveArgs,
+        #[command(flatten)]
+        sampler: SamplerArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Flags {
+        Flags::parse_from(std::iter::once("app").chain(flags.iter().copied()))
+    }
+
+    #[test]
+    fn sampler_flags_change_only_what_they_name() {
+        let run = SamplerConfig::new().with_steps(100).with_clip_x0(true);
+        assert_eq!(parse(&[]).sampler.apply(&run), run, "no flag keeps the run's sampler");
+        let changed = parse(&["--sampler", "ddpm", "--clip-x0", "false", "--eta", "0.5"]).sampler.apply(&run);
+        assert_eq!(changed, run.clone().with_kind(SamplerKind::Ddpm).with_clip_x0(false).with_eta(0.5));
+    }
+
+    #[test]
+    fn the_objective_flags_set_the_training_target_and_weighting() {
+        let config = parse(&["--prediction", "v", "--loss-weighting", "min-snr", "--min-snr-gamma", "2"]).objective.apply(TrainConfig::new());
+        let config = config.unwrap();
+        assert_eq!((config.prediction, config.loss_weighting), (Prediction::V, LossWeighting::MinSnr { gamma: 2.0 }));
+        let err = parse(&["--loss-weighting", "min-snr", "--min-snr-gamma", "nan"]).objective.apply(TrainConfig::new()).unwrap_err();
+        assert!(err.to_string().contains("--min-snr-gamma must be a positive number"), "{err}");
+    }
+}

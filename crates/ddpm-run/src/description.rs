@@ -112,3 +112,22 @@ impl<E: DeserializeOwned> LoadedRun<E> {
         Ok(load_weights(config.init(device), &self.checkpoint, weights == Weights::Ema)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_another_app_is_refused_naming_the_app_to_use() {
+        let run = tempfile::tempdir().unwrap();
+        let checkpoint = run.path().join(ddpm_train::CHECKPOINT_DIR);
+        std::fs::create_dir_all(&checkpoint).unwrap();
+        let state = serde_json::json!({
+            "format": ddpm_train::CHECKPOINT_FORMAT, "code_version": "0.1.0", "step": 1,
+            "rng": {"seed": 0, "draws": 0}, "train": ddpm_train::TrainConfig::new(), "run": {"app": "single-image"},
+        });
+        std::fs::write(checkpoint.join("state.json"), state.to_string()).unwrap();
+        let err = LoadedRun::<()>::open("mnist-train", run.path()).unwrap_err().to_string();
+        assert!(err.contains("holds a run of single-image, not of mnist-train: use single-image on it"), "{err}");
+    }
+}
