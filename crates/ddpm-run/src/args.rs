@@ -156,7 +156,8 @@ mod tests {
 
     #[test]
     fn the_objective_flags_set_the_training_target_and_weighting() {
-        let config = parse(&["--prediction", "v", "--loss-weighting", "min-snr", "--min-snr-gamma", "2"]).objective.apply(TrainConfig::new());
+        let config =
+            parse(&["--prediction", "v", "--loss-weighting", "min-snr", "--min-snr-gamma", "2"]).objective.apply(TrainConfig::new());
         let config = config.unwrap();
         assert_eq!((config.prediction, config.loss_weighting), (Prediction::V, LossWeighting::MinSnr { gamma: 2.0 }));
         let err = parse(&["--loss-weighting", "min-snr", "--min-snr-gamma", "nan"]).objective.apply(TrainConfig::new()).unwrap_err();
