@@ -76,7 +76,7 @@ impl<E: Serialize + DeserializeOwned> ImageRun<E> {
                 Duration::try_from_secs_f64(minutes * 60.0)
                     .ok()
                     .filter(|d| !d.is_zero())
-                    .ok_or_else(|| anyhow::anyhow!("--minutes must be a positive number of minutes (got {minutes})"))
+                    .ok_or_else(|| anyhow::anyhow!("--minutes must be a positive number of minutes (got {minutes:?})"))
             })
             .transpose()?;
         let checkpoint_every = args.checkpoint_every.unwrap_or(checkpoint_every);
