@@ -1,5 +1,5 @@
 //! The schedule tables against diffusers' (an independent implementation), from
-//! `fixtures/diffusers_schedulers.json` (copied from shared/fixtures; see its README there).
+//! `fixtures/diffusers_schedulers.json`, made by `fixtures/make_diffusers_fixtures.py` (see `fixtures/README.md`).
 //!
 //! diffusers computes in float32, our tables in float64: they agree to about 1.2e-6 relative, so
 //! tables are compared at 1e-5 relative, plus the float32 rounding the fixture itself carries where

@@ -85,7 +85,7 @@ pub struct UNetConfig {
 }
 
 impl UNetConfig {
-    /// The small U-Net of `../shared/bench/torch/mnist_unet.py`: widths 32-64 with a 128-wide
+    /// The small U-Net of the PyTorch benchmark (`mnist_unet.py`, the team's reference workload): widths 32-64 with a 128-wide
     /// bottleneck, two `ConvNormAct` blocks per level, stride-2 conv downsampling, time MLP
     /// 32 -> 128 -> 128; 0.62 M parameters for one channel.
     pub fn small(channels: usize, image_size: usize) -> Self {

@@ -3,7 +3,8 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::*;
 
-/// Parameters of `../shared/bench/torch/mnist_unet.py`'s UNet, counted layer by layer from its source.
+/// Parameters of the PyTorch benchmark's small UNet (`mnist_unet.py` of the team's PyTorch reference
+/// workloads), counted layer by layer from its source: the count is written out here, so the test needs no file.
 fn torch_small_unet_params() -> usize {
     let conv = |c_in: usize, c_out: usize, k: usize| c_in * c_out * k * k + c_out;
     let linear = |i: usize, o: usize| i * o + o;
