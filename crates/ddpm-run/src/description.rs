@@ -89,7 +89,10 @@ impl<E: DeserializeOwned> LoadedRun<E> {
         let (checkpoint, state) = read_state::<serde_json::Value>(path)?;
         let writer = state.run["app"].as_str().unwrap_or("an unknown program");
         anyhow::ensure!(writer == app, "{} holds a run of {writer}, not of {app}: use {writer} on it", checkpoint.display());
-        let (_, state) = read_state::<RunDescription<E>>(path)?;
+        let run: RunDescription<E> = serde_json::from_value(state.run)
+            .with_context(|| format!("{}: unreadable run description in state.json", checkpoint.display()))?;
+        let CheckpointState { format, code_version, step, rng, train, .. } = state;
+        let state = CheckpointState { format, code_version, step, rng, train, run };
         anyhow::ensure!(
             state.run.prediction == state.train.prediction,
             "{}: state.json says the network predicts {:?} but was trained on {:?}; the file was edited or is corrupt",

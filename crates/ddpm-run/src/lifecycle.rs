@@ -93,10 +93,6 @@ impl<E: Serialize + DeserializeOwned> ImageRun<E> {
         &self.config
     }
 
-    pub fn schedule(&self) -> &NoiseSchedule {
-        &self.schedule
-    }
-
     /// Whether this continues an earlier run.
     pub fn is_resumed(&self) -> bool {
         self.resumed

@@ -65,7 +65,7 @@ impl<'a> DdpmSampler<'a> {
     pub fn step_mean<const D: usize>(&self, x_t: Tensor<D>, t: usize, output: Tensor<D>) -> Tensor<D> {
         let timesteps = vec![t; x_t.dims()[0]];
         let x0 = self.estimator.x0(x_t.clone(), &timesteps, output);
-        self.estimator.schedule().q_posterior(x0, x_t, &timesteps).mean
+        self.estimator.schedule().q_posterior_mean(x0, x_t, &timesteps)
     }
 }
 

@@ -29,14 +29,6 @@ impl<'a> Estimator<'a> {
         self.schedule
     }
 
-    pub fn prediction(&self) -> Prediction {
-        self.prediction
-    }
-
-    pub fn clips_x0(&self) -> bool {
-        self.clip_x0
-    }
-
     /// The estimate of x_0 at x_t, clipped when asked.
     ///
     /// Shapes: `x_t`, `output`: `[B, ...]`; `timesteps`: `B` 0-based steps. Returns `[B, ...]`.

@@ -130,14 +130,22 @@ impl NoiseSchedule {
     ///
     /// Shapes: `x0`, `x_t`: `[B, ...]`; `timesteps`: `B` 0-based steps.
     pub fn q_posterior<const D: usize>(&self, x0: Tensor<D>, x_t: Tensor<D>, timesteps: &[usize]) -> Posterior<D> {
-        Self::check_batch(&x0, timesteps);
         let device = x0.device();
-        let mean = x0 * self.gather::<D>(self.posterior_mean_coef1(), timesteps, &device)
-            + x_t * self.gather::<D>(self.posterior_mean_coef2(), timesteps, &device);
         Posterior {
-            mean,
+            mean: self.q_posterior_mean(x0, x_t, timesteps),
             variance: self.gather(self.posterior_variance(), timesteps, &device),
             log_variance_clipped: self.gather(self.posterior_log_variance_clipped(), timesteps, &device),
         }
+    }
+
+    /// The mean of q(x_{t-1} | x_t, x_0): coef1_t x_0 + coef2_t x_t, all a sampler's step needs when its
+    /// variance is fixed in advance.
+    ///
+    /// Shapes: `x0`, `x_t`: `[B, ...]`; `timesteps`: `B` 0-based steps. Returns `[B, ...]`.
+    pub fn q_posterior_mean<const D: usize>(&self, x0: Tensor<D>, x_t: Tensor<D>, timesteps: &[usize]) -> Tensor<D> {
+        Self::check_batch(&x0, timesteps);
+        let device = x0.device();
+        x0 * self.gather::<D>(self.posterior_mean_coef1(), timesteps, &device)
+            + x_t * self.gather::<D>(self.posterior_mean_coef2(), timesteps, &device)
     }
 }
