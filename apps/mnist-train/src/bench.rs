@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::{UNet, UNetConfig};
 use ddpm_run::{Stopwatch, peak_memory_mib};
-use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, VarianceType};
+use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, StepMemory, VarianceType};
 use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
 use ddpm_train::{TrainConfig, Trainer};
 use serde_json::json;
@@ -102,8 +102,8 @@ impl<P: ReverseProcess> ReverseProcess for Prefix<'_, P> {
         &self.inner.timesteps()[..self.steps]
     }
 
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D> {
-        self.inner.step_mean_at(position, x_t, output)
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>, memory: &mut StepMemory<D>) -> Tensor<D> {
+        self.inner.step_mean_at(position, x_t, output, memory)
     }
 
     fn noise_std_at(&self, position: usize) -> f64 {

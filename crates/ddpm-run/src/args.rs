@@ -82,19 +82,19 @@ pub struct TrainRunArgs {
 /// The sampler flags of every `sample` command, each overriding the run's own sampler.
 #[derive(Args, Debug, Clone)]
 pub struct SamplerArgs {
-    /// DDPM (ancestral, all T steps) or DDIM. [default: the run's]
+    /// Which sampler: ancestral DDPM over all T steps, DDIM, or a DPM-Solver++ multistep solver. [default: the run's]
     #[arg(long, value_enum)]
     pub sampler: Option<SamplerKind>,
-    /// DDIM steps (DDPM always takes all T). [default: the run's]
+    /// Model evaluations of DDIM and the solvers (DDPM always takes all T). [default: the run's]
     #[arg(long)]
     pub steps: Option<usize>,
     /// DDIM noise: 0 is deterministic, 1 matches DDPM. [default: the run's]
     #[arg(long)]
     pub eta: Option<f64>,
-    /// How DDIM picks its timesteps when it takes fewer than T. [default: the run's]
+    /// How DDIM and the solvers pick their timesteps when they take fewer than T. [default: the run's]
     #[arg(long, value_enum)]
     pub spacing: Option<Spacing>,
-    /// Clamp the estimate of x_0 to [-1, 1] at every step, for DDPM and DDIM (true or false). [default: the run's]
+    /// Clamp the estimate of x_0 to [-1, 1] at every step, for every sampler (true or false). [default: the run's]
     #[arg(long)]
     pub clip_x0: Option<bool>,
     /// Seeds the sampling noise; each image draws its own.

@@ -19,16 +19,20 @@ pub struct Sampled<const D: usize> {
     pub trajectory: Vec<(Option<usize>, Tensor<D>)>,
 }
 
+/// What one chain's earlier steps leave for its later ones: the x_0 estimates a multistep solver
+/// extrapolates from, newest last, each `[B, ...]`. Single-step samplers leave it empty.
+pub type StepMemory<const D: usize> = Vec<Tensor<D>>;
+
 /// A sampler: which timesteps it visits and what one step does. [`ReverseProcess::sample`] runs it.
 pub trait ReverseProcess: Sync {
     /// The 0-based timesteps at which the model is evaluated, noisiest first.
     fn timesteps(&self) -> &[usize];
 
     /// The deterministic part of the step at `timesteps()[position]`, given the model's output there:
-    /// the next state before noise.
+    /// the next state before noise. `memory` starts empty for each chain and is the sampler's own.
     ///
     /// Shapes: `x_t`, `output`: `[B, ...]`; returns `[B, ...]`.
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D>;
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>, memory: &mut StepMemory<D>) -> Tensor<D>;
 
     /// The standard deviation of the fresh noise that step adds (0 for a deterministic step).
     fn noise_std_at(&self, position: usize) -> f64;
@@ -114,11 +118,12 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
         if keep(0) {
             trajectory.push((label(0), x.clone()));
         }
+        let mut memory = StepMemory::new();
         let mut batch_timesteps = vec![0; rows.len()];
         for (position, &t) in timesteps.iter().enumerate() {
             batch_timesteps.fill(t);
             let output = self.model.predict(x.clone(), &batch_timesteps);
-            x = self.process.step_mean_at(position, x, output);
+            x = self.process.step_mean_at(position, x, output, &mut memory);
             let std = self.process.noise_std_at(position);
             if std > 0.0 {
                 x = x + noise(1 + position as u64).mul_scalar(std);

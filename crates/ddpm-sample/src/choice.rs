@@ -4,16 +4,60 @@ use burn::config::Config;
 use burn::tensor::Tensor;
 use ddpm_schedule::{NoiseSchedule, Prediction};
 
-use crate::{DdimSampler, DdpmSampler, Estimator, ReverseProcess, Spacing, VarianceType};
+use crate::{DdimSampler, DdpmSampler, DpmSolverPlusPlus, Estimator, ReverseProcess, Spacing, StepMemory, VarianceType};
 
-/// The samplers [`SamplerConfig`] can build.
+/// The samplers [`SamplerConfig`] can build; on a command line `ddpm`, `ddim`, `dpm++2m` and `dpm++3m`.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum SamplerKind {
     /// Ancestral sampling over all T steps.
     Ddpm,
     /// DDIM over `steps` timesteps.
     Ddim,
+    /// DPM-Solver++(2M) over `steps` timesteps: a second-order multistep ODE solver on x_0 estimates.
+    DpmSolver2m,
+    /// DPM-Solver++(3M): the same, extrapolating from three estimates.
+    DpmSolver3m,
+}
+
+impl SamplerKind {
+    /// Every kind, in the order `--help` lists them.
+    pub const ALL: [Self; 4] = [Self::Ddpm, Self::Ddim, Self::DpmSolver2m, Self::DpmSolver3m];
+
+    /// The name a command line gives it (the community's, as in k-diffusion's `dpm++2m`).
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            Self::Ddpm => "ddpm",
+            Self::Ddim => "ddim",
+            Self::DpmSolver2m => "dpm++2m",
+            Self::DpmSolver3m => "dpm++3m",
+        }
+    }
+
+    /// The solver order of the DPM-Solver++ kinds.
+    fn dpm_solver_order(self) -> Option<usize> {
+        match self {
+            Self::DpmSolver2m => Some(2),
+            Self::DpmSolver3m => Some(3),
+            Self::Ddpm | Self::Ddim => None,
+        }
+    }
+}
+
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for SamplerKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Self::Ddpm => "ancestral sampling over all T steps",
+            Self::Ddim => "DDIM over --steps timesteps",
+            Self::DpmSolver2m => "DPM-Solver++(2M), second-order multistep ODE solver",
+            Self::DpmSolver3m => "DPM-Solver++(3M), third-order multistep ODE solver",
+        };
+        Some(clap::builder::PossibleValue::new(self.cli_name()).help(help))
+    }
 }
 
 /// A sampler and its settings.
@@ -21,15 +65,15 @@ pub enum SamplerKind {
 pub struct SamplerConfig {
     #[config(default = "SamplerKind::Ddim")]
     pub kind: SamplerKind,
-    /// DDIM steps; DDPM always takes all T.
+    /// Steps (model evaluations) of DDIM and the solvers; DDPM always takes all T.
     #[config(default = 50)]
     pub steps: usize,
-    /// DDIM noise: 0 is deterministic, 1 matches DDPM with the posterior variance.
+    /// DDIM noise: 0 is deterministic, 1 matches DDPM with the posterior variance. The solvers are deterministic.
     #[config(default = 0.0)]
     pub eta: f64,
     #[config(default = "Spacing::Leading")]
     pub spacing: Spacing,
-    /// Clamp the estimate of x_0 to [-1, 1] at every step, for DDPM and DDIM alike (diffusers' `clip_sample`).
+    /// Clamp the estimate of x_0 to [-1, 1] at every step, for every sampler (diffusers' `clip_sample`).
     #[config(default = false)]
     pub clip_x0: bool,
     /// DDPM's sigma_t^2.
@@ -42,17 +86,21 @@ impl SamplerConfig {
     /// these settings cannot run on it.
     pub fn init<'a>(&self, schedule: &'a NoiseSchedule, prediction: Prediction) -> Result<Sampler<'a>, String> {
         let estimator = Estimator::new(schedule, prediction).with_clip_x0(self.clip_x0);
+        let t = schedule.num_steps();
+        if self.kind != SamplerKind::Ddpm && !(1..=t).contains(&self.steps) {
+            return Err(format!("{} steps must be between 1 and T = {t}, got {}", self.name(), self.steps));
+        }
         match self.kind {
             SamplerKind::Ddpm => Ok(Sampler::Ddpm(DdpmSampler::with_estimator(estimator, self.variance))),
             SamplerKind::Ddim => {
-                let t = schedule.num_steps();
-                if !(1..=t).contains(&self.steps) {
-                    return Err(format!("DDIM steps must be between 1 and T = {t}, got {}", self.steps));
-                }
                 if !(self.eta >= 0.0 && self.eta.is_finite()) {
                     return Err(format!("eta must be a non-negative number, got {}", self.eta));
                 }
                 Ok(Sampler::Ddim(DdimSampler::with_estimator(estimator, self.steps, self.spacing).with_eta(self.eta)))
+            }
+            SamplerKind::DpmSolver2m | SamplerKind::DpmSolver3m => {
+                let order = self.kind.dpm_solver_order().expect("a DPM-Solver++ kind");
+                Ok(Sampler::DpmSolver(DpmSolverPlusPlus::new(estimator, order, self.steps, self.spacing)))
             }
         }
     }
@@ -61,30 +109,40 @@ impl SamplerConfig {
     pub fn chain_length(&self, num_train_steps: usize) -> usize {
         match self.kind {
             SamplerKind::Ddpm => num_train_steps,
-            SamplerKind::Ddim => self.steps,
+            SamplerKind::Ddim | SamplerKind::DpmSolver2m | SamplerKind::DpmSolver3m => self.steps,
         }
     }
 
-    /// A short human description, e.g. "DDIM-50 (eta 0, Leading spacing)" or "DDPM-1000 (x_0 clipped)".
-    pub fn describe(&self, num_train_steps: usize) -> String {
+    /// The sampler's name, as `describe` starts it.
+    fn name(&self) -> &'static str {
         match self.kind {
-            SamplerKind::Ddpm => format!("DDPM-{num_train_steps}{}", if self.clip_x0 { " (x_0 clipped)" } else { "" }),
-            SamplerKind::Ddim => format!(
-                "DDIM-{} (eta {}, {:?} spacing{})",
-                self.steps,
-                self.eta,
-                self.spacing,
-                if self.clip_x0 { ", x_0 clipped" } else { "" }
-            ),
+            SamplerKind::Ddpm => "DDPM",
+            SamplerKind::Ddim => "DDIM",
+            SamplerKind::DpmSolver2m => "DPM-Solver++(2M)",
+            SamplerKind::DpmSolver3m => "DPM-Solver++(3M)",
         }
+    }
+
+    /// A short human description, e.g. "DDIM-50 (eta 0, Leading spacing)", "DDPM-1000 (x_0 clipped)" or
+    /// "DPM-Solver++(2M)-20 (Trailing spacing)".
+    pub fn describe(&self, num_train_steps: usize) -> String {
+        let clipped = if self.clip_x0 { ", x_0 clipped" } else { "" };
+        let steps = self.chain_length(num_train_steps);
+        let settings = match self.kind {
+            SamplerKind::Ddpm => clipped.trim_start_matches(", ").to_string(),
+            SamplerKind::Ddim => format!("eta {}, {:?} spacing{clipped}", self.eta, self.spacing),
+            SamplerKind::DpmSolver2m | SamplerKind::DpmSolver3m => format!("{:?} spacing{clipped}", self.spacing),
+        };
+        if settings.is_empty() { format!("{}-{steps}", self.name()) } else { format!("{}-{steps} ({settings})", self.name()) }
     }
 }
 
-/// Either sampler, behind one [`ReverseProcess`].
+/// Any of the samplers, behind one [`ReverseProcess`].
 #[derive(Debug, Clone)]
 pub enum Sampler<'a> {
     Ddpm(DdpmSampler<'a>),
     Ddim(DdimSampler<'a>),
+    DpmSolver(DpmSolverPlusPlus<'a>),
 }
 
 impl Sampler<'_> {
@@ -93,6 +151,7 @@ impl Sampler<'_> {
         match self {
             Self::Ddpm(s) => Self::Ddpm(s.with_threads(threads)),
             Self::Ddim(s) => Self::Ddim(s.with_threads(threads)),
+            Self::DpmSolver(s) => Self::DpmSolver(s.with_threads(threads)),
         }
     }
 }
@@ -102,13 +161,15 @@ impl ReverseProcess for Sampler<'_> {
         match self {
             Self::Ddpm(s) => s.timesteps(),
             Self::Ddim(s) => s.timesteps(),
+            Self::DpmSolver(s) => s.timesteps(),
         }
     }
 
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D> {
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>, memory: &mut StepMemory<D>) -> Tensor<D> {
         match self {
-            Self::Ddpm(s) => s.step_mean_at(position, x_t, output),
-            Self::Ddim(s) => s.step_mean_at(position, x_t, output),
+            Self::Ddpm(s) => s.step_mean_at(position, x_t, output, memory),
+            Self::Ddim(s) => s.step_mean_at(position, x_t, output, memory),
+            Self::DpmSolver(s) => s.step_mean_at(position, x_t, output, memory),
         }
     }
 
@@ -116,6 +177,7 @@ impl ReverseProcess for Sampler<'_> {
         match self {
             Self::Ddpm(s) => s.noise_std_at(position),
             Self::Ddim(s) => s.noise_std_at(position),
+            Self::DpmSolver(s) => s.noise_std_at(position),
         }
     }
 
@@ -123,6 +185,7 @@ impl ReverseProcess for Sampler<'_> {
         match self {
             Self::Ddpm(s) => s.threads(),
             Self::Ddim(s) => s.threads(),
+            Self::DpmSolver(s) => s.threads(),
         }
     }
 }
@@ -141,7 +204,12 @@ mod tests {
         assert_eq!(ddpm.timesteps().len(), 100);
         assert!((ddpm.noise_std_at(0) - schedule.betas()[99].sqrt()).abs() < 1e-12);
         let error = SamplerConfig::new().with_steps(101).init(&schedule, Prediction::Epsilon).unwrap_err();
-        assert!(error.contains("between 1 and T = 100"), "{error}");
+        assert!(error.contains("DDIM steps must be between 1 and T = 100"), "{error}");
+        let solver = SamplerConfig::new().with_kind(SamplerKind::DpmSolver2m).with_steps(0);
+        assert!(solver.init(&schedule, Prediction::Epsilon).unwrap_err().contains("DPM-Solver++(2M) steps"));
+        assert_eq!(solver.with_steps(20).with_spacing(Spacing::Trailing).describe(100), "DPM-Solver++(2M)-20 (Trailing spacing)");
+        assert_eq!(SamplerConfig::new().with_kind(SamplerKind::Ddpm).with_clip_x0(true).describe(100), "DDPM-100 (x_0 clipped)");
+        assert_eq!(SamplerConfig::new().with_kind(SamplerKind::Ddpm).describe(100), "DDPM-100");
         assert!(SamplerConfig::new().with_eta(-1.0).init(&schedule, Prediction::Epsilon).is_err());
     }
 }

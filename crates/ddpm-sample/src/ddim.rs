@@ -6,7 +6,7 @@ use burn::config::Config;
 use burn::tensor::Tensor;
 use ddpm_schedule::{NoiseSchedule, Prediction};
 
-use crate::{Estimator, ReverseProcess};
+use crate::{Estimator, ReverseProcess, StepMemory};
 
 /// How a sampler with fewer steps than T picks its timesteps (diffusers' `timestep_spacing`, with
 /// `steps_offset` 0). See Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2.
@@ -103,7 +103,7 @@ impl ReverseProcess for DdimSampler<'_> {
         &self.timesteps
     }
 
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D> {
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>, _: &mut StepMemory<D>) -> Tensor<D> {
         self.step(position, x_t, output).1
     }
 

@@ -7,7 +7,7 @@ use burn::config::Config;
 use burn::tensor::Tensor;
 use ddpm_schedule::{NoiseSchedule, Prediction};
 
-use crate::{Estimator, ReverseProcess};
+use crate::{Estimator, ReverseProcess, StepMemory};
 
 /// The variance sigma_t^2 of the noise added at each reverse step. Ho et al. found both give
 /// similar results: the two extremes for data that is a point mass or N(0, I).
@@ -74,7 +74,7 @@ impl ReverseProcess for DdpmSampler<'_> {
         &self.timesteps
     }
 
-    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>) -> Tensor<D> {
+    fn step_mean_at<const D: usize>(&self, position: usize, x_t: Tensor<D>, output: Tensor<D>, _: &mut StepMemory<D>) -> Tensor<D> {
         self.step_mean(x_t, self.timesteps[position], output)
     }
 

@@ -8,10 +8,12 @@ mod chain;
 mod choice;
 mod ddim;
 mod ddpm;
+mod dpm_solver;
 mod estimate;
 
-pub use chain::{ReverseProcess, Sampled};
+pub use chain::{ReverseProcess, Sampled, StepMemory};
 pub use choice::{Sampler, SamplerConfig, SamplerKind};
 pub use ddim::{DdimSampler, Spacing};
 pub use ddpm::{DdpmSampler, VarianceType};
+pub use dpm_solver::DpmSolverPlusPlus;
 pub use estimate::Estimator;
