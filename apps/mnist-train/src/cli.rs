@@ -16,6 +16,7 @@ use ddpm_schedule::NamedSchedule;
         mnist-train train --out runs/mnist\n  \
         mnist-train sample --checkpoint runs/mnist --out runs/mnist/samples\n  \
         mnist-train forward\n  \
+        mnist-train eval --samples runs/mnist/samples\n  \
         mnist-train baseline --compare runs/mnist\n\n\
         MNIST is read from --data-dir, then $DDPM_DATA_DIR, then datasets/mnist/; when missing there it is \
         downloaded into datasets/mnist/ (checksums verified)."
@@ -39,6 +40,12 @@ pub enum Command {
     Baseline(BaselineArgs),
     /// Time the U-Net workloads of the PyTorch reference (JSON lines; `cargo xtask bench` runs it).
     Bench(BenchArgs),
+    /// Score samples by the project's digit classifier: FID, KID, precision, recall, class histogram.
+    Eval(EvalArgs),
+    /// Train the digit classifier the metrics use (the shipped one is in datasets/mnist-classifier/).
+    Classifier(ClassifierArgs),
+    /// FID against model evaluations for every sampler on one checkpoint: sweep.json and sweep.png.
+    Sweep(SweepArgs),
 }
 
 /// The networks `train` can build.
@@ -92,6 +99,16 @@ pub struct TrainArgs {
     /// Draw a grid of 16 samples (the run's sampler) from the EMA weights every this many steps; 0 disables.
     #[arg(long, default_value_t = 500)]
     pub sample_every: usize,
+    /// Score --eval-samples digits (DPM-Solver++(2M), 10 steps) from the EMA weights every this many steps,
+    /// as `eval` does: FID and the rest go to metrics.jsonl and the progress line. 0 disables.
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: usize,
+    /// Digits per --eval-every evaluation (FID is biased upwards at small n; compare with its floor).
+    #[arg(long, default_value_t = 256)]
+    pub eval_samples: usize,
+    /// Folder with the classifier --eval-every scores by.
+    #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
+    pub classifier: PathBuf,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -178,4 +195,71 @@ pub struct BenchArgs {
     /// DDIM-50 steps timed for 64 images; extrapolated to 50 when fewer.
     #[arg(long, default_value_t = 50)]
     pub ddim_steps: usize,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct EvalArgs {
+    /// What to score: a samples.npy ([N, 1, 28, 28] float32 in [0, 1], as `sample` and the PyTorch reference
+    /// write), a folder holding one, a run folder (its samples/samples.npy), or a folder of 28 x 28 PNGs.
+    #[arg(long)]
+    pub samples: PathBuf,
+    /// The JSON report. [default: eval.json in the samples folder, or <samples>.eval.json beside a file]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Folder with the classifier (classifier.bpk and classifier.json).
+    #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
+    pub classifier: PathBuf,
+    /// Folder with the MNIST IDX files (the test digits are the reference).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Seeds the random subsets (KID, precision and recall, the floor's training digits).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct ClassifierArgs {
+    /// Output folder for classifier.bpk and classifier.json.
+    #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 4)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Peak learning rate (AdamW, cosine decay to 0).
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct SweepArgs {
+    /// A training run's --out folder.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Output folder for sweep.json and sweep.png. [default: <checkpoint>/sweep]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Digits per point.
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Samplers to sweep ("ddpm" below T steps is DDIM with eta 1).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = ddpm_sample::SamplerKind::ALL)]
+    pub samplers: Vec<ddpm_sample::SamplerKind>,
+    /// Model evaluations per sample.
+    #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20, 50, 100])]
+    pub nfe: Vec<usize>,
+    /// Add DDPM over all T steps (the slowest point: about T / 10 times DDIM-10).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ddpm_full: bool,
+    /// Timestep spacing of every sampler below T steps.
+    #[arg(long, value_enum, default_value_t = ddpm_sample::Spacing::Trailing)]
+    pub spacing: ddpm_sample::Spacing,
+    #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
+    pub classifier: PathBuf,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }

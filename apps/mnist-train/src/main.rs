@@ -7,10 +7,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod baseline;
 mod bench;
+mod classifier;
 mod cli;
+mod eval;
 mod forward;
 mod run;
 mod sample;
+mod sweep;
 mod train;
 
 use std::process::ExitCode;
@@ -29,5 +32,8 @@ fn dispatch(args: cli::Args) -> anyhow::Result<()> {
         cli::Command::Forward(forward) => forward::run(&forward, &device),
         cli::Command::Baseline(baseline) => baseline::run(&baseline, &device),
         cli::Command::Bench(bench) => bench::run(&bench, &device, args.backend.batch_slices()),
+        cli::Command::Eval(eval) => eval::run(&eval, &device),
+        cli::Command::Classifier(classifier) => classifier::train(&classifier, &device),
+        cli::Command::Sweep(sweep) => sweep::run(&sweep, &device, args.backend.batch_slices()),
     }
 }

@@ -6,6 +6,7 @@ use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_nets::UNet;
 use ddpm_run::{LoadedRun, SampleRequest, Weights, sample_images};
+use ddpm_sample::SamplerConfig;
 
 use crate::cli::SampleArgs;
 use crate::run::{APP, MnistData, MnistRun};
@@ -45,7 +46,31 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
 /// `n` samples from the run's own sampler, seed 0, as pixels in [0, 1], `[n, channels, size, size]`:
 /// the grids `train` draws as it goes, and the baseline's comparison row.
 pub fn preview(model: &UNet, spec: &MnistRun, n: usize, device: &Device, threads: usize) -> anyhow::Result<Vec<f32>> {
-    let request = SampleRequest { sampler: &spec.sampler, n, seed: 0, threads, trajectory_every: None, progress: false };
+    quiet_samples(model, spec, &spec.sampler, n, device, threads)
+}
+
+/// `n` digits from `sampler`, seed 0, cropped to 28 x 28, pixels in [0, 1]: what `train --eval-every` scores.
+pub fn digits(
+    model: &UNet,
+    spec: &MnistRun,
+    sampler: &SamplerConfig,
+    n: usize,
+    device: &Device,
+    threads: usize,
+) -> anyhow::Result<Vec<f32>> {
+    Ok(crop_to_28(&quiet_samples(model, spec, sampler, n, device, threads)?, n, spec.data.image_size))
+}
+
+/// `n` samples, seed 0, without a progress bar, as pixels in [0, 1], `[n, channels, size, size]`.
+fn quiet_samples(
+    model: &UNet,
+    spec: &MnistRun,
+    sampler: &SamplerConfig,
+    n: usize,
+    device: &Device,
+    threads: usize,
+) -> anyhow::Result<Vec<f32>> {
+    let request = SampleRequest { sampler, n, seed: 0, threads, trajectory_every: None, progress: false };
     let samples = sample_images(model, spec, &request, device)?.samples;
     Ok(to_unit_range(&samples.into_data().try_into_vec::<f32>().expect("f32 samples")))
 }

@@ -1,5 +1,6 @@
 //! `mnist-train train`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -7,11 +8,13 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
 use ddpm_nets::UNet;
 use ddpm_run::{ImageRun, Start, print_model};
+use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_train::{EmaConfig, FitHooks, LrSchedule, TrainConfig, TrainError, Trainer};
 
 use crate::cli::TrainArgs;
+use crate::eval::{Evaluator, Report};
 use crate::run::{self, APP, MnistData, MnistRun};
-use crate::sample::preview;
+use crate::sample::{digits, preview};
 
 /// The step count when `--steps` is not given to a new run.
 const DEFAULT_STEPS: usize = 3000;
@@ -45,7 +48,15 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     let mut batches = ShuffledBatches::new(Arc::from(data.images), data.size * data.size, batch_size, spec.seed, first_batch);
     let next_batch = || Tensor::<4>::from_data(TensorData::new(batches.next().expect("the batch stream is endless"), shape), &autodiff);
 
-    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, batch_slices };
+    let eval = match args.eval_every {
+        0 => None,
+        every => {
+            anyhow::ensure!(args.eval_samples >= 10, "--eval-samples must be at least 10, got {}", args.eval_samples);
+            let evaluator = Evaluator::new(args.data_dir.as_deref(), &args.classifier, device)?;
+            Some(Evaluations { every, n: args.eval_samples, evaluator, log: args.out.join("metrics.jsonl"), last: None })
+        }
+    };
+    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, batch_slices, eval };
     let trained = session.train(model, next_batch, &mut grids, batch_slices)?;
     let last = trained.trainer.step_count();
     grids.draw(&trained.trainer, last)?;
@@ -66,13 +77,47 @@ fn train_config(args: &TrainArgs) -> TrainConfig {
         .with_seed(args.run.seed)
 }
 
-/// Draws 16 samples (the run's sampler, seed 0) from the EMA weights every `every` steps into `dir/step-N.png`.
+/// Draws 16 samples (the run's sampler, seed 0) from the EMA weights every `every` steps into `dir/step-N.png`,
+/// and scores the EMA weights' digits when asked.
 struct SampleGrids<'a> {
     every: usize,
     dir: PathBuf,
     spec: &'a MnistRun,
     device: &'a Device,
     batch_slices: usize,
+    eval: Option<Evaluations>,
+}
+
+/// `train --eval-every`: the evaluator, and the latest report for the progress line.
+struct Evaluations {
+    every: usize,
+    n: usize,
+    evaluator: Evaluator,
+    /// metrics.jsonl, which gets one line per evaluation beside the losses.
+    log: PathBuf,
+    last: Option<Report>,
+}
+
+impl Evaluations {
+    /// The cheap sampler evaluations use: 10 model evaluations, x_0 clipped as the run samples.
+    fn sampler(spec: &MnistRun) -> SamplerConfig {
+        SamplerConfig::new()
+            .with_kind(SamplerKind::DpmSolver2m)
+            .with_steps(10)
+            .with_spacing(Spacing::Trailing)
+            .with_clip_x0(spec.sampler.clip_x0)
+    }
+
+    fn evaluate(&mut self, trainer: &Trainer<UNet>, spec: &MnistRun, device: &Device, threads: usize) -> anyhow::Result<()> {
+        let pixels = digits(&trainer.sampling_model(), spec, &Self::sampler(spec), self.n, device, threads)?;
+        let images: Vec<f32> = pixels.iter().map(|v| v * 2.0 - 1.0).collect();
+        let report = self.evaluator.evaluate(&images, None, 0);
+        let line = serde_json::json!({ "step": trainer.step_count(), "eval": &report });
+        let mut file = std::fs::OpenOptions::new().append(true).create(true).open(&self.log)?;
+        writeln!(file, "{line}")?;
+        self.last = Some(report);
+        Ok(())
+    }
 }
 
 impl SampleGrids<'_> {
@@ -91,6 +136,16 @@ impl FitHooks<UNet> for SampleGrids<'_> {
         if self.every > 0 && step.is_multiple_of(self.every) && step < trainer.config().steps {
             self.draw(trainer, step)?;
         }
+        if let Some(eval) = &mut self.eval
+            && step.is_multiple_of(eval.every)
+        {
+            eval.evaluate(trainer, self.spec, self.device, self.batch_slices).map_err(|e| TrainError::Hook(format!("{e:#}")))?;
+        }
         Ok(())
+    }
+
+    fn progress_note(&self) -> Option<String> {
+        let report = self.eval.as_ref()?.last.as_ref()?;
+        Some(format!("FID {:.1} (floor {:.1})", report.fid, report.fid_floor))
     }
 }

@@ -1,4 +1,4 @@
-//! PNG figures: real vs generated histograms and loss curves.
+//! PNG figures: real vs generated histograms, loss curves, and metric-against-cost lines.
 //!
 //! Charts are drawn in memory with plotters (text in the bundled DejaVu Sans, so no system fonts are
 //! needed), encoded with `png`, and written atomically.
@@ -45,7 +45,7 @@ pub fn histograms(path: &Path, title: &str, series: &[Histogram], target: Option
         target.map(|(_, n)| (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).map(|x| (x, n.pdf(x))).collect()).unwrap_or_default();
     let y_max = densities.iter().flatten().chain(curve.iter().map(|(_, y)| y)).fold(0.0f64, |m, &y| m.max(y)) * 1.1;
 
-    let frame = Frame { title, x: lo..hi, y: 0.0..y_max.max(1e-9), x_desc: "x", y_desc: "density" };
+    let frame = Frame { title, x: lo..hi, y: 0.0..y_max.max(1e-9), x_desc: "x", y_desc: "density", log_x: false };
     render(path, frame, |chart| {
         for (s, dens) in series.iter().zip(&densities) {
             let style = s.color.mix(0.45).filled();
@@ -79,7 +79,7 @@ pub fn loss_curve(path: &Path, title: &str, losses: &[f32], smooth: usize) -> Re
     let y_max = points.iter().map(|p| p.1).fold(0.0f64, f64::max) * 1.05;
     let x_max = (points.len() as f64).max(1.0);
 
-    let frame = Frame { title, x: 0.0..x_max, y: 0.0..y_max.max(1e-9), x_desc: "step", y_desc: "MSE to the true noise" };
+    let frame = Frame { title, x: 0.0..x_max, y: 0.0..y_max.max(1e-9), x_desc: "step", y_desc: "MSE to the true noise", log_x: false };
     render(path, frame, |chart| {
         let faint = BLUE.mix(0.3);
         chart
@@ -90,6 +90,51 @@ pub fn loss_curve(path: &Path, title: &str, losses: &[f32], smooth: usize) -> Re
             .draw_series(LineSeries::new(averaged, ORANGE.stroke_width(2)))?
             .label(format!("mean of {smooth} steps"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], ORANGE.stroke_width(2)));
+        Ok(())
+    })
+}
+
+/// One line of points to draw.
+pub struct Line<'a> {
+    pub label: &'a str,
+    pub points: &'a [(f64, f64)],
+    pub color: RGBColor,
+}
+
+/// A distinct colour for line `i`: matplotlib's default cycle.
+pub fn cycle_color(i: usize) -> RGBColor {
+    const CYCLE: [RGBColor; 6] =
+        [BLUE, ORANGE, RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+    CYCLE[i % CYCLE.len()]
+}
+
+/// Lines over a logarithmic x axis (x > 0), e.g. FID against model evaluations, with an optional dashed
+/// horizontal reference (a floor) labelled by its first element.
+pub fn lines_log_x(path: &Path, title: &str, axes: [&str; 2], lines: &[Line], reference: Option<(&str, f64)>) -> Result<(), DataError> {
+    let points = || lines.iter().flat_map(|l| l.points.iter().copied()).filter(|(x, y)| *x > 0.0 && y.is_finite());
+    let (x_lo, x_hi) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| (lo.min(x.log10()), hi.max(x.log10())));
+    if !x_lo.is_finite() {
+        return Err(DataError::Plot { path: path.into(), reason: "no points with x > 0 and a finite y to draw".into() });
+    }
+    let y_hi = points().map(|p| p.1).chain(reference.map(|r| r.1)).fold(0.0f64, f64::max) * 1.08;
+    let pad = 0.05 * (x_hi - x_lo).max(0.5);
+    let frame = Frame { title, x: x_lo - pad..x_hi + pad, y: 0.0..y_hi.max(1e-9), x_desc: axes[0], y_desc: axes[1], log_x: true };
+    render(path, frame, |chart| {
+        for line in lines {
+            let (color, logged) = (line.color, line.points.iter().map(|&(x, y)| (x.log10(), y)).collect::<Vec<_>>());
+            chart
+                .draw_series(LineSeries::new(logged.clone(), color.stroke_width(2)))?
+                .label(line.label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
+            chart.draw_series(logged.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
+        }
+        if let Some((label, y)) = reference {
+            let grey = RGBColor(90, 90, 90);
+            chart
+                .draw_series(DashedLineSeries::new([(x_lo - pad, y), (x_hi + pad, y)], 8, 6, grey.stroke_width(1)))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], grey));
+        }
         Ok(())
     })
 }
@@ -113,6 +158,8 @@ struct Frame<'a> {
     y: Range<f64>,
     x_desc: &'a str,
     y_desc: &'a str,
+    /// The x values are log10 of what the labels show.
+    log_x: bool,
 }
 
 type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -126,6 +173,7 @@ fn render(path: &Path, frame: Frame, draw: impl FnOnce(&mut Chart) -> DrawResult
             .unwrap_or_else(|_| panic!("the bundled DejaVu Sans font is valid"));
     });
     let mut pixels = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    let log_x = frame.log_x;
     let drawn = (|| -> DrawResult {
         let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -139,7 +187,13 @@ fn render(path: &Path, frame: Frame, draw: impl FnOnce(&mut Chart) -> DrawResult
             .configure_mesh()
             .x_desc(frame.x_desc)
             .y_desc(frame.y_desc)
-            .x_label_formatter(&|x| format!("{x}"))
+            .x_label_formatter(&|x| {
+                if log_x {
+                    format!("{:.3}", 10f64.powf(*x)).trim_end_matches('0').trim_end_matches('.').to_string()
+                } else {
+                    format!("{x}")
+                }
+            })
             .label_style((FONT, 15))
             .draw()?;
         draw(&mut chart)?;
@@ -188,6 +242,11 @@ mod tests {
         let losses: Vec<f32> = (0..100).map(|i| 1.0 / (1.0 + i as f32)).collect();
         loss_curve(&dir.path().join("l.png"), "loss", &losses, 10).unwrap();
         assert!(dir.path().join("l.png").metadata().unwrap().len() > 1000);
+
+        let points = [(5.0, 80.0), (10.0, 40.0), (1000.0, 20.0)];
+        let lines = [Line { label: "DDIM", points: &points, color: cycle_color(0) }];
+        lines_log_x(&dir.path().join("s.png"), "sweep", ["NFE", "FID"], &lines, Some(("floor", 9.0))).unwrap();
+        assert!(dir.path().join("s.png").metadata().unwrap().len() > 1000);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! Samplers and the trainer only see the [`Denoiser`] trait, so a trained network, an analytic
 //! oracle and a test double are interchangeable; [`NetworkConfig`] names any of the project's networks.
+//! [`Classifier`] is the digit classifier behind the quality metrics.
 
 mod activation;
+mod classifier;
 mod denoiser;
 mod mlp;
 mod network;
@@ -11,6 +13,7 @@ mod time;
 mod unet;
 
 pub use activation::Activation;
+pub use classifier::{Classifier, ClassifierConfig};
 pub use denoiser::Denoiser;
 pub use mlp::{Mlp, MlpConfig};
 pub use network::NetworkConfig;

@@ -46,10 +46,19 @@ impl<M, H: FitHooks<M>> FitHooks<M> for WithProgressBar<'_, H> {
     }
 
     fn on_progress(&mut self, progress: &FitProgress) {
+        // A time-bounded run re-plans its total as it measures its pace.
+        self.bar.set_length(progress.total as u64);
         self.bar.set_position(progress.step as u64);
-        self.bar
-            .set_message(format!("loss {:.4} lr {:.1e} {:.0} img/s", progress.loss, progress.learning_rate, progress.images_per_second));
         self.inner.on_progress(progress);
+        let note = self.inner.progress_note().map(|note| format!(" {note}")).unwrap_or_default();
+        self.bar.set_message(format!(
+            "loss {:.4} lr {:.1e} {:.0} img/s{note}",
+            progress.loss, progress.learning_rate, progress.images_per_second
+        ));
+    }
+
+    fn progress_note(&self) -> Option<String> {
+        self.inner.progress_note()
     }
 }
 

@@ -18,7 +18,8 @@ use crate::{LossHistory, LossRecord, TrainError, Trainer};
 /// `R` is the app's description of the run, stored in every checkpoint (see [`crate::CheckpointState`]).
 #[derive(Debug, Clone, Default)]
 pub struct FitPlan<R = ()> {
-    /// Stop after this long (then checkpoint, when a folder is set).
+    /// Stop after this long (then checkpoint, when a folder is set). The learning-rate plan is then laid
+    /// over the steps that fit in it, estimated from the step rate as the run goes (see [`fit`]).
     pub time_limit: Option<Duration>,
     /// Where checkpoints and `metrics.jsonl` go.
     pub run_dir: Option<PathBuf>,
@@ -76,6 +77,11 @@ pub trait FitHooks<M> {
     }
 
     fn on_progress(&mut self, _progress: &FitProgress) {}
+
+    /// A few words a progress display shows after the loss (e.g. the latest sample-quality figure).
+    fn progress_note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Hooks that do nothing.
@@ -98,6 +104,11 @@ struct MetricsLine {
 /// set, calling `next_batch()` for each step's clean batch. Losses are read back every
 /// `log_every` steps (one sync), checked for NaN/inf, reported to `hooks.on_progress` and appended to
 /// `run_dir/metrics.jsonl`. Checkpoints are written after a flush, so none holds a diverged model.
+///
+/// With a time limit, the run's total (`config().steps`, which the learning-rate plan decays over) becomes
+/// the configured steps or the steps the limit leaves room for, whichever is fewer, re-estimated at every
+/// read-back from the rate so far; so a run cut by time ends annealed, as one cut by steps does, and
+/// its checkpoint records the total it reached.
 pub fn fit<M, R, const D: usize>(
     trainer: &mut Trainer<M>,
     mut next_batch: impl FnMut() -> Tensor<D>,
@@ -108,13 +119,14 @@ where
     M: Module + Denoiser<D>,
     R: Serialize,
 {
-    let total = trainer.config.steps;
+    let mut total = trainer.config.steps;
     let log_every = trainer.config.log_every.max(1);
     let mut metrics = Metrics::open(plan, trainer.step)?;
     let mut history = LossHistory::default();
     let mut pending: Vec<(usize, f64, Tensor<1>)> = Vec::with_capacity(log_every);
     let started = Instant::now();
     let first_step = trainer.step;
+    let requested_steps = total;
     let mut end = FitEnd::Finished;
 
     while trainer.step < total {
@@ -133,6 +145,12 @@ where
         if pending.len() >= log_every || last || checkpoint_due {
             let elapsed = started.elapsed().as_secs_f64();
             let images_per_second = ((trainer.step - first_step) * plan.batch_size) as f64 / elapsed.max(1e-9);
+            if let Some(limit) = plan.time_limit
+                && !last
+            {
+                total = steps_within(limit, elapsed, trainer.step - first_step, trainer.step).clamp(trainer.step + 1, requested_steps);
+                trainer.config.steps = total;
+            }
             let flushed = flush(&mut pending, trainer.config.learning_rate)?;
             metrics.append(&flushed, images_per_second, elapsed)?;
             if let Some(record) = flushed.last() {
@@ -151,6 +169,19 @@ where
         }
     }
     Ok((history, end))
+}
+
+/// Steps measured before the rate is trusted for a time-bounded plan (the first ones include warm-up).
+const STEPS_BEFORE_ESTIMATE: usize = 20;
+
+/// The total a run at step `step` reaches by the time `limit`, having taken `steps_taken` steps in the
+/// `elapsed` seconds so far; `usize::MAX` until enough steps were measured.
+fn steps_within(limit: Duration, elapsed: f64, steps_taken: usize, step: usize) -> usize {
+    if steps_taken < STEPS_BEFORE_ESTIMATE || elapsed <= 0.0 {
+        return usize::MAX;
+    }
+    let remaining = (limit.as_secs_f64() - elapsed).max(0.0);
+    step + (remaining * steps_taken as f64 / elapsed) as usize
 }
 
 /// Reads the buffered losses back in one transfer and stops on the first non-finite one.

@@ -8,7 +8,7 @@ use ddpm_nets::{Mlp, MlpConfig, TimeEncoding};
 use ddpm_sample::{DdpmSampler, ReverseProcess, VarianceType};
 use ddpm_schedule::Prediction;
 use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
-use ddpm_train::{LrSchedule, NoHooks, TrainConfig, TrainError, train};
+use ddpm_train::{FitEnd, FitPlan, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, fit, train};
 
 fn gaussian_data(n: usize, mean: f32, std: f32, device: &Device) -> Tensor<2> {
     let values: Vec<f32> = NoiseRng::new(100).normal_vec(n).into_iter().map(|z| mean + std * z).collect();
@@ -142,4 +142,33 @@ fn the_loss_is_on_the_configured_prediction_target() {
     assert!((x0 - 4.0).abs() < 1e-5, "x_0 target: {x0}");
     assert!((eps - 1.0).abs() < 0.3, "eps target: {eps}");
     assert!((v - eps).abs() > 0.05 && (v - x0).abs() > 0.05, "v target: {v} (eps {eps}, x_0 {x0})");
+}
+
+#[test]
+fn a_run_bounded_by_time_ends_with_its_learning_rate_annealed() {
+    // A million steps cannot fit in two seconds: the plan must shrink to what does, so the cosine reaches
+    // its floor near the end of the time, not a millionth of the way in.
+    let device = Device::flex().autodiff();
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 100).unwrap();
+    let model = init(MlpConfig::new().with_num_steps(100), &device, 0);
+    let config =
+        quiet(1_000_000).with_batch_size(Some(64)).with_log_every(5).with_lr_schedule(LrSchedule::Cosine { warmup_steps: 0, min_lr: 1e-5 });
+    let mut trainer = Trainer::new(model, &schedule, &config).unwrap();
+    let data = gaussian_data(64, 0.0, 1.0, &device);
+    let plan: FitPlan = FitPlan { time_limit: Some(std::time::Duration::from_secs(2)), batch_size: 64, ..FitPlan::default() };
+    let (history, end) = fit(&mut trainer, || data.clone(), &plan, &mut NoHooks).unwrap();
+    let last = history.records.last().unwrap();
+    assert!(matches!(end, FitEnd::Finished | FitEnd::TimeLimit), "{end:?}");
+    assert!(
+        trainer.step_count() > 40 && trainer.config().steps < 1_000_000,
+        "planned {} steps, took {}",
+        trainer.config().steps,
+        trainer.step_count()
+    );
+    assert!(
+        last.learning_rate < 0.1 * config.learning_rate,
+        "the plan ended at lr {} of a {} peak",
+        last.learning_rate,
+        config.learning_rate
+    );
 }
