@@ -52,7 +52,7 @@ pub fn run(args: &BenchArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     let mut times = Vec::new();
     for i in 0..args.warmup + args.forward_reps.max(1) {
         let started = Instant::now();
-        let _ = model.forward(x.clone(), &timesteps).into_data();
+        let _ = model.forward(x.clone(), &timesteps, None).into_data();
         if i >= args.warmup {
             times.push(started.elapsed().as_secs_f64());
         }

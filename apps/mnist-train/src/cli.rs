@@ -109,6 +109,14 @@ pub struct TrainArgs {
     /// Folder with the classifier --eval-every scores by.
     #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
     pub classifier: PathBuf,
+    /// Train class-conditionally (a digit embedding added to the time embedding), for `sample --class`
+    /// with classifier-free guidance.
+    #[arg(long)]
+    pub conditional: bool,
+    /// With --conditional: the chance each label is dropped to "no class", so the network also learns
+    /// the unconditional output that guidance extrapolates from.
+    #[arg(long, default_value_t = 0.1)]
+    pub cond_drop: f64,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -131,6 +139,35 @@ pub struct SampleArgs {
     /// Must equal the checkpoint's T when given.
     #[arg(long)]
     pub timesteps: Option<usize>,
+    /// For a --conditional run: the digit to draw (0-9), or `all` for ten rows, one per digit
+    /// (--n rounded up to a multiple of 10). Writes classes.json beside the samples, which `eval` reads.
+    #[arg(long)]
+    pub class: Option<ClassChoice>,
+    /// Classifier-free guidance scale w: out = out_uncond + w (out_cond - out_uncond); 1 is plain
+    /// conditional sampling, 0 unconditional.
+    #[arg(long, default_value_t = 3.0)]
+    pub guidance: f64,
+}
+
+/// `sample --class`: one digit, or every digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassChoice {
+    Digit(usize),
+    All,
+}
+
+impl std::str::FromStr for ClassChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "all" => Ok(Self::All),
+            digit => match digit.parse::<usize>() {
+                Ok(d) if d < crate::run::DIGITS => Ok(Self::Digit(d)),
+                _ => Err(format!("expected a digit 0-9 or `all`, got `{text}`")),
+            },
+        }
+    }
 }
 
 #[derive(ClapArgs, Debug)]

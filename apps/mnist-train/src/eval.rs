@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::classifier::{LoadedClassifier, classify};
 use crate::cli::EvalArgs;
+use crate::sample::CLASSES_FILE;
 
 const PIXELS: usize = 28 * 28;
 const CLASSES: usize = 10;
@@ -131,14 +132,30 @@ pub fn run(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
             evaluator.classifier().sha256
         );
     }
-    let report = evaluator.evaluate(&images, None, args.seed);
+    let requested = requested_classes(&args.samples, n)?;
+    let report = evaluator.evaluate(&images, requested.as_deref(), args.seed);
     println!("mnist-train eval: {n} samples from {}", args.samples.display());
     println!("  {}", report.summary());
     println!("  classes {:?}, mean pixel {:.3}", report.class_histogram, report.pixel_mean);
+    if let Some(agreement) = report.class_agreement {
+        println!("  {:.1}% classified as the class they were sampled for ({CLASSES_FILE})", 100.0 * agreement);
+    }
     let out = args.out.clone().unwrap_or_else(|| default_report_path(&args.samples));
     write_atomically(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
     println!("  wrote {}", out.display());
     Ok(())
+}
+
+/// The classes conditional samples were asked for: `classes.json` in the samples folder (or beside the file).
+fn requested_classes(samples: &Path, n: usize) -> anyhow::Result<Option<Vec<usize>>> {
+    let folder =
+        if samples.is_dir() { samples.to_path_buf() } else { samples.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf) };
+    let file = [folder.join(CLASSES_FILE), folder.join("samples").join(CLASSES_FILE)].into_iter().find(|f| f.is_file());
+    let Some(file) = file else { return Ok(None) };
+    let classes: Vec<usize> =
+        serde_json::from_str(&std::fs::read_to_string(&file)?).with_context(|| format!("{} is not a list of classes", file.display()))?;
+    anyhow::ensure!(classes.len() == n, "{} lists {} classes for {n} samples", file.display(), classes.len());
+    Ok(Some(classes))
 }
 
 /// `eval.json` beside a samples file, or inside a samples folder.

@@ -20,12 +20,23 @@ pub struct MnistData {
 
 pub type MnistRun = RunDescription<MnistData>;
 
-/// A new run's description.
-pub fn new_run(network: Network, schedule: NamedSchedule, timesteps: usize, prediction: Prediction, seed: u64) -> MnistRun {
+/// The digit classes of a conditional run.
+pub const DIGITS: usize = 10;
+
+/// A new run's description; `conditional` adds a class embedding for the ten digits.
+pub fn new_run(
+    network: Network,
+    schedule: NamedSchedule,
+    timesteps: usize,
+    prediction: Prediction,
+    seed: u64,
+    conditional: bool,
+) -> MnistRun {
     let (image_size, network) = match network {
         Network::Small => (28, UNetConfig::small(1, 28)),
         Network::Ddpm => (32, UNetConfig::ddpm(1, 32, 32)),
     };
+    let network = network.with_num_classes(conditional.then_some(DIGITS));
     RunDescription {
         app: APP.into(),
         schedule: schedule.betas(),

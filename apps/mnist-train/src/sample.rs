@@ -8,8 +8,11 @@ use ddpm_nets::UNet;
 use ddpm_run::{LoadedRun, SampleRequest, Weights, sample_images};
 use ddpm_sample::SamplerConfig;
 
-use crate::cli::SampleArgs;
-use crate::run::{APP, MnistData, MnistRun};
+use crate::cli::{ClassChoice, SampleArgs};
+use crate::run::{APP, DIGITS, MnistData, MnistRun};
+
+/// The class each sample was asked for, beside `samples.npy` (a JSON array), when a conditional run sampled.
+pub const CLASSES_FILE: &str = "classes.json";
 
 pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
     let loaded = LoadedRun::<MnistData>::open(APP, &args.checkpoint)?;
@@ -17,29 +20,47 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
     check_overrides(args, spec)?;
     let model = loaded.unet(device, args.sampler.weights)?;
     let sampler = args.sampler.apply(&spec.sampler);
+    let (n, classes, columns) = match args.class {
+        None => (args.n, None, 8),
+        Some(ClassChoice::Digit(digit)) => (args.n, Some(vec![digit; args.n]), 8),
+        // Ten rows, one per digit.
+        Some(ClassChoice::All) => {
+            let per_digit = args.n.div_ceil(DIGITS);
+            (per_digit * DIGITS, Some((0..per_digit * DIGITS).map(|i| i / per_digit).collect()), per_digit)
+        }
+    };
     let request = SampleRequest {
         sampler: &sampler,
-        n: args.n,
+        n,
         seed: args.sampler.seed,
         threads: batch_slices,
         trajectory_every: None,
         progress: true,
+        classes: classes.as_deref().map(|c| (c, args.guidance)),
     };
     let started = Instant::now();
     let sampled = sample_images(&model, spec, &request, device)?;
     let seconds = started.elapsed().as_secs_f64();
 
     let values: Vec<f32> = sampled.samples.into_data().try_into_vec().expect("f32 samples");
-    let pixels = crop_to_28(&to_unit_range(&values), args.n, spec.data.image_size);
+    let pixels = crop_to_28(&to_unit_range(&values), n, spec.data.image_size);
     let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("samples"));
-    write_grid(&out.join("grid.png"), &pixels, [args.n, 1, 28, 28], 8, 2)?;
-    ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[args.n, 1, 28, 28])?;
+    write_grid(&out.join("grid.png"), &pixels, [n, 1, 28, 28], columns, 2)?;
+    ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[n, 1, 28, 28])?;
+    let classes_file = out.join(CLASSES_FILE);
+    match &classes {
+        Some(classes) => ddpm_data::write_atomically(&classes_file, serde_json::to_string(classes)?.as_bytes())?,
+        // A stale label file would make `eval` score these samples against another run's classes.
+        None if classes_file.exists() => std::fs::remove_file(&classes_file)?,
+        None => {}
+    }
     let weights = match args.sampler.weights {
         Weights::Ema => "EMA",
         Weights::Online => "online",
     };
-    println!("mnist-train sample: {} images, {}, {weights} weights, in {seconds:.1} s", args.n, sampler.describe(spec.timesteps));
-    println!("  wrote {}/{{grid.png, samples.npy}}", out.display());
+    let guidance = if classes.is_some() { format!(", guidance {}", args.guidance) } else { String::new() };
+    println!("mnist-train sample: {n} images, {}{guidance}, {weights} weights, in {seconds:.1} s", sampler.describe(spec.timesteps));
+    println!("  wrote {}/{{grid.png, samples.npy{}}}", out.display(), if classes.is_some() { ", classes.json" } else { "" });
     Ok(())
 }
 
@@ -70,7 +91,7 @@ fn quiet_samples(
     device: &Device,
     threads: usize,
 ) -> anyhow::Result<Vec<f32>> {
-    let request = SampleRequest { sampler, n, seed: 0, threads, trajectory_every: None, progress: false };
+    let request = SampleRequest { sampler, n, seed: 0, threads, trajectory_every: None, progress: false, classes: None };
     let samples = sample_images(model, spec, &request, device)?.samples;
     Ok(to_unit_range(&samples.into_data().try_into_vec::<f32>().expect("f32 samples")))
 }

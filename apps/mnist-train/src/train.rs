@@ -9,7 +9,7 @@ use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
 use ddpm_nets::UNet;
 use ddpm_run::{ImageRun, Start, print_model};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
-use ddpm_train::{EmaConfig, FitHooks, LrSchedule, TrainConfig, TrainError, Trainer};
+use ddpm_train::{Batch, ClassConditioning, EmaConfig, FitHooks, LrSchedule, TrainConfig, TrainError, Trainer};
 
 use crate::cli::TrainArgs;
 use crate::eval::{Evaluator, Report};
@@ -26,7 +26,7 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
         Start::Resume
     } else {
         let prediction = args.objective.prediction;
-        let run = run::new_run(args.network, args.schedule, args.timesteps, prediction, args.run.seed);
+        let run = run::new_run(args.network, args.schedule, args.timesteps, prediction, args.run.seed, args.conditional);
         Start::New { run, train: args.objective.apply(train_config(args))? }
     };
     let session = ImageRun::<MnistData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
@@ -45,8 +45,26 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     let shape = spec.batch_shape(batch_size);
     // Batch k is a pure function of (seed, k), so a resumed run picks the stream up at its step.
     let first_batch = session.first_step() as u64;
-    let mut batches = ShuffledBatches::new(Arc::from(data.images), data.size * data.size, batch_size, spec.seed, first_batch);
-    let next_batch = || Tensor::<4>::from_data(TensorData::new(batches.next().expect("the batch stream is endless"), shape), &autodiff);
+    let conditional = session.config().conditioning.is_some();
+    let pixels = data.size * data.size;
+    // A conditional run's examples carry their label as one more value, so the shuffled stream keeps
+    // images and labels together.
+    let examples: Arc<[f32]> = if conditional {
+        data.images.chunks_exact(pixels).zip(&data.labels).flat_map(|(image, &label)| image.iter().copied().chain([label as f32])).collect()
+    } else {
+        Arc::from(data.images)
+    };
+    let example_len = pixels + usize::from(conditional);
+    let mut batches = ShuffledBatches::new(examples, example_len, batch_size, spec.seed, first_batch);
+    let next_batch = || {
+        let values = batches.next().expect("the batch stream is endless");
+        if !conditional {
+            return Batch::from(Tensor::<4>::from_data(TensorData::new(values, shape), &autodiff));
+        }
+        let (images, classes): (Vec<&[f32]>, Vec<usize>) =
+            values.chunks_exact(example_len).map(|example| (&example[..pixels], example[pixels] as usize)).unzip();
+        Batch { x0: Tensor::<4>::from_data(TensorData::new(images.concat(), shape), &autodiff), classes: Some(classes) }
+    };
 
     let eval = match args.eval_every {
         0 => None,
@@ -74,6 +92,7 @@ fn train_config(args: &TrainArgs) -> TrainConfig {
         .with_weight_decay(args.weight_decay)
         .with_grad_clip_norm((args.clip > 0.0).then_some(args.clip))
         .with_ema((args.ema_decay > 0.0).then(|| EmaConfig::new().with_decay(args.ema_decay)))
+        .with_conditioning(args.conditional.then(|| ClassConditioning::new(run::DIGITS).with_drop_probability(args.cond_drop)))
         .with_seed(args.run.seed)
 }
 

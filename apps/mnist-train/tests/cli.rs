@@ -145,3 +145,34 @@ fn missing_data_names_the_files_and_the_fix() {
     let err = failure(&run(dir.path(), &["train", "--data-dir", "nowhere", "--steps", "1"]));
     assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("--data-dir") && err.contains("DDPM_OFFLINE"), "{err}");
 }
+
+#[test]
+fn a_conditional_run_samples_one_digit_or_all_and_eval_reads_the_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let data = mnist_dir();
+    let args = ["train", "--data-dir", data.to_str().unwrap(), "--out", "cond", "--steps", "2", "--batch-size", "8", "--sample-every", "0"];
+    ok(&run(cwd, &[&args[..], &["--conditional", "--cond-drop", "0.2"]].concat()));
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cwd.join("cond/checkpoint/state.json")).unwrap()).unwrap();
+    assert_eq!(state["train"]["conditioning"]["classes"], 10);
+    assert_eq!(state["train"]["conditioning"]["drop_probability"], 0.2);
+
+    let sample = ["sample", "--checkpoint", "cond", "--sampler", "dpm++2m", "--steps", "3"];
+    let out = ok(&run(cwd, &[&sample[..], &["--class", "all", "--n", "12", "--out", "all"]].concat()));
+    assert!(out.contains("20 images") && out.contains("guidance 3"), "--n rounds up to two per digit: {out}");
+    let classes: Vec<usize> = serde_json::from_str(&std::fs::read_to_string(cwd.join("all/classes.json")).unwrap()).unwrap();
+    assert_eq!(classes, (0..20).map(|i| i / 2).collect::<Vec<_>>());
+    ok(&run(cwd, &[&sample[..], &["--class", "7", "--n", "10", "--guidance", "1", "--out", "seven"]].concat()));
+    let classifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist-classifier");
+    let out =
+        ok(&run(cwd, &["eval", "--samples", "seven", "--data-dir", data.to_str().unwrap(), "--classifier", classifier.to_str().unwrap()]));
+    assert!(out.contains("classified as the class they were sampled for"), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cwd.join("seven/eval.json")).unwrap()).unwrap();
+    assert!(report["class_agreement"].is_f64(), "{report}");
+
+    let err = failure(&run(cwd, &[&sample[..], &["--class", "ten"]].concat()));
+    assert!(err.contains("expected a digit 0-9 or `all`"), "{err}");
+    ok(&tiny_train(cwd, &["--steps", "1"]));
+    let err = failure(&run(cwd, &["sample", "--checkpoint", "run", "--class", "3"]));
+    assert!(err.contains("trained unconditionally") && err.contains("--conditional"), "{err}");
+}

@@ -73,6 +73,7 @@ pub fn sample_and_report(
         threads: request.threads,
         trajectory_every: Some(every),
         progress: true,
+        classes: None,
     };
 
     let started = Instant::now();

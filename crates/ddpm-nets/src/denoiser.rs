@@ -7,11 +7,16 @@ use burn::tensor::Tensor;
 ///
 /// `D` is the rank of a batch (2 for vectors `[B, features]`, 4 for images `[B, C, H, W]`).
 pub trait Denoiser<const D: usize> {
-    /// The model output at `x_t`.
+    /// The model output at `x_t`, given each example's class label when the network is class-conditional.
+    ///
+    /// `classes`: `None` asks for the unconditional output (a conditional network reads it as its null
+    /// class, the label it was trained with when the class was dropped); an unconditional network
+    /// ignores labels.
     ///
     /// # Shapes
     /// - `x_t`: `[B, ...]`
     /// - `timesteps`: `B` 0-based diffusion steps, one per example
+    /// - `classes`: `B` labels, when given
     /// - output: `[B, ...]`, the same shape as `x_t`
-    fn predict(&self, x_t: Tensor<D>, timesteps: &[usize]) -> Tensor<D>;
+    fn predict(&self, x_t: Tensor<D>, timesteps: &[usize], classes: Option<&[usize]>) -> Tensor<D>;
 }

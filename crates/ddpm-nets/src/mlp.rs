@@ -81,7 +81,7 @@ impl Mlp {
 }
 
 impl Denoiser<2> for Mlp {
-    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize], _classes: Option<&[usize]>) -> Tensor<2> {
         self.forward(x_t, timesteps)
     }
 }

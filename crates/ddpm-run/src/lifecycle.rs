@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use ddpm_nets::UNet;
-use ddpm_sample::{ReverseProcess, Sampled, SamplerConfig};
+use ddpm_sample::{Guided, ReverseProcess, Sampled, SamplerConfig};
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
-use ddpm_train::{FitEnd, FitHooks, FitPlan, LossHistory, TrainConfig, Trainer, ensure_new_run_dir, fit, logged_losses};
+use ddpm_train::{Batch, FitEnd, FitHooks, FitPlan, LossHistory, TrainConfig, Trainer, ensure_new_run_dir, fit, logged_losses};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -114,14 +114,15 @@ impl<E: Serialize + DeserializeOwned> ImageRun<E> {
         Ok(self.description.unet()?.init(device))
     }
 
-    /// Trains `model` (from [`ImageRun::init_model`]) on `next_batch()`'s clean batches until the
+    /// Trains `model` (from [`ImageRun::init_model`]) on `next_batch()`'s clean batches (labelled ones for
+    /// a class-conditional run) until the
     /// steps are done, the time limit passes or Ctrl-C, writing checkpoints, `metrics.jsonl` and
     /// `loss.png` into the run folder and printing how it went. `batch_slices` is
     /// [`crate::BackendArgs::batch_slices`].
-    pub fn train(
+    pub fn train<B: Into<Batch<4>>>(
         &self,
         model: UNet,
-        next_batch: impl FnMut() -> Tensor<4>,
+        next_batch: impl FnMut() -> B,
         hooks: &mut impl FitHooks<UNet>,
         batch_slices: usize,
     ) -> anyhow::Result<Trained> {
@@ -158,7 +159,9 @@ impl<E: Serialize + DeserializeOwned> ImageRun<E> {
     fn report(&self, trained: &Trained) {
         let app = &self.description.app;
         let (steps, seconds) = (trained.steps, trained.seconds.max(1e-9));
-        println!("{app}: {} at step {} of {}", trained.end.describe(), trained.trainer.step_count(), self.config.steps);
+        let planned = trained.trainer.config().steps;
+        let fitted = if self.time_limit.is_some() && planned < self.config.steps { " (the plan laid over --minutes)" } else { "" };
+        println!("{app}: {} at step {} of {planned}{fitted}", trained.end.describe(), trained.trainer.step_count());
         let images_per_second = (steps * self.batch_size()) as f64 / seconds;
         println!("  {steps} steps in {seconds:.0} s ({:.3} s/step, {images_per_second:.1} images/s)", seconds / steps.max(1) as f64);
         if let Some(loss) = trained.history.recent_mean(100) {
@@ -182,6 +185,8 @@ pub struct SampleRequest<'a> {
     pub trajectory_every: Option<usize>,
     /// Draw a progress bar.
     pub progress: bool,
+    /// Class labels, one per sample, for a class-conditional network, with the guidance scale.
+    pub classes: Option<(&'a [usize], f64)>,
 }
 
 /// Samples `request.n` images of the run `run` describes from `model`, with the run's schedule and
@@ -192,10 +197,21 @@ pub fn sample_images<E>(model: &UNet, run: &RunDescription<E>, request: &SampleR
     let sampler = request.sampler.init(&schedule, run.prediction).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
     let sampler = sampler.with_threads(request.threads);
     let (shape, mut rng) = (run.batch_shape(request.n), NoiseRng::new(request.seed));
+    let (classes, scale) = request.classes.map_or((None, 1.0), |(classes, scale)| (Some(classes), scale));
+    if let Some(classes) = classes {
+        let known = model
+            .num_classes()
+            .ok_or_else(|| anyhow::anyhow!("this run was trained unconditionally: it cannot sample a class (train with --conditional)"))?;
+        anyhow::ensure!(classes.len() == request.n, "one class per sample: {} classes for {} samples", classes.len(), request.n);
+        if let Some(bad) = classes.iter().find(|&&c| c >= known) {
+            anyhow::bail!("class {bad} is out of range: this run knows classes 0 to {}", known - 1);
+        }
+    }
+    let guided = Guided::new(model, scale, model.num_classes().unwrap_or(0));
     Ok(if request.progress {
-        sample_with_progress(&sampler, model, shape, &mut rng, device, request.trajectory_every)
+        sample_with_progress(&sampler, &guided, shape, classes, &mut rng, device, request.trajectory_every)
     } else {
-        sampler.sample(model, shape, &mut rng, device, request.trajectory_every, |_, _| {})
+        sampler.sample_classes(&guided, shape, classes, &mut rng, device, request.trajectory_every, |_, _| {})
     })
 }
 

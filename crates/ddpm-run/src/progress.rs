@@ -62,11 +62,12 @@ impl<M, H: FitHooks<M>> FitHooks<M> for WithProgressBar<'_, H> {
     }
 }
 
-/// [`ReverseProcess::sample`] with a progress bar over the sampler's steps.
+/// [`ReverseProcess::sample_classes`] with a progress bar over the sampler's steps.
 pub fn sample_with_progress<const D: usize, P, M>(
     sampler: &P,
     model: &M,
     shape: [usize; D],
+    classes: Option<&[usize]>,
     rng: &mut NoiseRng,
     device: &Device,
     trajectory_every: Option<usize>,
@@ -76,7 +77,7 @@ where
     M: Denoiser<D> + Sync,
 {
     let bar = progress_bar(sampler.timesteps().len(), "sampling");
-    let sampled = sampler.sample(model, shape, rng, device, trajectory_every, |done, _| bar.set_position(done as u64));
+    let sampled = sampler.sample_classes(model, shape, classes, rng, device, trajectory_every, |done, _| bar.set_position(done as u64));
     bar.finish_and_clear();
     sampled
 }

@@ -45,7 +45,7 @@ pub trait ReverseProcess: Sync {
         1
     }
 
-    /// Runs the chain from x_T ~ N(0, I) (noise from `rng`) to x_0.
+    /// Runs the chain from x_T ~ N(0, I) (noise from `rng`) to x_0, unconditionally.
     ///
     /// `trajectory_every = Some(k)` keeps the state every `k` steps (plus x_T and x_0);
     /// `on_step(done, total)` reports progress (from the first slice of the batch), e.g. to a progress bar.
@@ -61,9 +61,31 @@ pub trait ReverseProcess: Sync {
     where
         Self: Sized,
     {
+        self.sample_classes(model, shape, None, rng, device, trajectory_every, on_step)
+    }
+
+    /// [`ReverseProcess::sample`] with a class label per example (`classes.len()` = `shape[0]`) given to
+    /// the model at every step, e.g. through [`crate::Guided`] for classifier-free guidance.
+    #[allow(clippy::too_many_arguments)]
+    fn sample_classes<const D: usize, M: Denoiser<D> + Sync>(
+        &self,
+        model: &M,
+        shape: [usize; D],
+        classes: Option<&[usize]>,
+        rng: &mut NoiseRng,
+        device: &Device,
+        trajectory_every: Option<usize>,
+        on_step: impl FnMut(usize, usize) + Send,
+    ) -> Sampled<D>
+    where
+        Self: Sized,
+    {
+        if let Some(classes) = classes {
+            assert_eq!(classes.len(), shape[0], "one class label per sample");
+        }
         // One draw for x_T and one per step, reserved up front so each slice reads its own rows.
         let first_draw = rng.reserve_draws(1 + self.timesteps().len() as u64);
-        let chain = Chain { process: self, model, rng: *rng, first_draw, shape, device, trajectory_every };
+        let chain = Chain { process: self, model, classes, rng: *rng, first_draw, shape, device, trajectory_every };
         let slices = row_slices(shape[0], self.threads());
         let mut parts: Vec<Sampled<D>> = if slices.len() > 1 && rayon::current_num_threads() >= slices.len() {
             // Each slice as a task on the CPU kernels' own thread pool: the ops it runs then split their
@@ -95,6 +117,7 @@ pub trait ReverseProcess: Sync {
 struct Chain<'s, P, M, const D: usize> {
     process: &'s P,
     model: &'s M,
+    classes: Option<&'s [usize]>,
     rng: NoiseRng,
     first_draw: u64,
     shape: [usize; D],
@@ -118,11 +141,12 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
         if keep(0) {
             trajectory.push((label(0), x.clone()));
         }
+        let classes = self.classes.map(|classes| &classes[rows.clone()]);
         let mut memory = StepMemory::new();
         let mut batch_timesteps = vec![0; rows.len()];
         for (position, &t) in timesteps.iter().enumerate() {
             batch_timesteps.fill(t);
-            let output = self.model.predict(x.clone(), &batch_timesteps);
+            let output = self.model.predict(x.clone(), &batch_timesteps, classes);
             x = self.process.step_mean_at(position, x, output, &mut memory);
             let std = self.process.noise_std_at(position);
             if std > 0.0 {

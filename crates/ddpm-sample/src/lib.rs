@@ -10,6 +10,7 @@ mod ddim;
 mod ddpm;
 mod dpm_solver;
 mod estimate;
+mod guidance;
 
 pub use chain::{ReverseProcess, Sampled, StepMemory};
 pub use choice::{Sampler, SamplerConfig, SamplerKind};
@@ -17,3 +18,4 @@ pub use ddim::{DdimSampler, Spacing};
 pub use ddpm::{DdpmSampler, VarianceType};
 pub use dpm_solver::DpmSolverPlusPlus;
 pub use estimate::Estimator;
+pub use guidance::Guided;

@@ -79,7 +79,7 @@ impl GaussianOracle<'_> {
 }
 
 impl Denoiser<2> for GaussianOracle<'_> {
-    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize], _: Option<&[usize]>) -> Tensor<2> {
         let (gain, shift): (Vec<f64>, Vec<f64>) = timesteps.iter().map(|&t| self.gain_shift(t)).unzip();
         let device = x_t.device();
         (x_t - per_example::<2>(&shift, &device)) * per_example::<2>(&gain, &device)

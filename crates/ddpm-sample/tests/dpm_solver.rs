@@ -21,7 +21,7 @@ fn solve(solver: &DpmSolverPlusPlus, oracle: &impl Denoiser<2>, x_t: &[f32]) -> 
     let mut x = Tensor::<2>::from_data(TensorData::new(x_t.to_vec(), [x_t.len(), 1]), &Device::flex());
     let mut memory = StepMemory::new();
     for (position, &t) in solver.timesteps().iter().enumerate() {
-        let output = oracle.predict(x.clone(), &vec![t; x_t.len()]);
+        let output = oracle.predict(x.clone(), &vec![t; x_t.len()], None);
         x = solver.step_mean_at(position, x, output, &mut memory);
     }
     x.into_data().try_into_vec().unwrap()

@@ -15,7 +15,7 @@ struct GaussianOracle<'a> {
 }
 
 impl Denoiser<2> for GaussianOracle<'_> {
-    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize], _: Option<&[usize]>) -> Tensor<2> {
         let abar = |t: usize| self.schedule.alphas_cumprod()[t];
         let gain: Vec<f64> = timesteps.iter().map(|&t| (1.0 - abar(t)).sqrt() / (abar(t) * self.s * self.s + 1.0 - abar(t))).collect();
         let shift: Vec<f64> = timesteps.iter().map(|&t| abar(t).sqrt() * self.mu).collect();

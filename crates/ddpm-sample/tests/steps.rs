@@ -47,7 +47,7 @@ fn sigma_follows_the_variance_choice() {
 /// Predicts zero noise, so each step is a pure rescaling plus the added noise.
 struct Zero;
 impl Denoiser<2> for Zero {
-    fn predict(&self, x_t: Tensor<2>, _: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, _: &[usize], _: Option<&[usize]>) -> Tensor<2> {
         x_t.zeros_like()
     }
 }
@@ -55,7 +55,7 @@ impl Denoiser<2> for Zero {
 /// Predicts zero noise and records the timesteps it is asked about.
 struct Recorder(std::sync::Mutex<Vec<Vec<usize>>>);
 impl Denoiser<2> for Recorder {
-    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize], _: Option<&[usize]>) -> Tensor<2> {
         self.0.lock().unwrap().push(timesteps.to_vec());
         x_t.zeros_like()
     }
@@ -113,7 +113,7 @@ fn sampling_is_seeded() {
 /// A denoiser that depends on x_t and t, so a wrong row or step in any slice shows.
 struct Affine;
 impl Denoiser<2> for Affine {
-    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize], _: Option<&[usize]>) -> Tensor<2> {
         x_t.mul_scalar(0.1 + timesteps[0] as f64 / 100.0)
     }
 }

@@ -33,6 +33,10 @@ pub struct TrainConfig {
     /// What the network learns to output: the noise, x_0 or the velocity v.
     #[config(default = "Prediction::Epsilon")]
     pub prediction: Prediction,
+    /// Train class-conditionally for classifier-free guidance: batches carry labels, each dropped to the
+    /// null class with the given probability. `None`: unconditional.
+    #[config(default = "None")]
+    pub conditioning: Option<ClassConditioning>,
     /// How the timesteps' losses are weighted.
     #[config(default = "LossWeighting::Uniform")]
     pub loss_weighting: LossWeighting,
@@ -44,6 +48,16 @@ pub struct TrainConfig {
     pub log_every: usize,
 }
 
+/// Class conditioning of a run (Ho & Salimans 2022).
+#[derive(Config, Debug, PartialEq)]
+pub struct ClassConditioning {
+    /// Labels are `0..classes`; `classes` itself is the null class.
+    pub classes: usize,
+    /// The chance a label is replaced by the null class, so the network also learns the unconditional output.
+    #[config(default = 0.1)]
+    pub drop_probability: f64,
+}
+
 impl TrainConfig {
     /// Explains the first setting that cannot work.
     pub fn validate(&self) -> Result<(), String> {
@@ -53,6 +67,14 @@ impl TrainConfig {
         positive("learning rate", self.learning_rate)?;
         if let Some(norm) = self.grad_clip_norm {
             positive("gradient clipping norm", norm)?;
+        }
+        if let Some(conditioning) = &self.conditioning
+            && !(conditioning.classes > 0 && (0.0..1.0).contains(&conditioning.drop_probability))
+        {
+            return Err(format!(
+                "class conditioning needs at least one class and a drop probability in [0, 1) (got {} classes, {})",
+                conditioning.classes, conditioning.drop_probability
+            ));
         }
         if let Some(ema) = &self.ema
             && !(0.0..1.0).contains(&ema.decay)

@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 use ddpm_nets::Denoiser;
 use serde::{Deserialize, Serialize};
 
-use crate::{LossHistory, LossRecord, TrainError, Trainer};
+use crate::{Batch, LossHistory, LossRecord, TrainError, Trainer};
 
 /// What a call to [`fit`] does besides stepping. The default only trains, quietly.
 ///
@@ -101,7 +101,7 @@ struct MetricsLine {
 }
 
 /// Trains until `trainer.config().steps` steps are done, the time limit passes or the stop flag is
-/// set, calling `next_batch()` for each step's clean batch. Losses are read back every
+/// set, calling `next_batch()` for each step's clean batch (a tensor, or a [`Batch`] with labels). Losses are read back every
 /// `log_every` steps (one sync), checked for NaN/inf, reported to `hooks.on_progress` and appended to
 /// `run_dir/metrics.jsonl`. Checkpoints are written after a flush, so none holds a diverged model.
 ///
@@ -109,15 +109,16 @@ struct MetricsLine {
 /// the configured steps or the steps the limit leaves room for, whichever is fewer, re-estimated at every
 /// read-back from the rate so far; so a run cut by time ends annealed, as one cut by steps does, and
 /// its checkpoint records the total it reached.
-pub fn fit<M, R, const D: usize>(
+pub fn fit<M, R, B, const D: usize>(
     trainer: &mut Trainer<M>,
-    mut next_batch: impl FnMut() -> Tensor<D>,
+    mut next_batch: impl FnMut() -> B,
     plan: &FitPlan<R>,
     hooks: &mut impl FitHooks<M>,
 ) -> Result<(LossHistory, FitEnd), TrainError>
 where
     M: Module + Denoiser<D>,
     R: Serialize,
+    B: Into<Batch<D>>,
 {
     let mut total = trainer.config.steps;
     let log_every = trainer.config.log_every.max(1);
@@ -135,10 +136,13 @@ where
         pending.push((step, learning_rate, loss));
         hooks.after_step(trainer)?;
 
-        if plan.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
-            end = FitEnd::Stopped;
-        } else if plan.time_limit.is_some_and(|limit| started.elapsed() >= limit) {
-            end = FitEnd::TimeLimit;
+        // The last planned step finishes the run, whatever else happened during it.
+        if trainer.step < total {
+            if plan.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                end = FitEnd::Stopped;
+            } else if plan.time_limit.is_some_and(|limit| started.elapsed() >= limit) {
+                end = FitEnd::TimeLimit;
+            }
         }
         let last = end != FitEnd::Finished || trainer.step == total;
         let checkpoint_due = plan.checkpoint_every.is_some_and(|n| trainer.step.is_multiple_of(n.max(1)));

@@ -23,12 +23,12 @@ mod weighting;
 
 pub use checkpoint::{CHECKPOINT_DIR, CHECKPOINT_FORMAT, CheckpointState, ensure_new_run_dir, load_weights, read_state, resolve};
 pub use clip::clip_global_norm;
-pub use config::TrainConfig;
+pub use config::{ClassConditioning, TrainConfig};
 pub use dataset::{Trained, train};
 pub use ema::{EmaConfig, ema_update};
 pub use error::TrainError;
 pub use fit::{FitEnd, FitHooks, FitPlan, FitProgress, NoHooks, fit, logged_losses};
 pub use history::{LossHistory, LossRecord};
 pub use lr::LrSchedule;
-pub use trainer::Trainer;
+pub use trainer::{Batch, Trainer};
 pub use weighting::LossWeighting;

@@ -11,6 +11,22 @@ use ddpm_schedule::{NoiseRng, NoiseSchedule, per_example, row_slices};
 use crate::slices::sliced_gradients;
 use crate::{TrainConfig, TrainError, clip_global_norm, ema_update};
 
+/// One training batch: clean examples, and their class labels when the run is class-conditional.
+#[derive(Debug, Clone)]
+pub struct Batch<const D: usize> {
+    /// `[B, ...]`.
+    pub x0: Tensor<D>,
+    /// `B` labels below the conditioning's class count.
+    pub classes: Option<Vec<usize>>,
+}
+
+impl<const D: usize> From<Tensor<D>> for Batch<D> {
+    /// An unlabelled batch.
+    fn from(x0: Tensor<D>) -> Self {
+        Self { x0, classes: None }
+    }
+}
+
 /// A model being trained: its weights, their moving average, the optimiser's moments, the noise
 /// stream and the step count. Everything a checkpoint must hold to resume exactly.
 pub struct Trainer<M> {
@@ -76,23 +92,36 @@ impl<M: Module> Trainer<M> {
         self.ema.clone().unwrap_or_else(|| self.model.clone().valid())
     }
 
-    /// Takes one step on the clean batch `x0` (`[B, ...]`, on the autodiff device) and returns its loss
-    /// (`[1]`, still on the device: reading it back would cost a sync per step).
+    /// Takes one step on a clean batch (`[B, ...]`, on the autodiff device; with class labels for a
+    /// conditional run) and returns its loss (`[1]`, still on the device: reading it back would cost a
+    /// sync per step).
     ///
     /// Draws t ~ U{0..T-1} and eps ~ N(0, I) per example from the trainer's seeded stream, forms
     /// x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and minimises the (weighted) mean of
-    /// (f_theta(x_t, t) - target)^2, the target being eps, x_0 or v as the config's `prediction` says;
-    /// then clips, steps AdamW and updates the EMA. With
+    /// (f_theta(x_t, t, c) - target)^2, the target being eps, x_0 or v as the config's `prediction` says;
+    /// then clips, steps AdamW and updates the EMA. With [`TrainConfig::conditioning`], each label c is
+    /// replaced by the null class with its drop probability (from the same stream). With
     /// [`Trainer::with_batch_slices`], the slices' gradients are summed before the clipping.
-    pub fn step<const D: usize>(&mut self, x0: Tensor<D>) -> Tensor<1>
+    pub fn step<const D: usize>(&mut self, batch: impl Into<Batch<D>>) -> Tensor<1>
     where
         M: Denoiser<D>,
     {
+        let Batch { x0, classes } = batch.into();
         let device = x0.device();
         let shape = x0.dims();
         let batch = shape[0];
         let timesteps = self.rng.uniform_indices(batch, self.schedule.num_steps());
         let noise = self.rng.normal(shape, &device);
+        let classes = self.config.conditioning.as_ref().map(|conditioning| {
+            let labels = classes.as_deref().expect("a class-conditional run needs a label per example");
+            assert_eq!(labels.len(), batch, "one class label per example");
+            let keep = self.rng.uniform_vec(batch);
+            labels
+                .iter()
+                .zip(keep)
+                .map(|(&c, u)| if (u as f64) < conditioning.drop_probability { conditioning.classes } else { c })
+                .collect::<Vec<_>>()
+        });
         let x_t = self.schedule.q_sample(x0.clone(), &timesteps, noise.clone());
         let prediction = self.config.prediction;
         let target = prediction.target(&self.schedule, x0, &timesteps, noise);
@@ -103,7 +132,8 @@ impl<M: Module> Trainer<M> {
         // The (weighted) mean over the examples in `range`, times their share of the batch.
         let loss_of = |model: &M, range: Range<usize>| {
             let rows = |x: &Tensor<D>| if range.len() == batch { x.clone() } else { x.clone().narrow(0, range.start, range.len()) };
-            let squared_error = (model.predict(rows(&x_t), &timesteps[range.clone()]) - rows(&target)).square();
+            let labels = classes.as_ref().map(|c| &c[range.clone()]);
+            let squared_error = (model.predict(rows(&x_t), &timesteps[range.clone()], labels) - rows(&target)).square();
             let loss = match &weights {
                 None => squared_error.mean(),
                 Some(weights) => (squared_error * per_example::<D>(&weights[range.clone()], &device)).mean(),

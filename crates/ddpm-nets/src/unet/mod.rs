@@ -13,9 +13,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 pub use basic::{BasicUNet, BasicUNetConfig};
 pub use block::{Attention, Block, BlockStyle};
@@ -82,6 +82,11 @@ pub struct UNetConfig {
     /// T of the noise schedule (the time embedding is tabulated for steps `0..T`).
     #[config(default = 1000)]
     pub num_steps: usize,
+    /// Class-conditional on this many classes: a learned embedding per class, plus one for "no class"
+    /// (index `num_classes`, for classifier-free guidance), added to the time embedding as diffusers'
+    /// `UNet2DModel` does with `num_class_embeds`. `None`: unconditional.
+    #[config(default = "None")]
+    pub num_classes: Option<usize>,
 }
 
 impl UNetConfig {
@@ -204,6 +209,7 @@ impl UNetConfig {
         let time_widths = [self.time_dim, self.time_hidden, self.time_hidden];
         UNet {
             time_mlp: (0..self.time_mlp_layers).map(|i| LinearConfig::new(time_widths[i], time_widths[i + 1]).init(device)).collect(),
+            class_embedding: self.num_classes.map(|classes| EmbeddingConfig::new(classes + 1, self.time_hidden).init(device)),
             conv_in,
             down,
             downsamplers,
@@ -239,6 +245,8 @@ impl Level {
 #[derive(Module, Debug)]
 pub struct UNet {
     time_mlp: Vec<Linear>,
+    /// `num_classes + 1` rows, the last for "no class".
+    class_embedding: Option<Embedding>,
     conv_in: Option<Conv2d>,
     down: Vec<Level>,
     /// One per level: a stride-2 conv, or `None` for max-pooling.
@@ -252,17 +260,40 @@ pub struct UNet {
 }
 
 impl UNet {
+    /// The classes of a conditional network (`None` when unconditional).
+    pub fn num_classes(&self) -> Option<usize> {
+        self.class_embedding.as_ref().map(|e| e.weight.dims()[0] - 1)
+    }
+
     /// # Shapes
     /// - `x_t`: `[B, in_channels, S, S]` with `S` the configured image size
     /// - `timesteps`: `B` 0-based steps
+    /// - `classes`: `B` labels below `num_classes` (or equal to it: the null class), or `None` for the null
+    ///   class throughout (ignored when unconditional)
     /// - output: `[B, out_channels, S, S]`
-    pub fn forward(&self, x_t: Tensor<4>, timesteps: &[usize]) -> Tensor<4> {
-        let mut time = self.time.encode(timesteps, &x_t.device()); // [B, time_dim]
+    pub fn forward(&self, x_t: Tensor<4>, timesteps: &[usize], classes: Option<&[usize]>) -> Tensor<4> {
+        let device = x_t.device();
+        let mut time = self.time.encode(timesteps, &device); // [B, time_dim]
         for (i, layer) in self.time_mlp.iter().enumerate() {
             time = layer.forward(time);
             if i == 0 {
                 time = silu(time);
             }
+        }
+        if let Some(embedding) = &self.class_embedding {
+            let null = embedding.weight.dims()[0] - 1;
+            let labels: Vec<i64> = match classes {
+                Some(classes) => classes
+                    .iter()
+                    .map(|&c| {
+                        assert!(c <= null, "class {c} is out of range: this U-Net knows classes 0..{null} and {null} for none");
+                        c as i64
+                    })
+                    .collect(),
+                None => vec![null as i64; timesteps.len()],
+            };
+            let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [timesteps.len(), 1]), &device);
+            time = time + embedding.forward(labels).squeeze_dim::<2>(1); // [B, time_hidden]
         }
         let mut x = match &self.conv_in {
             Some(conv) => conv.forward(x_t),
@@ -287,8 +318,8 @@ impl UNet {
 }
 
 impl Denoiser<4> for UNet {
-    fn predict(&self, x_t: Tensor<4>, timesteps: &[usize]) -> Tensor<4> {
-        self.forward(x_t, timesteps)
+    fn predict(&self, x_t: Tensor<4>, timesteps: &[usize], classes: Option<&[usize]>) -> Tensor<4> {
+        self.forward(x_t, timesteps, classes)
     }
 }
 

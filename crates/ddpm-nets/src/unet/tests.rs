@@ -32,7 +32,7 @@ fn small_preset_matches_the_pytorch_benchmark_network() {
     assert_eq!(model.num_params(), torch_small_unet_params());
     assert!((610_000..630_000).contains(&model.num_params()), "0.62 M parameters: {}", model.num_params());
     let x = Tensor::<4>::random([2, 1, 28, 28], Distribution::Normal(0.0, 1.0), &Device::flex());
-    assert_eq!(model.forward(x, &[0, 999]).dims(), [2, 1, 28, 28]);
+    assert_eq!(model.forward(x, &[0, 999], None).dims(), [2, 1, 28, 28]);
 }
 
 /// Parameters of the single-image reference's "improved U-Net", counted layer by layer from its
@@ -70,7 +70,7 @@ fn every_preset_maps_images_to_images() {
         let model = config.init(&device);
         let channels = config.in_channels;
         let x = Tensor::<4>::random([1, channels, size, size], Distribution::Normal(0.0, 1.0), &device);
-        let y = model.forward(x, &[500]);
+        let y = model.forward(x, &[500], None);
         assert_eq!(y.dims(), [1, channels, size, size], "{name}");
         let values: Vec<f32> = y.into_data().try_into_vec().unwrap();
         assert!(values.iter().all(|v| v.is_finite()), "{name}");
@@ -84,8 +84,8 @@ fn the_time_input_changes_the_output() {
     let device = Device::flex();
     let model = UNetConfig::small(1, 8).with_channel_mults(vec![1]).init(&device);
     let x = Tensor::<4>::random([1, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device);
-    let a = model.forward(x.clone(), &[10]);
-    let b = model.forward(x, &[900]);
+    let a = model.forward(x.clone(), &[10], None);
+    let b = model.forward(x, &[900], None);
     assert!(a.sub(b).abs().max().into_scalar::<f32>() > 1e-4);
 }
 
@@ -102,4 +102,21 @@ fn nearest_upsampling_repeats_each_pixel_in_a_2x2_block() {
     let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]), &Device::flex());
     let y: Vec<f32> = upsample_nearest(x).into_data().try_into_vec().unwrap();
     assert_eq!(y, vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]);
+}
+
+#[test]
+fn a_conditional_unet_answers_to_its_class_and_counts_the_null_class() {
+    let device = Device::flex();
+    let model = UNetConfig::small(1, 28).with_num_classes(Some(10)).init(&device);
+    assert_eq!(model.num_classes(), Some(10));
+    assert_eq!(UNetConfig::small(1, 28).init(&device).num_classes(), None);
+    let x = Tensor::<4>::ones([2, 1, 28, 28], &device);
+    let three = model.forward(x.clone(), &[500, 500], Some(&[3, 3]));
+    let seven = model.forward(x.clone(), &[500, 500], Some(&[7, 7]));
+    let null = model.forward(x.clone(), &[500, 500], Some(&[10, 10]));
+    let none = model.forward(x, &[500, 500], None);
+    let gap = |a: Tensor<4>, b: Tensor<4>| (a - b).abs().max().into_scalar::<f32>();
+    assert!(gap(three.clone(), seven) > 1e-4, "the class must change the output");
+    assert_eq!(gap(null.clone(), none), 0.0, "no labels is the null class");
+    assert!(gap(three, null) > 1e-4);
 }

@@ -31,7 +31,7 @@ impl Oracle<'_> {
 }
 
 impl Denoiser<2> for Oracle<'_> {
-    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
+    fn predict(&self, x_t: Tensor<2>, timesteps: &[usize], _: Option<&[usize]>) -> Tensor<2> {
         let abar = self.schedule.alphas_cumprod();
         let shift: Vec<f64> = timesteps.iter().map(|&t| abar[t].sqrt() * self.mu).collect();
         let (gain, offset): (Vec<f64>, Vec<f64>) = timesteps.iter().map(|&t| self.gain_offset(t)).unzip();
