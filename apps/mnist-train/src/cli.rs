@@ -59,6 +59,8 @@ pub enum Network {
 }
 
 #[derive(ClapArgs, Debug)]
+// MNIST learns v better than eps in the same time (BENCHMARKS.md): v is this app's default target.
+#[command(mut_arg("prediction", |arg| arg.default_value("v")))]
 pub struct TrainArgs {
     /// Folder with the MNIST IDX files (.gz or raw).
     #[arg(long)]
@@ -122,7 +124,8 @@ pub struct TrainArgs {
 #[derive(ClapArgs, Debug)]
 pub struct SampleArgs {
     /// A training run's --out folder (or its checkpoint/ folder). Everything else is read from it; the
-    /// run samples with DDIM-50 and x_0 clipping unless the flags below say otherwise.
+    /// run samples with its recorded sampler (DPM-Solver++(2M), 20 trailing steps, x_0 clipped, for runs
+    /// of this version) unless the flags below say otherwise.
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Output folder for grid.png and samples.npy. [default: <checkpoint>/samples]

@@ -78,7 +78,7 @@ fn train_resume_and_sample_a_tiny_run() {
     assert_eq!(steps, (0..6).collect::<Vec<_>>());
 
     let out = ok(&run(cwd, &["sample", "--checkpoint", "run", "--steps", "5", "--n", "3", "--out", "samples"]));
-    assert!(out.contains("DDIM-5"), "{out}");
+    assert!(out.contains("DPM-Solver++(2M)-5 (Trailing spacing, x_0 clipped)"), "the run's default sampler: {out}");
     let (values, shape) = ddpm_data::read_npy_f32(&cwd.join("samples/samples.npy")).unwrap();
     assert_eq!(shape, vec![3, 1, 28, 28]);
     assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
@@ -96,7 +96,7 @@ fn train_resume_and_sample_a_tiny_run() {
 fn every_prediction_target_trains_and_samples() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
-    for (prediction, recorded) in [("sample", "sample"), ("v", "v")] {
+    for (prediction, recorded) in [("sample", "sample"), ("epsilon", "epsilon"), ("v", "v")] {
         let data = mnist_dir();
         let out = format!("run-{prediction}");
         let args = ["train", "--data-dir", data.to_str().unwrap(), "--out", &out, "--steps", "2", "--batch-size", "8"];
