@@ -77,7 +77,10 @@ where
     M: Denoiser<D> + Sync,
 {
     let bar = progress_bar(sampler.timesteps().len(), "sampling");
-    let sampled = sampler.sample_classes(model, shape, classes, rng, device, trajectory_every, |done, _| bar.set_position(done as u64));
+    let sampled = sampler.sample_classes(model, shape, classes, rng, device, trajectory_every, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
     bar.finish_and_clear();
     sampled
 }

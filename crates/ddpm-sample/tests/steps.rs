@@ -142,3 +142,23 @@ fn splitting_the_batch_across_threads_changes_nothing() {
         assert_eq!(run(threads), single, "{threads} threads");
     }
 }
+
+#[test]
+fn chunks_of_a_large_batch_change_nothing() {
+    // Rows of 1024 values run in chunks of 64 rows: 130 rows are 3 chunks on one thread and 4 on two
+    // (65 + 65), and the first 64 rows alone are one chunk; every row must come out the same.
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 10).unwrap();
+    let device = Device::flex();
+    let run = |rows: usize, threads: usize| -> Vec<f32> {
+        let sampler = DdpmSampler::new(&schedule, VarianceType::Posterior).with_threads(threads);
+        let mut steps = Vec::new();
+        let out = sampler.sample(&Affine, [rows, 1024], &mut NoiseRng::new(4), &device, None, |done, total| steps.push((done, total)));
+        if threads == 1 && rows == 130 {
+            assert_eq!(steps.last(), Some(&(30, 30)), "progress counts every chunk's steps");
+        }
+        out.samples.into_data().try_into_vec::<f32>().unwrap()
+    };
+    let whole = run(130, 1);
+    assert_eq!(run(130, 2), whole);
+    assert_eq!(run(64, 1), whole[..64 * 1024]);
+}
