@@ -295,6 +295,9 @@ pub struct SweepArgs {
     /// Add DDPM over all T steps (the slowest point: about T / 10 times DDIM-10).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub ddpm_full: bool,
+    /// Only redraw sweep.png from the points already in sweep.json (e.g. of an interrupted sweep).
+    #[arg(long)]
+    pub replot: bool,
     /// Timestep spacing of every sampler below T steps.
     #[arg(long, value_enum, default_value_t = ddpm_sample::Spacing::Trailing)]
     pub spacing: ddpm_sample::Spacing,

@@ -13,7 +13,7 @@ use ddpm_data::{Mnist, MnistSplit, SingleImage, read_npy_f32, write_atomically};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::classifier::{LoadedClassifier, classify};
 use crate::cli::EvalArgs;
@@ -23,7 +23,7 @@ const PIXELS: usize = 28 * 28;
 const CLASSES: usize = 10;
 
 /// Everything `eval` reports (and writes as JSON).
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Report {
     pub n: usize,
     /// FID of the samples against the test digits.

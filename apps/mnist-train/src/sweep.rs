@@ -3,14 +3,17 @@
 //! then writes `sweep.json` (rewritten after every point, so an interrupted sweep keeps what it measured)
 //! and `sweep.png` (FID against NFE on a log axis, one line per sampler, the real-data floor dashed).
 
+use std::path::Path;
 use std::time::Instant;
+
+use anyhow::Context;
 
 use burn::tensor::Device;
 use ddpm_data::plot::{Line, cycle_color, lines_log_x};
 use ddpm_data::write_atomically;
 use ddpm_run::{LoadedRun, Weights};
 use ddpm_sample::{SamplerConfig, SamplerKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::SweepArgs;
 use crate::eval::{Evaluator, Report};
@@ -18,9 +21,9 @@ use crate::run::{APP, MnistData, MnistRun};
 use crate::sample::digits;
 
 /// One measured point.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 struct Point {
-    sampler: &'static str,
+    sampler: String,
     nfe: usize,
     description: String,
     seconds_per_image: f64,
@@ -40,10 +43,13 @@ fn sampler_at(kind: SamplerKind, nfe: usize, args: &SweepArgs, spec: &MnistRun) 
 
 pub fn run(args: &SweepArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
     let loaded = LoadedRun::<MnistData>::open(APP, &args.checkpoint)?;
+    let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("sweep"));
+    if args.replot {
+        return replot(&out);
+    }
     let spec = loaded.description();
     let model = loaded.unet(device, Weights::Ema)?;
     let evaluator = Evaluator::new(args.data_dir.as_deref(), &args.classifier, device)?;
-    let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("sweep"));
     std::fs::create_dir_all(&out)?;
     let mut plan: Vec<(SamplerKind, usize)> = args.samplers.iter().flat_map(|&kind| args.nfe.iter().map(move |&nfe| (kind, nfe))).collect();
     if args.samplers.contains(&SamplerKind::Ddpm) && args.ddpm_full {
@@ -62,7 +68,7 @@ pub fn run(args: &SweepArgs, device: &Device, batch_slices: usize) -> anyhow::Re
         let report = evaluator.evaluate(&images, None, 0);
         let description = sampler.describe(spec.timesteps);
         println!("  {:<8} NFE {nfe:>4}: {} | {:.3} s/image | {description}", kind.cli_name(), report.summary(), seconds_per_image);
-        points.push(Point { sampler: kind.cli_name(), nfe, description, seconds_per_image, report });
+        points.push(Point { sampler: kind.cli_name().into(), nfe, description, seconds_per_image, report });
         let json = serde_json::json!({ "checkpoint": args.checkpoint, "n": args.n, "points": &points });
         write_atomically(&out.join("sweep.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     }
@@ -71,8 +77,21 @@ pub fn run(args: &SweepArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     Ok(())
 }
 
-fn plot(path: &std::path::Path, points: &[Point], n: usize) -> anyhow::Result<()> {
-    let mut names: Vec<&str> = points.iter().map(|p| p.sampler).collect();
+/// Draws `sweep.png` again from the points in `out/sweep.json` (e.g. of an interrupted sweep).
+fn replot(out: &Path) -> anyhow::Result<()> {
+    let file = out.join("sweep.json");
+    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}: run the sweep first", file.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not a sweep", file.display()))?;
+    let points: Vec<Point> =
+        serde_json::from_value(json["points"].clone()).with_context(|| format!("{} holds no points", file.display()))?;
+    let n = json["n"].as_u64().unwrap_or(0) as usize;
+    plot(&out.join("sweep.png"), &points, n)?;
+    println!("mnist-train sweep: redrew {} from {} points", out.join("sweep.png").display(), points.len());
+    Ok(())
+}
+
+fn plot(path: &Path, points: &[Point], n: usize) -> anyhow::Result<()> {
+    let mut names: Vec<&str> = points.iter().map(|p| p.sampler.as_str()).collect();
     names.dedup();
     let series: Vec<Vec<(f64, f64)>> =
         names.iter().map(|name| points.iter().filter(|p| p.sampler == *name).map(|p| (p.nfe as f64, p.report.fid)).collect()).collect();

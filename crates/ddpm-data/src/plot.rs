@@ -188,11 +188,7 @@ fn render(path: &Path, frame: Frame, draw: impl FnOnce(&mut Chart) -> DrawResult
             .x_desc(frame.x_desc)
             .y_desc(frame.y_desc)
             .x_label_formatter(&|x| {
-                if log_x {
-                    format!("{:.3}", 10f64.powf(*x)).trim_end_matches('0').trim_end_matches('.').to_string()
-                } else {
-                    format!("{x}")
-                }
+                if log_x { two_significant_digits(10f64.powf(*x)) } else { format!("{x}") }
             })
             .label_style((FONT, 15))
             .draw()?;
@@ -209,6 +205,12 @@ fn render(path: &Path, frame: Frame, draw: impl FnOnce(&mut Chart) -> DrawResult
     })();
     drawn.map_err(|e| DataError::Plot { path: path.into(), reason: e.to_string() })?;
     crate::write_atomically(path, &encode_png(&pixels, WIDTH, HEIGHT))
+}
+
+/// A log axis's tick label: 5.012 -> "5", 6.31 -> "6.3", 19.95 -> "20".
+fn two_significant_digits(value: f64) -> String {
+    let text = if value >= 10.0 { format!("{value:.0}") } else { format!("{value:.1}") };
+    text.strip_suffix(".0").map_or(text.clone(), str::to_string)
 }
 
 /// RGB8 pixels to PNG bytes.
@@ -247,6 +249,8 @@ mod tests {
         let lines = [Line { label: "DDIM", points: &points, color: cycle_color(0) }];
         lines_log_x(&dir.path().join("s.png"), "sweep", ["NFE", "FID"], &lines, Some(("floor", 9.0))).unwrap();
         assert!(dir.path().join("s.png").metadata().unwrap().len() > 1000);
+        let labels: Vec<String> = [5.012, 6.31, 19.953, 1000.0].into_iter().map(two_significant_digits).collect();
+        assert_eq!(labels, ["5", "6.3", "20", "1000"]);
     }
 
     #[test]
