@@ -79,7 +79,9 @@ pub struct TrainArgs {
     /// Diffusion steps T.
     #[arg(long, default_value_t = 1000)]
     pub timesteps: usize,
-    #[arg(long, default_value_t = 64)]
+    /// Examples per step. On a CPU a step's time is about proportional to the batch, and in equal time
+    /// 32 beat 64 and 128 (BENCHMARKS.md): more steps of smaller batches learn more.
+    #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
@@ -99,10 +101,12 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.999)]
     pub ema_decay: f64,
     /// Draw a grid of 16 samples (the run's sampler) from the EMA weights every this many steps; 0 disables.
+    /// A conditional run draws every digit in turn with guidance 1.5, as `sample` does.
     #[arg(long, default_value_t = 500)]
     pub sample_every: usize,
-    /// Score --eval-samples digits (DPM-Solver++(2M), 10 steps) from the EMA weights every this many steps,
-    /// as `eval` does: FID and the rest go to metrics.jsonl and the progress line. 0 disables.
+    /// Score --eval-samples digits (DPM-Solver++(2M), 10 steps; a conditional run's every digit in turn,
+    /// guidance 1.5) from the EMA weights every this many steps, as `eval` does: FID and the rest go to
+    /// metrics.jsonl and the progress line. 0 disables.
     #[arg(long, default_value_t = 0)]
     pub eval_every: usize,
     /// Digits per --eval-every evaluation (FID is biased upwards at small n; compare with its floor).
@@ -112,10 +116,11 @@ pub struct TrainArgs {
     #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
     pub classifier: PathBuf,
     /// Train class-conditionally (a digit embedding added to the time embedding), for `sample --class`
-    /// with classifier-free guidance.
-    #[arg(long)]
+    /// with classifier-free guidance: in equal time it draws far better digits than an unconditional
+    /// run (BENCHMARKS.md). `--conditional false` trains an unconditional model.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub conditional: bool,
-    /// With --conditional: the chance each label is dropped to "no class", so the network also learns
+    /// For a conditional run: the chance each label is dropped to "no class", so the network also learns
     /// the unconditional output that guidance extrapolates from.
     #[arg(long, default_value_t = 0.1)]
     pub cond_drop: f64,
@@ -142,21 +147,23 @@ pub struct SampleArgs {
     /// Must equal the checkpoint's T when given.
     #[arg(long)]
     pub timesteps: Option<usize>,
-    /// For a --conditional run: the digit to draw (0-9), or `all` for ten rows, one per digit
-    /// (--n rounded up to a multiple of 10). Writes classes.json beside the samples, which `eval` reads.
+    /// For a conditional run: the digit to draw (0-9); `all` for ten rows, one per digit (--n rounded up
+    /// to a multiple of 10); or `none` for unconditional samples (the null class). Writes classes.json
+    /// beside class-conditioned samples, which `eval` reads. [default: `all` for a conditional run]
     #[arg(long)]
     pub class: Option<ClassChoice>,
     /// Classifier-free guidance scale w: out = out_uncond + w (out_cond - out_uncond); 1 is plain
     /// conditional sampling, 0 unconditional.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = crate::run::GUIDANCE)]
     pub guidance: f64,
 }
 
-/// `sample --class`: one digit, or every digit.
+/// `sample --class`: one digit, every digit, or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClassChoice {
     Digit(usize),
     All,
+    Unconditional,
 }
 
 impl std::str::FromStr for ClassChoice {
@@ -165,9 +172,10 @@ impl std::str::FromStr for ClassChoice {
     fn from_str(text: &str) -> Result<Self, String> {
         match text {
             "all" => Ok(Self::All),
+            "none" => Ok(Self::Unconditional),
             digit => match digit.parse::<usize>() {
                 Ok(d) if d < crate::run::DIGITS => Ok(Self::Digit(d)),
-                _ => Err(format!("expected a digit 0-9 or `all`, got `{text}`")),
+                _ => Err(format!("expected a digit 0-9, `all` or `none`, got `{text}`")),
             },
         }
     }

@@ -9,7 +9,7 @@ use ddpm_run::{LoadedRun, SampleRequest, Weights, sample_images};
 use ddpm_sample::SamplerConfig;
 
 use crate::cli::{ClassChoice, SampleArgs};
-use crate::run::{APP, DIGITS, MnistData, MnistRun};
+use crate::run::{APP, DIGITS, GUIDANCE, MnistData, MnistRun};
 
 /// The class each sample was asked for, beside `samples.npy` (a JSON array), when a conditional run sampled.
 pub const CLASSES_FILE: &str = "classes.json";
@@ -20,11 +20,12 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
     check_overrides(args, spec)?;
     let model = loaded.unet(device, args.sampler.weights)?;
     let sampler = args.sampler.apply(&spec.sampler);
-    let (n, classes, columns) = match args.class {
-        None => (args.n, None, 8),
-        Some(ClassChoice::Digit(digit)) => (args.n, Some(vec![digit; args.n]), 8),
+    let choice = args.class.unwrap_or(if model.num_classes().is_some() { ClassChoice::All } else { ClassChoice::Unconditional });
+    let (n, classes, columns) = match choice {
+        ClassChoice::Unconditional => (args.n, None, grid_columns(args.n)),
+        ClassChoice::Digit(digit) => (args.n, Some(vec![digit; args.n]), grid_columns(args.n)),
         // Ten rows, one per digit.
-        Some(ClassChoice::All) => {
+        ClassChoice::All => {
             let per_digit = args.n.div_ceil(DIGITS);
             (per_digit * DIGITS, Some((0..per_digit * DIGITS).map(|i| i / per_digit).collect()), per_digit)
         }
@@ -82,7 +83,8 @@ pub fn digits(
     Ok(crop_to_28(&quiet_samples(model, spec, sampler, n, device, threads)?, n, spec.data.image_size))
 }
 
-/// `n` samples, seed 0, without a progress bar, as pixels in [0, 1], `[n, channels, size, size]`.
+/// `n` samples, seed 0, without a progress bar, as pixels in [0, 1], `[n, channels, size, size]`. A
+/// conditional model draws every digit in turn with guidance [`GUIDANCE`], as `sample` does by default.
 fn quiet_samples(
     model: &UNet,
     spec: &MnistRun,
@@ -91,13 +93,21 @@ fn quiet_samples(
     device: &Device,
     threads: usize,
 ) -> anyhow::Result<Vec<f32>> {
-    let request = SampleRequest { sampler, n, seed: 0, threads, trajectory_every: None, progress: false, classes: None };
+    let classes: Option<Vec<usize>> = model.num_classes().map(|_| (0..n).map(|i| i % DIGITS).collect());
+    let classes = classes.as_deref().map(|classes| (classes, GUIDANCE));
+    let request = SampleRequest { sampler, n, seed: 0, threads, trajectory_every: None, progress: false, classes };
     let samples = sample_images(model, spec, &request, device)?.samples;
     Ok(to_unit_range(&samples.into_data().try_into_vec::<f32>().expect("f32 samples")))
 }
 
 /// A checkpoint knows its schedule and T; sampling with others would be meaningless, so a
 /// mismatched flag is an error rather than a silent override.
+/// Columns of a grid of n digits: 8 up to 64 of them, then about square (1000 digits: 31 columns, not a
+/// strip 8 wide and 125 tall).
+fn grid_columns(n: usize) -> usize {
+    n.isqrt().max(8)
+}
+
 fn check_overrides(args: &SampleArgs, spec: &MnistRun) -> anyhow::Result<()> {
     if let Some(schedule) = args.schedule {
         anyhow::ensure!(

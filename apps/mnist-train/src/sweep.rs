@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::SweepArgs;
 use crate::eval::{Evaluator, Report};
-use crate::run::{APP, MnistData, MnistRun};
+use crate::run::{APP, GUIDANCE, MnistData, MnistRun};
 use crate::sample::digits;
 
 /// One measured point.
@@ -56,7 +56,8 @@ pub fn run(args: &SweepArgs, device: &Device, batch_slices: usize) -> anyhow::Re
         plan.push((SamplerKind::Ddpm, spec.timesteps));
     }
     plan.retain(|&(_, nfe)| (1..=spec.timesteps).contains(&nfe));
-    println!("mnist-train sweep: {} points of {} digits each from {}", plan.len(), args.n, args.checkpoint.display());
+    let guided = if model.num_classes().is_some() { format!(" (every digit in turn, guidance {GUIDANCE})") } else { String::new() };
+    println!("mnist-train sweep: {} points of {} digits each{guided} from {}", plan.len(), args.n, args.checkpoint.display());
 
     let mut points = Vec::new();
     for (kind, nfe) in plan {

@@ -39,6 +39,8 @@ fn tiny_train(cwd: &Path, extra: &[&str]) -> Output {
         "2",
         "--log-every",
         "1",
+        "--conditional",
+        "false",
     ];
     args.extend_from_slice(extra);
     run(cwd, &args)
@@ -100,7 +102,7 @@ fn every_prediction_target_trains_and_samples() {
         let data = mnist_dir();
         let out = format!("run-{prediction}");
         let args = ["train", "--data-dir", data.to_str().unwrap(), "--out", &out, "--steps", "2", "--batch-size", "8"];
-        let stdout = ok(&run(cwd, &[&args[..], &["--sample-every", "0", "--prediction", prediction]].concat()));
+        let stdout = ok(&run(cwd, &[&args[..], &["--sample-every", "0", "--conditional", "false", "--prediction", prediction]].concat()));
         assert!(stdout.contains("finished at step 2 of 2"), "{stdout}");
         let state: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(cwd.join(&out).join("checkpoint/state.json")).unwrap()).unwrap();
@@ -151,17 +153,22 @@ fn a_conditional_run_samples_one_digit_or_all_and_eval_reads_the_classes() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let data = mnist_dir();
+    // Conditional is the default.
     let args = ["train", "--data-dir", data.to_str().unwrap(), "--out", "cond", "--steps", "2", "--batch-size", "8", "--sample-every", "0"];
-    ok(&run(cwd, &[&args[..], &["--conditional", "--cond-drop", "0.2"]].concat()));
+    ok(&run(cwd, &[&args[..], &["--cond-drop", "0.2"]].concat()));
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cwd.join("cond/checkpoint/state.json")).unwrap()).unwrap();
     assert_eq!(state["train"]["conditioning"]["classes"], 10);
     assert_eq!(state["train"]["conditioning"]["drop_probability"], 0.2);
 
     let sample = ["sample", "--checkpoint", "cond", "--sampler", "dpm++2m", "--steps", "3"];
-    let out = ok(&run(cwd, &[&sample[..], &["--class", "all", "--n", "12", "--out", "all"]].concat()));
-    assert!(out.contains("20 images") && out.contains("guidance 3"), "--n rounds up to two per digit: {out}");
+    // Without --class a conditional run draws every digit, as --class all does.
+    let out = ok(&run(cwd, &[&sample[..], &["--n", "12", "--out", "all"]].concat()));
+    assert!(out.contains("20 images") && out.contains("guidance 1.5"), "--n rounds up to two per digit: {out}");
     let classes: Vec<usize> = serde_json::from_str(&std::fs::read_to_string(cwd.join("all/classes.json")).unwrap()).unwrap();
     assert_eq!(classes, (0..20).map(|i| i / 2).collect::<Vec<_>>());
+    let out = ok(&run(cwd, &[&sample[..], &["--class", "none", "--n", "3", "--out", "all"]].concat()));
+    assert!(out.contains("3 images") && !out.contains("guidance"), "{out}");
+    assert!(!cwd.join("all/classes.json").exists(), "unconditional samples have no classes to score against");
     ok(&run(cwd, &[&sample[..], &["--class", "7", "--n", "10", "--guidance", "1", "--out", "seven"]].concat()));
     let classifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist-classifier");
     let out =
@@ -171,7 +178,7 @@ fn a_conditional_run_samples_one_digit_or_all_and_eval_reads_the_classes() {
     assert!(report["class_agreement"].is_f64(), "{report}");
 
     let err = failure(&run(cwd, &[&sample[..], &["--class", "ten"]].concat()));
-    assert!(err.contains("expected a digit 0-9 or `all`"), "{err}");
+    assert!(err.contains("expected a digit 0-9, `all` or `none`"), "{err}");
     ok(&tiny_train(cwd, &["--steps", "1"]));
     let err = failure(&run(cwd, &["sample", "--checkpoint", "run", "--class", "3"]));
     assert!(err.contains("trained unconditionally") && err.contains("--conditional"), "{err}");
