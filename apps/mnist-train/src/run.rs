@@ -24,7 +24,7 @@ pub type MnistRun = RunDescription<MnistData>;
 pub const DIGITS: usize = 10;
 
 /// The classifier-free guidance a conditional run is sampled with unless `sample --guidance` says
-/// otherwise: after the default 30-minute run, 1.5 scored FID 45 where 1 scored 77 and 3 scored 226
+/// otherwise: after the default 30-minute run, 1.5 scored FID 45 where 1 scored 77, 2 scored 99 and 3 226
 /// (stronger guidance draws thick, uniform digits; BENCHMARKS.md).
 pub const GUIDANCE: f64 = 1.5;
 
