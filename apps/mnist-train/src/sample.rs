@@ -100,14 +100,14 @@ fn quiet_samples(
     Ok(to_unit_range(&samples.into_data().try_into_vec::<f32>().expect("f32 samples")))
 }
 
-/// A checkpoint knows its schedule and T; sampling with others would be meaningless, so a
-/// mismatched flag is an error rather than a silent override.
 /// Columns of a grid of n digits: 8 up to 64 of them, then about square (1000 digits: 31 columns, not a
 /// strip 8 wide and 125 tall).
 fn grid_columns(n: usize) -> usize {
     n.isqrt().max(8)
 }
 
+/// A checkpoint knows its schedule and T; sampling with others would be meaningless, so a
+/// mismatched flag is an error rather than a silent override.
 fn check_overrides(args: &SampleArgs, spec: &MnistRun) -> anyhow::Result<()> {
     if let Some(schedule) = args.schedule {
         anyhow::ensure!(
