@@ -1,7 +1,7 @@
 //! The MNIST run: what its description holds beyond the shared one, and how a new run is described.
 
 use ddpm_nets::{NetworkConfig, UNetConfig};
-use ddpm_run::{ImageShape, RunDescription};
+use ddpm_run::{Experiment, ImageShape, RunDescription};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
 use ddpm_schedule::{NamedSchedule, Prediction};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,22 @@ pub struct MnistData {
 }
 
 pub type MnistRun = RunDescription<MnistData>;
+
+impl Experiment for MnistData {
+    /// One channel of 28 x 28 digits, or 32 x 32 when padded.
+    fn check(run: &MnistRun) -> Result<(), String> {
+        let size = if run.experiment.padded { 32 } else { 28 };
+        if run.data.channels != 1 || run.data.image_size != size {
+            return Err(format!(
+                "data: MNIST digits are 1 channel of {size} x {size} pixels{}, not {} of {}",
+                if run.experiment.padded { " (padded)" } else { "" },
+                run.data.channels,
+                run.data.image_size
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The digit classes of a conditional run.
 pub const DIGITS: usize = 10;

@@ -55,7 +55,7 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
         None if classes_file.exists() => std::fs::remove_file(&classes_file)?,
         None => {}
     }
-    let weights = match args.sampler.weights {
+    let weights = match loaded.weights_used(args.sampler.weights) {
         Weights::Ema => "EMA",
         Weights::Online => "online",
     };

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ddpm_nets::NetworkConfig;
-use ddpm_run::{ImageShape, RunDescription};
+use ddpm_run::{Experiment, ImageShape, RunDescription};
 use ddpm_schedule::Prediction;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,13 @@ pub struct SingleImageData {
 }
 
 pub type SingleImageRun = RunDescription<SingleImageData>;
+
+/// Every image shape is a single-image run's; `target.npy` is checked against it when read.
+impl Experiment for SingleImageData {
+    fn check(_: &SingleImageRun) -> Result<(), String> {
+        Ok(())
+    }
+}
 
 /// A new run's description: the preset's network, schedule and sampler for this image.
 pub fn new_run(preset: Preset, image: &Path, channels: usize, image_size: usize, prediction: Prediction, seed: u64) -> SingleImageRun {

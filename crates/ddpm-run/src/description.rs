@@ -43,6 +43,47 @@ pub struct RunDescription<E> {
     pub experiment: E,
 }
 
+/// What an app's part of the run description ([`RunDescription::experiment`]) requires of the rest,
+/// checked whenever a description is read from a file.
+pub trait Experiment: Sized {
+    /// Explains the first way `run` cannot be a run of this app (e.g. MNIST digits of 3 channels).
+    fn check(run: &RunDescription<Self>) -> Result<(), String>;
+}
+
+impl Experiment for () {
+    fn check(_: &RunDescription<()>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Experiment> RunDescription<E> {
+    /// Explains the first setting that cannot work or contradicts another: the schedule, the network
+    /// against the data it takes, the sampler, and the app's own part ([`Experiment::check`]).
+    pub fn validate(&self) -> Result<(), String> {
+        let schedule = self.noise_schedule().map_err(|e| e.to_string())?;
+        let ImageShape { channels, image_size, range } = self.data;
+        if !(1..=4).contains(&channels) || image_size == 0 {
+            return Err(format!("data: {channels} channels of {image_size} pixels; images have 1 to 4 channels and at least 1 pixel"));
+        }
+        if !(range[0].is_finite() && range[1].is_finite() && range[0] < range[1]) {
+            return Err(format!("data.range {range:?} must be two finite numbers, black below white"));
+        }
+        self.network.validate()?;
+        let net = self.unet().map_err(|e| e.to_string())?;
+        if [net.in_channels, net.out_channels, net.image_size] != [channels, channels, image_size] {
+            return Err(format!(
+                "the network takes {} channels in, {} out, {} pixels wide, but the data has {channels} channels of {image_size} pixels",
+                net.in_channels, net.out_channels, net.image_size
+            ));
+        }
+        if net.num_steps != self.timesteps {
+            return Err(format!("the network embeds {} timesteps, but the schedule has T = {}", net.num_steps, self.timesteps));
+        }
+        self.sampler.init(&schedule, self.prediction).map_err(|e| format!("sampler: {e}"))?;
+        E::check(self)
+    }
+}
+
 impl<E> RunDescription<E> {
     pub fn noise_schedule(&self) -> anyhow::Result<NoiseSchedule> {
         Ok(NoiseSchedule::new(&self.schedule, self.timesteps)?)
@@ -82,7 +123,7 @@ pub struct LoadedRun<E> {
     pub state: CheckpointState<RunDescription<E>>,
 }
 
-impl<E: DeserializeOwned> LoadedRun<E> {
+impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
     /// Reads the checkpoint `path` names (a run folder or a checkpoint folder), refusing one that
     /// another app wrote or whose description contradicts itself.
     pub fn open(app: &str, path: &Path) -> anyhow::Result<Self> {
@@ -93,13 +134,21 @@ impl<E: DeserializeOwned> LoadedRun<E> {
             .with_context(|| format!("{}: unreadable run description in state.json", checkpoint.display()))?;
         let CheckpointState { format, code_version, step, rng, train, .. } = state;
         let state = CheckpointState { format, code_version, step, rng, train, run };
-        anyhow::ensure!(
-            state.run.prediction == state.train.prediction,
-            "{}: state.json says the network predicts {:?} but was trained on {:?}; the file was edited or is corrupt",
-            checkpoint.display(),
-            state.run.prediction,
-            state.train.prediction
-        );
+        let corrupt =
+            |problem: String| anyhow::anyhow!("{}: {problem}; the file was edited or is corrupt", checkpoint.join("state.json").display());
+        state.run.validate().map_err(|e| corrupt(format!("run: {e}")))?;
+        state.train.validate().map_err(|e| corrupt(format!("train: {e}")))?;
+        if state.run.prediction != state.train.prediction {
+            return Err(corrupt(format!(
+                "the network predicts {:?} but was trained on {:?}",
+                state.run.prediction, state.train.prediction
+            )));
+        }
+        let (trained_on, built_for) = (state.train.conditioning.as_ref().map(|c| c.classes), state.run.unet()?.num_classes);
+        if trained_on != built_for {
+            let classes = |n: Option<usize>| n.map_or_else(|| "no classes".to_string(), |n| format!("{n} classes"));
+            return Err(corrupt(format!("trained on {}, but the network is built for {}", classes(trained_on), classes(built_for))));
+        }
         let run_dir = checkpoint.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         Ok(Self { checkpoint, run_dir, state })
     }
@@ -108,11 +157,17 @@ impl<E: DeserializeOwned> LoadedRun<E> {
         &self.state.run
     }
 
-    /// The run's U-Net on `device` with the chosen weights.
+    /// The run's U-Net on `device` with the chosen weights (the online ones for `Weights::Ema` when
+    /// the run kept no average).
     pub fn unet(&self, device: &Device, weights: Weights) -> anyhow::Result<UNet> {
         let config = self.description().unet()?;
         config.validate().map_err(anyhow::Error::msg).context("the checkpoint's network settings")?;
-        Ok(load_weights(config.init(device), &self.checkpoint, weights == Weights::Ema)?)
+        Ok(load_weights(config.init(device), &self.checkpoint, self.weights_used(weights) == Weights::Ema)?)
+    }
+
+    /// The weights [`LoadedRun::unet`] loads when asked for `weights`.
+    pub fn weights_used(&self, weights: Weights) -> Weights {
+        if self.state.train.ema.is_some() { weights } else { Weights::Online }
     }
 }
 

@@ -15,7 +15,7 @@ mod stopwatch;
 
 pub use args::{ObjectiveArgs, SamplerArgs, TrainRunArgs, WeightingKind};
 pub use backend::{BackendArgs, DeviceChoice, set_cpu_threads};
-pub use description::{ImageShape, LoadedRun, RunDescription, Weights};
+pub use description::{Experiment, ImageShape, LoadedRun, RunDescription, Weights};
 pub use interrupt::{exit_code, stop_on_ctrl_c};
 pub use lifecycle::{ImageRun, SampleRequest, Start, Trained, print_model, sample_images};
 pub use progress::{WithProgressBar, progress_bar, sample_with_progress};

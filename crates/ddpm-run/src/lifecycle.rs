@@ -14,7 +14,7 @@ use ddpm_train::{Batch, FitEnd, FitHooks, FitPlan, LossHistory, TrainConfig, Tra
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{LoadedRun, RunDescription, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c};
+use crate::{Experiment, LoadedRun, RunDescription, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c};
 
 /// How a `train` command starts.
 #[expect(clippy::large_enum_variant, reason = "made once per command and moved once")]
@@ -48,7 +48,7 @@ pub struct Trained {
     pub seconds: f64,
 }
 
-impl<E: Serialize + DeserializeOwned> ImageRun<E> {
+impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
     /// Checks everything before any work: for a new run, that `out` holds no run yet and that the
     /// network and training settings can work; for a resumed one, that `out` holds a run of `app`.
     /// `--steps` replaces the step count either way; `checkpoint_every` is the app's default.
@@ -67,7 +67,7 @@ impl<E: Serialize + DeserializeOwned> ImageRun<E> {
             config.steps = steps;
         }
         config.log_every = args.log_every;
-        description.network.validate().map_err(anyhow::Error::msg)?;
+        description.validate().map_err(anyhow::Error::msg)?;
         config.validate().map_err(anyhow::Error::msg)?;
         anyhow::ensure!(config.batch_size.is_some_and(|b| b > 0), "the batch size must be at least 1");
         let time_limit = args

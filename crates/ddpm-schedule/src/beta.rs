@@ -43,6 +43,9 @@ impl BetaSchedule {
         if num_steps == 0 {
             return Err(ScheduleError::NoSteps);
         }
+        if num_steps > crate::MAX_TIMESTEPS {
+            return Err(ScheduleError::TooManySteps(num_steps));
+        }
         let betas = match *self {
             Self::Linear { start, end } => linspace(start, end, num_steps),
             Self::ScaledLinear { start, end } => {

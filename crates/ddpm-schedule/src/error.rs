@@ -5,6 +5,8 @@ use thiserror::Error;
 pub enum ScheduleError {
     #[error("the number of diffusion steps T must be at least 1 (got 0); pass e.g. --timesteps 1000")]
     NoSteps,
+    #[error("T = {0} diffusion steps is more than the {max} this toolkit builds tables for; the DDPM paper uses 1000", max = crate::MAX_TIMESTEPS)]
+    TooManySteps(usize),
     #[error("beta[{index}] = {value} is not a finite number; check the schedule's parameters")]
     NonFiniteBeta { index: usize, value: f64 },
     #[error(

@@ -23,3 +23,7 @@ pub use forward::{Posterior, per_example};
 pub use noise::{NoiseRng, row_slices};
 pub use prediction::Prediction;
 pub use tables::NoiseSchedule;
+
+/// The most diffusion steps T a schedule may have: 100 times the DDPM paper's 1000, and tables that
+/// stay a few megabytes. A larger T (a typo, or an edited checkpoint) is refused before any allocation.
+pub const MAX_TIMESTEPS: usize = 100_000;

@@ -87,6 +87,7 @@ fn q_sample_uses_each_examples_own_timestep() {
 fn invalid_schedules_are_clear_errors() {
     let err = |schedule: BetaSchedule, steps| NoiseSchedule::new(&schedule, steps).unwrap_err();
     assert_eq!(err(BetaSchedule::ddpm_linear(), 0), ScheduleError::NoSteps);
+    assert_eq!(err(BetaSchedule::ddpm_linear(), 1_000_000_000_000), ScheduleError::TooManySteps(1_000_000_000_000));
     assert!(err(BetaSchedule::ddpm_linear(), 0).to_string().contains("at least 1"));
     assert_eq!(err(BetaSchedule::Linear { start: 0.0, end: 0.02 }, 10), ScheduleError::BetaOutOfRange { index: 0, value: 0.0 });
     assert!(matches!(err(BetaSchedule::Linear { start: 0.1, end: 1.5 }, 10), ScheduleError::BetaOutOfRange { index: 6, .. }));

@@ -2,9 +2,13 @@
 //! `state.json` with the step, the noise stream, the training config and whatever the app needs
 //! to rebuild the run (schedule, network, data shape, ...), so a checkpoint describes itself.
 //!
-//! Written atomically: everything goes to `.checkpoint.tmp/` first; then the old `checkpoint/`
-//! becomes `.checkpoint.old/`, the new one takes its name and the old one is deleted. A crash at
-//! any point leaves a complete checkpoint under one of those names, and [`resolve`] finds it.
+//! A folder is a complete checkpoint exactly when it holds a `state.json`: the weights are written
+//! and fsynced first, `state.json` last (atomically), and a checkpoint folder is removed by deleting
+//! its `state.json` first. A new checkpoint is written into `.checkpoint.tmp/`; then the old
+//! `checkpoint/` becomes `.checkpoint.old/`, the new one takes its name and the old one is deleted.
+//! No step deletes a complete checkpoint unless a newer or equal one is complete beside it, so a crash
+//! at any point, or several crashes in a row, leave the newest complete checkpoint under one of the
+//! three names, and [`resolve`] finds it whatever its name. The next save finishes an interrupted swap.
 
 use std::path::{Path, PathBuf};
 
@@ -51,13 +55,43 @@ fn error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
     TrainError::Checkpoint { path: path.into(), reason: reason.to_string() }
 }
 
-/// The checkpoint folder that `path` names: a run folder (its `checkpoint/`, or `.checkpoint.old/`
-/// when a crash interrupted the swap) or a checkpoint folder itself.
+/// The checkpoint folder that `path` names: a checkpoint folder itself, or a run folder's newest
+/// complete checkpoint, whichever of `checkpoint/`, `.checkpoint.old/` and `.checkpoint.tmp/` (the
+/// names of the swap, see the module docs) holds it. A `state.json` whose step cannot be read still
+/// counts, below every readable one, so that [`read_state`] can say what is wrong with it.
 pub fn resolve(path: &Path) -> Result<PathBuf, TrainError> {
-    [path.to_path_buf(), path.join(CHECKPOINT_DIR), path.join(OLD_DIR)]
-        .into_iter()
-        .find(|dir| dir.join(STATE_FILE).is_file())
-        .ok_or_else(|| error(path, "no checkpoint here (looked for state.json in it, in checkpoint/ and in .checkpoint.old/); pass the --out folder of a training run"))
+    if path.join(STATE_FILE).is_file() {
+        return Ok(path.to_path_buf());
+    }
+    newest_checkpoint(path).ok_or_else(|| {
+        error(path, "no checkpoint here (looked for state.json in it, in checkpoint/, .checkpoint.old/ and .checkpoint.tmp/); pass the --out folder of a training run")
+    })
+}
+
+/// The complete checkpoint of `run_dir` with the highest step; ties go to the earlier name of
+/// [`CHECKPOINT_DIR`], [`OLD_DIR`], [`TEMP_DIR`].
+fn newest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
+    let mut newest: Option<(Option<usize>, PathBuf)> = None;
+    for dir in [CHECKPOINT_DIR, OLD_DIR, TEMP_DIR].map(|name| run_dir.join(name)) {
+        if !dir.join(STATE_FILE).is_file() {
+            continue;
+        }
+        let step = saved_step(&dir);
+        if newest.as_ref().is_none_or(|(best, _)| step > *best) {
+            newest = Some((step, dir));
+        }
+    }
+    newest.map(|(_, dir)| dir)
+}
+
+/// The step in `dir/state.json`, if it can be read.
+fn saved_step(dir: &Path) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct Step {
+        step: usize,
+    }
+    let text = std::fs::read_to_string(dir.join(STATE_FILE)).ok()?;
+    serde_json::from_str::<Step>(&text).ok().map(|s| s.step)
 }
 
 /// Refuses a run folder that already holds a checkpoint, so a new run cannot overwrite an old one.
@@ -89,26 +123,24 @@ pub fn read_state<R: DeserializeOwned>(path: &Path) -> Result<(PathBuf, Checkpoi
     Ok((dir, state))
 }
 
-/// Loads weights saved by [`Trainer::save`] into `model` (built from the same config).
+/// Loads weights saved by [`Trainer::save`] into `model` (built from the same config): the EMA
+/// weights (`ema.bpk`) when `ema`, else the online ones (`model.bpk`).
 pub fn load_weights<M: Module>(model: M, checkpoint: &Path, ema: bool) -> Result<M, TrainError> {
-    let name = if ema && checkpoint.join("ema.bpk").is_file() { "ema.bpk" } else { "model.bpk" };
+    let name = if ema { "ema.bpk" } else { "model.bpk" };
     let file = checkpoint.join(name);
+    if !file.is_file() {
+        let fix = if ema { "; the run kept an EMA, so the file was deleted: restore it, or sample with --weights online" } else { "" };
+        return Err(error(&file, format!("the checkpoint has no {name}{fix}")));
+    }
     model
         .try_load_file(&file)
         .map_err(|e| error(&file, format!("cannot load weights ({e:?}); was it written for this network configuration?")))
 }
 
 impl<M: Module> Trainer<M> {
-    /// Writes a checkpoint into `run_dir/checkpoint/`, atomically; `run` is the app's description of the run.
+    /// Writes a checkpoint into `run_dir/checkpoint/`, crash-safely (see the module docs); `run` is the
+    /// app's description of the run.
     pub fn save<R: Serialize>(&self, run_dir: &Path, run: &R) -> Result<(), TrainError> {
-        let temp = run_dir.join(TEMP_DIR);
-        let _ = std::fs::remove_dir_all(&temp);
-        std::fs::create_dir_all(&temp).map_err(|e| error(&temp, e))?;
-        self.model.clone().save_file(temp.join("model.bpk")).map_err(|e| error(&temp, format!("{e:?}")))?;
-        if let Some(ema) = &self.ema {
-            ema.clone().save_file(temp.join("ema.bpk")).map_err(|e| error(&temp, format!("{e:?}")))?;
-        }
-        self.optimizer.save(temp.join("optimizer.bpk")).map_err(|e| error(&temp, format!("{e:?}")))?;
         let state = CheckpointState {
             format: CHECKPOINT_FORMAT,
             code_version: env!("CARGO_PKG_VERSION").into(),
@@ -118,18 +150,17 @@ impl<M: Module> Trainer<M> {
             run,
         };
         let json = serde_json::to_string_pretty(&state).expect("the state serialises");
-        std::fs::write(temp.join(STATE_FILE), json).map_err(|e| error(&temp, e))?;
-        sync_dir(&temp);
-
-        let (current, old) = (run_dir.join(CHECKPOINT_DIR), run_dir.join(OLD_DIR));
-        let _ = std::fs::remove_dir_all(&old);
-        if current.exists() {
-            std::fs::rename(&current, &old).map_err(|e| error(&current, e))?;
-        }
-        std::fs::rename(&temp, &current).map_err(|e| error(&current, e))?;
-        sync_dir(run_dir);
-        let _ = std::fs::remove_dir_all(&old);
-        Ok(())
+        let write_weights = |dir: &Path| {
+            fn saved<E: std::fmt::Debug>(file: PathBuf, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), TrainError> {
+                write(&file).map_err(|e| error(&file, format!("{e:?}")))
+            }
+            saved(dir.join("model.bpk"), |file| self.model.clone().save_file(file))?;
+            if let Some(ema) = &self.ema {
+                saved(dir.join("ema.bpk"), |file| ema.clone().save_file(file))?;
+            }
+            saved(dir.join("optimizer.bpk"), |file| self.optimizer.save(file))
+        };
+        write_checkpoint(run_dir, write_weights, &json, &mut |_| Ok(()))
     }
 
     /// Restores weights, EMA, optimiser state, step and noise stream from the checkpoint `path`
@@ -148,10 +179,91 @@ impl<M: Module> Trainer<M> {
     }
 }
 
-/// Flushes a folder's entries (the renames) to disk where the platform allows it.
-fn sync_dir(dir: &Path) {
-    if let Ok(handle) = std::fs::File::open(dir) {
-        let _ = handle.sync_all();
+/// Writes a checkpoint into `run_dir/checkpoint/`: `write_files` puts everything but `state.json` into
+/// the folder it is given. `crash_point` is called before each file-system step with its name; an
+/// error from it stops the save there, as a crash would (the tests inject crashes with it).
+fn write_checkpoint(
+    run_dir: &Path,
+    write_files: impl FnOnce(&Path) -> Result<(), TrainError>,
+    state_json: &str,
+    crash_point: &mut dyn FnMut(&'static str) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let temp = run_dir.join(TEMP_DIR);
+    if newest_checkpoint(run_dir).is_some_and(|newest| newest == temp) {
+        // A crash interrupted the last swap after its checkpoint was complete: finish it first.
+        swap_in(run_dir, crash_point)?;
+    }
+    crash_point("clear the temporary folder")?;
+    remove_checkpoint(&temp, crash_point)?;
+    std::fs::create_dir_all(&temp).map_err(|e| error(&temp, e))?;
+    crash_point("write the weights")?;
+    write_files(&temp)?;
+    sync_files(&temp)?;
+    crash_point("write state.json")?;
+    write_synced(&temp.join(STATE_FILE), state_json.as_bytes())?;
+    sync_dir(&temp)?;
+    swap_in(run_dir, crash_point)
+}
+
+/// Moves the complete `.checkpoint.tmp/`, the newest checkpoint, to `checkpoint/`, and the one it
+/// replaces out of the way.
+fn swap_in(run_dir: &Path, crash_point: &mut dyn FnMut(&'static str) -> Result<(), TrainError>) -> Result<(), TrainError> {
+    let (current, old, temp) = (run_dir.join(CHECKPOINT_DIR), run_dir.join(OLD_DIR), run_dir.join(TEMP_DIR));
+    crash_point("remove the previous old checkpoint")?;
+    remove_checkpoint(&old, crash_point)?;
+    crash_point("retire the current checkpoint")?;
+    if current.exists() {
+        std::fs::rename(&current, &old).map_err(|e| error(&current, e))?;
+        sync_dir(run_dir)?;
+    }
+    crash_point("promote the new checkpoint")?;
+    std::fs::rename(&temp, &current).map_err(|e| error(&current, e))?;
+    sync_dir(run_dir)?;
+    crash_point("remove the retired checkpoint")?;
+    remove_checkpoint(&old, crash_point)
+}
+
+/// Deletes a checkpoint folder, `state.json` first, so that a crash halfway leaves an incomplete
+/// folder, never one that looks complete.
+fn remove_checkpoint(dir: &Path, crash_point: &mut dyn FnMut(&'static str) -> Result<(), TrainError>) -> Result<(), TrainError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let state = dir.join(STATE_FILE);
+    if state.exists() {
+        std::fs::remove_file(&state).map_err(|e| error(&state, e))?;
+        sync_dir(dir)?;
+    }
+    crash_point("remove the rest of a checkpoint folder")?;
+    std::fs::remove_dir_all(dir).map_err(|e| error(dir, e))
+}
+
+/// Writes `bytes` to `path` through a temporary file that is fsynced, then renamed over it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let partial = path.with_extension("partial");
+    let written = std::fs::File::create(&partial).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()
+    });
+    written.and_then(|()| std::fs::rename(&partial, path)).map_err(|e| error(path, e))
+}
+
+/// Fsyncs every file in `dir`, so the weights are on disk before `state.json` says they are.
+fn sync_files(dir: &Path) -> Result<(), TrainError> {
+    for entry in std::fs::read_dir(dir).map_err(|e| error(dir, e))? {
+        let path = entry.map_err(|e| error(dir, e))?.path();
+        std::fs::File::open(&path).and_then(|file| file.sync_all()).map_err(|e| error(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Flushes a folder's entries (creations, renames, removals) to disk. Platforms that cannot open a
+/// folder (Windows) skip it.
+fn sync_dir(dir: &Path) -> Result<(), TrainError> {
+    match std::fs::File::open(dir) {
+        Ok(handle) => handle.sync_all().or_else(|e| if cfg!(windows) { Ok(()) } else { Err(error(dir, e)) }),
+        Err(_) if cfg!(windows) => Ok(()),
+        Err(e) => Err(error(dir, e)),
     }
 }
 
@@ -168,5 +280,73 @@ mod tests {
         std::fs::write(dir.join(STATE_FILE), old).unwrap();
         let err = read_state::<serde::de::IgnoredAny>(run.path()).unwrap_err().to_string();
         assert!(err.contains("written in format 1 by ddpm 0.1.0; this version reads format 2 only. Train the run again"), "{err}");
+    }
+
+    /// Saves a fake checkpoint of `step` (its one weights file says the step), crashing at the
+    /// `crash_at`-th file-system step when given. Returns whether it crashed.
+    fn save_step(run_dir: &Path, step: usize, crash_at: Option<usize>) -> bool {
+        let mut points = 0;
+        let mut crash_point = |_: &'static str| {
+            points += 1;
+            if Some(points - 1) == crash_at { Err(TrainError::Hook("simulated crash".into())) } else { Ok(()) }
+        };
+        let write_files = |dir: &Path| std::fs::write(dir.join("model.bpk"), format!("weights {step}")).map_err(|e| error(dir, e));
+        let state = serde_json::json!({ "format": CHECKPOINT_FORMAT, "step": step }).to_string();
+        match write_checkpoint(run_dir, write_files, &state, &mut crash_point) {
+            Ok(()) => false,
+            Err(TrainError::Hook(_)) => true,
+            Err(other) => panic!("step {step}, crash at {crash_at:?}: {other}"),
+        }
+    }
+
+    /// The step of the checkpoint [`resolve`] finds, checking that its weights are that step's.
+    fn found_step(run_dir: &Path) -> Option<usize> {
+        let dir = resolve(run_dir).ok()?;
+        let step = saved_step(&dir).expect("a found checkpoint has a readable state.json");
+        assert_eq!(std::fs::read_to_string(dir.join("model.bpk")).unwrap(), format!("weights {step}"), "{}", dir.display());
+        Some(step)
+    }
+
+    #[test]
+    fn any_two_crashes_during_checkpoint_swaps_leave_the_newest_complete_checkpoint_findable() {
+        for first_crash in 0..12 {
+            for second_crash in 0..12 {
+                let run = tempfile::tempdir().unwrap();
+                let case = format!("crash at point {first_crash}, then at {second_crash}");
+                assert!(!save_step(run.path(), 1, None));
+                let crashed = save_step(run.path(), 2, Some(first_crash));
+                let found = found_step(run.path()).unwrap_or_else(|| panic!("{case}: the run is lost"));
+                assert!(found == 2 || (crashed && found == 1), "{case}: found step {found}");
+                // The run resumes from what was found and saves again, crashing again.
+                let crashed = save_step(run.path(), found + 1, Some(second_crash));
+                let after = found_step(run.path()).unwrap_or_else(|| panic!("{case}: the run is lost"));
+                assert!(after == found + 1 || (crashed && after == found), "{case}: found step {after} after step {found}");
+                assert!(!save_step(run.path(), after + 1, None));
+                assert_eq!(found_step(run.path()), Some(after + 1), "{case}");
+                let left: Vec<_> = std::fs::read_dir(run.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+                assert_eq!(left, [CHECKPOINT_DIR], "{case}: a clean save leaves only checkpoint/");
+            }
+        }
+    }
+
+    #[test]
+    fn a_crash_during_the_first_save_leaves_no_checkpoint_and_the_next_save_succeeds() {
+        for crash in 0..3 {
+            let run = tempfile::tempdir().unwrap();
+            assert!(save_step(run.path(), 1, Some(crash)), "point {crash} is before the first checkpoint is complete");
+            assert_eq!(found_step(run.path()), None, "point {crash}");
+            assert!(ensure_new_run_dir(run.path()).is_ok(), "an incomplete checkpoint is not a run");
+            assert!(!save_step(run.path(), 1, None));
+            assert_eq!(found_step(run.path()), Some(1));
+        }
+    }
+
+    #[test]
+    fn a_complete_checkpoint_left_only_in_the_temporary_folder_is_found_and_guards_the_run() {
+        let run = tempfile::tempdir().unwrap();
+        assert!(!save_step(run.path(), 5, None));
+        std::fs::rename(run.path().join(CHECKPOINT_DIR), run.path().join(TEMP_DIR)).unwrap();
+        assert_eq!(found_step(run.path()), Some(5));
+        assert!(ensure_new_run_dir(run.path()).is_err(), "a new run must not overwrite it");
     }
 }

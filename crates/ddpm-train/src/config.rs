@@ -65,6 +65,27 @@ impl TrainConfig {
             if value > 0.0 && value.is_finite() { Ok(()) } else { Err(format!("{name} must be a positive number (got {value})")) }
         };
         positive("learning rate", self.learning_rate)?;
+        positive("Adam epsilon", self.adam_epsilon)?;
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(format!("weight decay must be a number >= 0 (got {})", self.weight_decay));
+        }
+        if self.batch_size == Some(0) {
+            return Err("the batch size must be at least 1".into());
+        }
+        if self.steps == 0 || self.log_every == 0 {
+            return Err(format!("steps and log_every must be at least 1 (got {} and {})", self.steps, self.log_every));
+        }
+        match self.lr_schedule {
+            LrSchedule::Constant => {}
+            LrSchedule::Cosine { min_lr, .. } | LrSchedule::CosineAnnealing { min_lr, .. } => {
+                if !(min_lr >= 0.0 && min_lr <= self.learning_rate) {
+                    return Err(format!("the final learning rate must be in [0, the peak {}] (got {min_lr})", self.learning_rate));
+                }
+            }
+        }
+        if let LrSchedule::CosineAnnealing { t_max: 0, .. } = self.lr_schedule {
+            return Err("the cosine annealing period t_max must be at least 1".into());
+        }
         if let Some(norm) = self.grad_clip_norm {
             positive("gradient clipping norm", norm)?;
         }

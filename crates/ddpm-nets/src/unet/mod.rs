@@ -22,6 +22,14 @@ pub use block::{Attention, Block, BlockStyle};
 
 use crate::{Denoiser, TimeEncoding, TimeTable};
 
+/// The most resolution levels ([`UNetConfig::channel_mults`]) a U-Net may have.
+pub const MAX_LEVELS: usize = 8;
+/// The largest U-Net [`UNetConfig::validate`] accepts (by [`UNetConfig::parameter_bound`]): 4 GB of f32
+/// weights, 10 times the DDPM paper's LSUN model.
+pub const MAX_PARAMETERS: f64 = 1e9;
+/// The widest images a U-Net may take.
+pub const MAX_IMAGE_SIZE: usize = 4096;
+
 /// How the U-Net halves the resolution between levels.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum Downsample {
@@ -138,8 +146,44 @@ impl UNetConfig {
             .with_image_size(image_size)
     }
 
-    /// Explains why this network cannot take its `image_size` inputs, or any other inconsistency.
+    /// Explains why this network cannot take its `image_size` inputs, or any other inconsistency, or
+    /// why it would be too large to build. Every field is checked, so a config read from a file (an
+    /// edited checkpoint) is refused here rather than panicking or exhausting memory in [`Self::init`].
     pub fn validate(&self) -> Result<(), String> {
+        let counts = [
+            ("in_channels", self.in_channels),
+            ("out_channels", self.out_channels),
+            ("base_channels", self.base_channels),
+            ("mid_mult", self.mid_mult),
+            ("blocks_per_level", self.blocks_per_level),
+            ("groups", self.groups),
+            ("time_dim", self.time_dim),
+            ("time_hidden", self.time_hidden),
+            ("num_steps", self.num_steps),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{name} must be at least 1, got 0"));
+        }
+        if self.channel_mults.is_empty() || self.channel_mults.len() > MAX_LEVELS {
+            return Err(format!("channel_mults must list 1 to {MAX_LEVELS} levels, got {}", self.channel_mults.len()));
+        }
+        if self.num_classes == Some(0) {
+            return Err("num_classes must be at least 1 (or absent for an unconditional network)".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        if !(1..=2).contains(&self.time_mlp_layers) {
+            return Err(format!("time_mlp_layers must be 1 or 2, got {}", self.time_mlp_layers));
+        }
+        let parameters = self.parameter_bound();
+        if parameters > MAX_PARAMETERS || self.image_size > MAX_IMAGE_SIZE {
+            return Err(format!(
+                "this U-Net is too large to build: about {parameters:.1e} parameters at most {MAX_PARAMETERS:.0e}, \
+                 images {} pixels wide at most {MAX_IMAGE_SIZE}",
+                self.image_size
+            ));
+        }
         let levels = self.channel_mults.len() as u32;
         let factor = 1usize << levels;
         if self.image_size == 0 || !self.image_size.is_multiple_of(factor) {
@@ -153,10 +197,20 @@ impl UNetConfig {
         if let Some(width) = widths.clone().find(|w| *w == 0 || w % self.groups != 0) {
             return Err(format!("GroupNorm with {} groups cannot split {width} channels; pick groups dividing every width", self.groups));
         }
-        if !(1..=2).contains(&self.time_mlp_layers) {
-            return Err(format!("time_mlp_layers must be 1 or 2, got {}", self.time_mlp_layers));
-        }
         Ok(())
+    }
+
+    /// An upper bound on the parameter count, in floating point so that no setting overflows it: two
+    /// 3x3 convolutions per block at the widest width, on the way down and up, the time MLP, the
+    /// class embeddings and the time table.
+    fn parameter_bound(&self) -> f64 {
+        let widest = self.channel_mults.iter().chain([&self.mid_mult]).map(|&m| m as f64).fold(0.0, f64::max) * self.base_channels as f64;
+        let widest = widest.max((self.in_channels + self.out_channels) as f64);
+        let blocks = (2 * self.blocks_per_level + 1) as f64 * self.channel_mults.len() as f64 + self.mid_blocks as f64;
+        let convolutions = blocks * 2.0 * 9.0 * widest * widest;
+        let time = self.time_hidden as f64 * (self.time_dim as f64 + self.time_hidden as f64 + blocks * widest);
+        let classes = self.num_classes.unwrap_or(0) as f64 * self.time_hidden as f64;
+        convolutions + time + classes + self.num_steps as f64 * self.time_dim as f64
     }
 
     /// # Panics
