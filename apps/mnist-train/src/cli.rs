@@ -3,8 +3,15 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use ddpm_run::numbers::{MAX_STEPS, count, positive, real};
 use ddpm_run::{BackendArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
 use ddpm_schedule::NamedSchedule;
+
+/// The largest batch a flag takes. Training the small U-Net holds about 5 MiB of activations per
+/// digit (690 MiB at 128, BENCHMARKS.md), so 2048 digits need about 11 GiB.
+const MAX_BATCH: u64 = 2048;
+/// The most digits `sample`, `sweep` and `--eval-samples` draw; they are sampled as one batch.
+const MAX_SAMPLES: u64 = 10_000;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -77,40 +84,40 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = NamedSchedule::Linear)]
     pub schedule: NamedSchedule,
     /// Diffusion steps T.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub timesteps: usize,
     /// Examples per step. On a CPU a step's time is about proportional to the batch, and in equal time
     /// 32 beat 64 and 128 (BENCHMARKS.md): more steps of smaller batches learn more.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: usize,
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive(1.0))]
     pub lr: f64,
     /// Linear warm-up steps before the cosine decay.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = count(0..=MAX_STEPS))]
     pub warmup: usize,
     /// Learning rate at the last step.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, value_parser = real(0.0..=1.0))]
     pub min_lr: f64,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = real(0.0..=1.0))]
     pub weight_decay: f64,
     /// Clip the gradient's global norm to this; 0 disables clipping.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = real(0.0..=1e6))]
     pub clip: f64,
     /// EMA decay of the weights sampled from; 0 disables the EMA.
-    #[arg(long, default_value_t = 0.999)]
+    #[arg(long, default_value_t = 0.999, value_parser = real(0.0..1.0))]
     pub ema_decay: f64,
     /// Draw a grid of 16 samples (the run's sampler) from the EMA weights every this many steps; 0 disables.
     /// A conditional run draws every digit in turn with guidance 1.5, as `sample` does.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = count(0..=MAX_STEPS))]
     pub sample_every: usize,
     /// Score --eval-samples digits (DPM-Solver++(2M), 10 steps; a conditional run's every digit in turn,
     /// guidance 1.5) from the EMA weights every this many steps, as `eval` does: FID and the rest go to
     /// metrics.jsonl and the progress line. 0 disables.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count(0..=MAX_STEPS))]
     pub eval_every: usize,
     /// Digits per --eval-every evaluation (FID is biased upwards at small n; compare with its floor).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = count(2..=MAX_SAMPLES))]
     pub eval_samples: usize,
     /// Folder with the classifier --eval-every scores by.
     #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
@@ -122,7 +129,7 @@ pub struct TrainArgs {
     pub conditional: bool,
     /// For a conditional run: the chance each label is dropped to "no class", so the network also learns
     /// the unconditional output that guidance extrapolates from.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = real(0.0..1.0))]
     pub cond_drop: f64,
 }
 
@@ -139,13 +146,13 @@ pub struct SampleArgs {
     #[command(flatten)]
     pub sampler: SamplerArgs,
     /// Number of images.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = count(1..=MAX_SAMPLES))]
     pub n: usize,
     /// Must equal the checkpoint's schedule when given (a model only knows the schedule it learned).
     #[arg(long, value_enum)]
     pub schedule: Option<NamedSchedule>,
     /// Must equal the checkpoint's T when given.
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub timesteps: Option<usize>,
     /// For a conditional run: the digit to draw (0-9); `all` for ten rows, one per digit (--n rounded up
     /// to a multiple of 10); or `none` for unconditional samples (the null class). Writes classes.json
@@ -154,7 +161,7 @@ pub struct SampleArgs {
     pub class: Option<ClassChoice>,
     /// Classifier-free guidance scale w: out = out_uncond + w (out_cond - out_uncond); 1 is plain
     /// conditional sampling, 0 unconditional.
-    #[arg(long, default_value_t = crate::run::GUIDANCE)]
+    #[arg(long, default_value_t = crate::run::GUIDANCE, value_parser = real(0.0..=100.0))]
     pub guidance: f64,
 }
 
@@ -189,14 +196,14 @@ pub struct ForwardArgs {
     #[arg(long, default_value = "runs/mnist-forward.png")]
     pub out: PathBuf,
     /// Which test-set digit to noise.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count(0..10_000))]
     pub index: usize,
     /// Number of noise levels shown, from t = 0 to t = T - 1.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = count(2..=100))]
     pub columns: usize,
     #[arg(long, value_enum, default_value_t = NamedSchedule::Linear)]
     pub schedule: NamedSchedule,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub timesteps: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -209,11 +216,11 @@ pub struct BaselineArgs {
     /// Output folder for baseline.png and the model.
     #[arg(long, default_value = "runs/mnist-baseline")]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = count(1..=MAX_STEPS))]
     pub steps: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive(1.0))]
     pub lr: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -225,23 +232,23 @@ pub struct BaselineArgs {
 #[derive(ClapArgs, Debug)]
 pub struct BenchArgs {
     /// Untimed repetitions before each measurement.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = count(0..=1000))]
     pub warmup: usize,
     /// Timed training steps (median reported).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = count(1..=100_000))]
     pub train_steps: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = count(1..=MAX_BATCH))]
     pub train_batch: usize,
     /// Timed forward passes (median reported).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = count(1..=100_000))]
     pub forward_reps: usize,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = count(1..=MAX_BATCH))]
     pub forward_batch: usize,
     /// DDPM steps timed for 64 images; the 1000-step figure is extrapolated when fewer.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub sample_steps: usize,
     /// DDIM-50 steps timed for 64 images; extrapolated to 50 when fewer.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub ddim_steps: usize,
 }
 
@@ -272,12 +279,12 @@ pub struct ClassifierArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = count(1..=1000))]
     pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: usize,
     /// Peak learning rate (AdamW, cosine decay to 0).
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 2e-3, value_parser = positive(1.0))]
     pub lr: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -292,13 +299,13 @@ pub struct SweepArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Digits per point.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = count(2..=MAX_SAMPLES))]
     pub n: usize,
     /// Samplers to sweep ("ddpm" below T steps is DDIM with eta 1).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = ddpm_sample::SamplerKind::ALL)]
     pub samplers: Vec<ddpm_sample::SamplerKind>,
     /// Model evaluations per sample.
-    #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20, 50, 100])]
+    #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20, 50, 100], value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub nfe: Vec<usize>,
     /// Add DDPM over all T steps (the slowest point: about T / 10 times DDIM-10).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]

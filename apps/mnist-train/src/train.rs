@@ -41,7 +41,7 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     let spec = session.description();
     let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), spec.experiment.padded)?;
     std::fs::create_dir_all(args.out.join("samples"))?;
-    std::fs::write(args.out.join("run.json"), serde_json::to_string_pretty(spec)?)?;
+    ddpm_data::write_atomically(&args.out.join("run.json"), serde_json::to_string_pretty(spec)?.as_bytes())?;
     let batch_size = session.batch_size();
     let shape = spec.batch_shape(batch_size);
     // Batch k is a pure function of (seed, k), so a resumed run picks the stream up at its step.

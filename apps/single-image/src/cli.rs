@@ -3,10 +3,18 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use ddpm_run::numbers::{count, positive};
 use ddpm_run::{BackendArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
 use ddpm_schedule::NamedSchedule;
 
 use crate::preset::Preset;
+
+/// The widest image a flag takes (its U-Net trains on size x size crops of it).
+const MAX_SIZE: u64 = 1024;
+/// The largest batch a flag takes: 256 crops of 128 x 128 pixels already need gigabytes of activations.
+const MAX_BATCH: u64 = 256;
+/// The most images `sample` and `train --samples` draw; they are sampled as one batch.
+const MAX_SAMPLES: u64 = 1024;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,16 +71,16 @@ pub struct TrainArgs {
     pub channels: usize,
     /// Side of the square training image, in pixels; a multiple of 8 (the U-Net halves it three times).
     /// [default: the preset's, 128 (reference) or 64 (quick)]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=MAX_SIZE))]
     pub size: Option<usize>,
     /// Copies of the image per step, each at its own t and noise. [default: the preset's]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: Option<usize>,
     /// Peak learning rate (AdamW). [default: the preset's]
-    #[arg(long)]
+    #[arg(long, value_parser = positive(1.0))]
     pub lr: Option<f64>,
     /// Images to sample when training ends, with the preset's sampler; 0 skips sampling.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = count(1..=MAX_SAMPLES))]
     pub samples: usize,
 }
 
@@ -88,7 +96,7 @@ pub struct SampleArgs {
     #[command(flatten)]
     pub sampler: SamplerArgs,
     /// Number of images.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = count(1..=MAX_SAMPLES))]
     pub n: usize,
 }
 
@@ -101,7 +109,7 @@ pub struct ForwardArgs {
     #[arg(long, default_value = "runs/forward.png")]
     pub out: PathBuf,
     /// Side of the square image, in pixels.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = count(1..=MAX_SIZE))]
     pub size: usize,
     /// 1 shows it in grayscale, 3 in colour.
     #[arg(long, default_value_t = 1, value_parser = parse_channels)]
@@ -110,10 +118,10 @@ pub struct ForwardArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [NamedSchedule::Linear, NamedSchedule::Cosine, NamedSchedule::CosineClamped])]
     pub schedule: Vec<NamedSchedule>,
     /// Diffusion steps T.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub timesteps: usize,
     /// Noise levels shown, from t = 0 to t = T - 1.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = count(2..=100))]
     pub columns: usize,
     /// Seeds the noise drawn once and shared by every column and row.
     #[arg(long, default_value_t = 0)]

@@ -15,10 +15,16 @@ mod train;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+
+/// What `train --resume` may change; every other `train` flag contradicts the run and is refused.
+const RESUME_MAY_CHANGE: [&str; 6] = ["out", "steps", "minutes", "checkpoint_every", "log_every", "samples"];
 
 fn main() -> ExitCode {
-    ddpm_run::exit_code(dispatch(cli::Args::parse()))
+    ddpm_run::exit_quietly_on_broken_pipe();
+    let matches = ddpm_run::refuse_with_resume(cli::Args::command(), &RESUME_MAY_CHANGE).get_matches();
+    let args = cli::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    ddpm_run::exit_code(dispatch(args))
 }
 
 fn dispatch(args: cli::Args) -> anyhow::Result<()> {

@@ -15,10 +15,6 @@ const CHECKPOINT_EVERY: usize = 500;
 
 pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
     let (start, image) = if args.run.resume {
-        anyhow::ensure!(
-            args.size.is_none() && args.batch_size.is_none() && args.lr.is_none(),
-            "--resume continues the run with its own settings; drop --size, --batch-size and --lr (only --steps and --minutes may change)"
-        );
         (Start::Resume, None)
     } else {
         let (run, train, image) = new_run(args)?;

@@ -4,7 +4,13 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use ddpm_run::numbers::{MAX_STEPS, count, positive, real};
 use ddpm_run::{BackendArgs, ObjectiveArgs};
+
+/// The most 1-D points a flag takes (data, batch, samples): 10 million floats are 40 MB.
+const MAX_POINTS: u64 = 10_000_000;
+/// The widest MLP layer or time embedding a flag takes.
+const MAX_WIDTH: u64 = 65_536;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,7 +37,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Preset::Reference)]
     pub preset: Preset,
 
-    /// Folder for the outputs (created if missing).
+    /// Folder for the outputs (created if missing); one that holds another run's outputs is refused.
     #[arg(long, default_value = "runs/toy-gaussian")]
     pub out: PathBuf,
 
@@ -42,33 +48,33 @@ pub struct Args {
     pub objective: ObjectiveArgs,
 
     /// Mean of the data distribution N(mean, std^2). [3 | 3]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = real(-1e6..=1e6))]
     pub data_mean: Option<f64>,
     /// Standard deviation of the data distribution. [2 | 2]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive(1e6))]
     pub data_std: Option<f64>,
     /// Number of training points. [1000 | 1000]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=MAX_POINTS))]
     pub data_points: Option<usize>,
     /// Seed of the training points. [0 | 0]
     #[arg(long)]
     pub data_seed: Option<u64>,
 
     /// Number of diffusion steps T. [1000 | 1000]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub timesteps: Option<usize>,
     /// Beta schedule. [linear | linear]
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleKind>,
     /// First beta (linear, scaled-linear, sigmoid). [1e-4 | 1e-4]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = real(0.0..1.0))]
     pub beta_start: Option<f64>,
     /// Last beta (linear, scaled-linear, sigmoid). [0.02 | 0.02]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = real(0.0..1.0))]
     pub beta_end: Option<f64>,
 
     /// Hidden layer widths, comma separated. [128,128 | 128,128]
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = count(1..=MAX_WIDTH))]
     pub hidden: Option<Vec<usize>>,
     /// Hidden-layer nonlinearity. [relu | relu]
     #[arg(long, value_enum)]
@@ -77,17 +83,17 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub time_encoding: Option<TimeEncodingKind>,
     /// Width of the sinusoidal time embedding. [- | 16]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=MAX_WIDTH))]
     pub time_dim: Option<usize>,
 
     /// Optimiser steps; with full batches, epochs. [1000 | 800]
-    #[arg(long, alias = "epochs")]
+    #[arg(long, alias = "epochs", value_parser = count(1..=MAX_STEPS))]
     pub steps: Option<usize>,
     /// Examples per step; 0 means the whole dataset. [0 | 0]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=MAX_POINTS))]
     pub batch_size: Option<usize>,
     /// Peak learning rate (Adam). [1e-3 | 3e-3]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive(1.0))]
     pub lr: Option<f64>,
     /// Learning-rate plan: constant, or cosine decay to lr/100. [constant | cosine]
     #[arg(long, value_enum)]
@@ -97,7 +103,7 @@ pub struct Args {
     pub seed: Option<u64>,
 
     /// Number of samples to generate. [1000 | 1000]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=MAX_POINTS))]
     pub samples: Option<usize>,
     /// Reverse-process variance: beta (sigma^2 = beta_t) or posterior (beta-tilde_t). [beta | beta]
     #[arg(long, value_enum)]

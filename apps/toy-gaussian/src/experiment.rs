@@ -1,10 +1,9 @@
 //! The experiment: data, training, sampling, evaluation and outputs.
 
 use anyhow::{Context, Result};
-use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_data::{GaussianDataset, Normal1d, mean_std, plot, write_npy_f32};
+use ddpm_data::{GaussianDataset, Normal1d, mean_std, plot, write_atomically, write_npy_f32};
 use ddpm_run::{Stopwatch, Timing, WithProgressBar, progress_bar};
 use ddpm_sample::{DdpmSampler, Estimator, ReverseProcess};
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
@@ -37,12 +36,19 @@ pub struct Summary {
     pub sample_steps_per_second: f64,
 }
 
+/// What a run writes into its folder; a folder holding any of them is another run's.
+pub const OUTPUTS: [&str; 6] = ["samples.npy", "histogram.png", "loss.png", "loss.csv", "config.json", "summary.json"];
+
 /// Runs the experiment on `device` and writes everything into `out`; sampling splits the batch
 /// across `sampling_threads` threads.
 pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_threads: usize, out: &Path) -> Result<Summary> {
+    if let Some(file) = OUTPUTS.iter().find(|file| out.join(file).exists()) {
+        anyhow::bail!("{} already holds a run ({file}): pick another --out, or delete that folder", out.display());
+    }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let config_path = out.join("config.json");
-    config.save(&config_path).with_context(|| format!("cannot write {}: check that --out is a writable folder", config_path.display()))?;
+    write_atomically(&config_path, serde_json::to_string_pretty(config)?.as_bytes())
+        .with_context(|| format!("cannot write {}: check that --out is a writable folder", config_path.display()))?;
 
     let target = Normal1d::new(config.data_mean, config.data_std)?;
     let data = GaussianDataset::new(target, config.data_points, config.data_seed)?.samples;
@@ -97,7 +103,7 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_thre
 
     write_npy_f32(&out.join("samples.npy"), &samples, &[samples.len(), 1])?;
     let losses: Vec<f32> = trained.history.records.iter().map(|r| r.loss).collect();
-    trained.history.write_csv(&out.join("loss.csv")).context("writing loss.csv")?;
+    write_atomically(&out.join("loss.csv"), trained.history.to_csv().as_bytes())?;
     plot::loss_curve(&out.join("loss.png"), "Training loss", &losses, 50)?;
     let series = [
         plot::Histogram { label: "training data", values: &data, color: plot::BLUE },
@@ -107,7 +113,7 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_thre
     let target_label = format!("target N({}, {}^2)", target.mean, target.std);
     plot::histograms(&out.join("histogram.png"), &title, &series, Some((&target_label, target)), 50)?;
     let summary_path = out.join("summary.json");
-    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)
+    write_atomically(&summary_path, serde_json::to_string_pretty(&summary)?.as_bytes())
         .with_context(|| format!("writing {}", summary_path.display()))?;
     Ok(summary)
 }

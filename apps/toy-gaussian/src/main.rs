@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    ddpm_run::exit_quietly_on_broken_pipe();
     ddpm_run::exit_code(run(&cli::Args::parse()))
 }
 
@@ -41,6 +42,6 @@ fn run(args: &cli::Args) -> anyhow::Result<()> {
         "  fit      KS {:.4} (a true sample of this size: < {:.4} 95% of the time; the training data: {:.4}), W1 {:.4}",
         s.ks_statistic, s.ks_95_noise_level, s.data_ks_statistic, s.wasserstein1
     );
-    println!("  wrote    {}/{{samples.npy, histogram.png, loss.png, loss.csv, config.json, summary.json}}", args.out.display());
+    println!("  wrote    {}/{{{}}}", args.out.display(), experiment::OUTPUTS.join(", "));
     Ok(())
 }

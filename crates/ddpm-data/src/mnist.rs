@@ -193,13 +193,18 @@ fn parse_idx(bytes: &[u8], dims: usize) -> Result<(Vec<usize>, Vec<u8>), String>
         return Err(format!("magic number {:#010x}, expected {expected_magic:#010x} (u8 values, {dims} dimensions)", word(0)));
     }
     let shape: Vec<usize> = (1..=dims).map(|i| word(i) as usize).collect();
-    let count: usize = shape.iter().product();
+    let count = shape.iter().try_fold(1usize, |count, &dim| count.checked_mul(dim));
     let data = &bytes[header_len..];
-    if data.len() != count {
+    if count != Some(data.len()) {
+        let count = count.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
         return Err(format!("header declares {shape:?} = {count} values, file holds {}", data.len()));
     }
     Ok((shape, data.to_vec()))
 }
+
+/// The most bytes a gzipped IDX file may unpack to: more than the largest MNIST file (47 MB), and a
+/// bound on what a corrupt or malicious file can make the reader allocate.
+const MAX_IDX_BYTES: u64 = 64 << 20;
 
 /// Gunzips `bytes` when they start with the gzip magic, else returns them as they are.
 fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
@@ -208,8 +213,12 @@ fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     }
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
+        .take(MAX_IDX_BYTES + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("broken gzip stream ({e}); delete the file and fetch it again"))?;
+    if out.len() as u64 > MAX_IDX_BYTES {
+        return Err(format!("it unpacks to more than {MAX_IDX_BYTES} bytes, more than any MNIST file; delete it and fetch it again"));
+    }
     Ok(out)
 }
 
@@ -247,6 +256,27 @@ mod tests {
         assert_eq!(parse_idx(&bytes, 3).unwrap(), (vec![2, 1, 2], vec![0, 255, 10, 20]));
         assert!(parse_idx(&bytes[..18], 3).unwrap_err().contains("file holds 2"));
         assert!(parse_idx(&bytes, 1).unwrap_err().contains("magic number"));
+    }
+
+    #[test]
+    fn header_dimensions_that_overflow_or_mismatch_are_errors_not_panics() {
+        for dims in [[u32::MAX; 3], [0, u32::MAX, 7], [65_536, 65_536, 65_536], [2, 1, 3]] {
+            let mut bytes = vec![0, 0, 8, 3];
+            dims.iter().for_each(|d| bytes.extend(d.to_be_bytes()));
+            bytes.extend([0, 255, 10, 20]);
+            assert!(parse_idx(&bytes, 3).unwrap_err().contains("header declares"), "{dims:?}");
+        }
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_at_the_size_bound() {
+        let mut packed = Vec::new();
+        let mut encoder = flate2::write::GzEncoder::new(&mut packed, flate2::Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        (0..65).for_each(|_| std::io::Write::write_all(&mut encoder, &zeros).unwrap());
+        encoder.finish().unwrap();
+        assert!(packed.len() < 1 << 20, "65 MiB of zeros pack small ({} bytes)", packed.len());
+        assert!(decompress_if_gzip(&packed).unwrap_err().contains("more than any MNIST file"));
     }
 
     #[test]

@@ -51,9 +51,10 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), DataError> {
         .map(|s| s.parse::<usize>().map_err(|_| bad("shape is not a tuple of integers")))
         .collect::<Result<Vec<_>, _>>()?;
     let data = &bytes[10 + header_len..];
-    let count: usize = shape.iter().product();
-    if data.len() != 4 * count {
-        return Err(bad(&format!("shape {shape:?} needs {} data bytes, found {}", 4 * count, data.len())));
+    let needed = shape.iter().try_fold(4usize, |bytes, &dim| bytes.checked_mul(dim));
+    if needed != Some(data.len()) {
+        let needed = needed.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+        return Err(bad(&format!("shape {shape:?} needs {needed} data bytes, found {}", data.len())));
     }
     let values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     Ok((values, shape))
@@ -108,5 +109,18 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
         assert!(read_npy_f32(&path).unwrap_err().to_string().contains("needs 12 data bytes"));
+    }
+
+    #[test]
+    fn a_shape_whose_size_overflows_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.npy");
+        write_npy_f32(&path, &[1.0], &[1]).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }";
+        bytes[10..10 + header_len].copy_from_slice(format!("{header:<w$}\n", w = header_len - 1).as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        assert!(read_npy_f32(&path).unwrap_err().to_string().contains("needs more than 2^64 data bytes"));
     }
 }

@@ -46,15 +46,23 @@ impl SingleImage {
         if size == 0 {
             return Err(DataError::InvalidParameter("the image size must be at least 1 pixel".into()));
         }
-        let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().expect("reading from memory cannot fail");
-        match reader.format() {
-            Some(ImageFormat::Png | ImageFormat::Jpeg) => {}
+        let bad = |reason: String| DataError::BadImage { path: path.into(), reason };
+        let reader = || ImageReader::new(Cursor::new(bytes)).with_guessed_format().expect("reading from memory cannot fail");
+        match reader().format() {
+            Some(ImageFormat::Png) => {}
+            // The JPEG decoder fills a cut-off file's missing rows with grey rather than failing.
+            Some(ImageFormat::Jpeg) if !ends_with_jpeg_end_marker(bytes) => {
+                return Err(bad("the JPEG is truncated (it has no end-of-image marker); copy the file again".into()));
+            }
+            Some(ImageFormat::Jpeg) => {}
             other => {
                 let found = other.map_or_else(|| "an unrecognised format".to_string(), |f| format!("{f:?}"));
                 return Err(DataError::NotAnImage { path: path.into(), found });
             }
         }
-        let decoded = reader.decode().map_err(|e| DataError::BadImage { path: path.into(), reason: e.to_string() })?;
+        let (width, height) = reader().into_dimensions().map_err(|e| bad(e.to_string()))?;
+        check_decoded_size(width, height, size).map_err(bad)?;
+        let decoded = reader().decode().map_err(|e| bad(e.to_string()))?;
         let source_size = [decoded.width(), decoded.height()];
         let square = resize_and_crop(&decoded.to_rgb32f(), size);
         let pixels = planar(&square, channels).into_iter().map(|v| v * 2.0 - 1.0).collect();
@@ -70,6 +78,32 @@ impl SingleImage {
     pub fn unit_pixels(&self) -> Vec<f32> {
         crate::image::to_unit_range(&self.pixels)
     }
+}
+
+/// The most pixels a source image, or the resized image before its crop, may have: 64 Mpx take 768 MB
+/// as the float RGB the resize works in. A tiny file can declare a huge image, so this is checked
+/// from the header, before anything is decoded.
+const MAX_PIXELS: u64 = 64 << 20;
+
+/// Refuses a `width` x `height` image whose decoding or resizing to `size` (its shorter side) would
+/// exceed [`MAX_PIXELS`].
+fn check_decoded_size(width: u32, height: u32, size: usize) -> Result<(), String> {
+    let (width, height) = (u64::from(width), u64::from(height));
+    let short = width.min(height).max(1);
+    let resized = (width.max(height) * size as u64 / short).max(size as u64) * size as u64;
+    if width * height > MAX_PIXELS || resized > MAX_PIXELS {
+        return Err(format!(
+            "a {width} x {height} image resized to {size} pixels on its shorter side is too large to load \
+             (at most {MAX_PIXELS} pixels before and after resizing); crop it nearer to a square or shrink it first"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a JPEG's last marker, ignoring trailing padding, is end-of-image (`FF D9`).
+fn ends_with_jpeg_end_marker(bytes: &[u8]) -> bool {
+    let end = bytes.iter().rposition(|&b| b != 0 && !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    bytes[..end].ends_with(&[0xFF, 0xD9])
 }
 
 /// Scales the shorter side to `size` (the longer keeps the aspect ratio, truncated as torchvision
@@ -134,6 +168,19 @@ mod tests {
         let rgb = SingleImage::decode(&bytes, Path::new("red.png"), 3, 4).unwrap();
         let unit = rgb.unit_pixels();
         assert_eq!((unit[0], unit[16], unit[32]), (1.0, 0.0, 0.0), "planar: all red, then all green, then all blue");
+    }
+
+    #[test]
+    fn a_truncated_jpeg_and_an_image_too_large_to_resize_are_refused_before_decoding() {
+        let grey = GrayImage::from_pixel(64, 64, Luma([128]));
+        let jpeg = encode(&grey.into(), ImageFormat::Jpeg);
+        let err = SingleImage::decode(&jpeg[..jpeg.len() / 3], Path::new("cut.jpg"), 1, 16).unwrap_err().to_string();
+        assert!(err.contains("cut.jpg") && err.contains("truncated"), "{err}");
+        // 50000 x 1 pixels compress to a few hundred bytes, but resized to 128 rows they would be 6.4 M wide.
+        let strip = encode(&GrayImage::from_pixel(50_000, 1, Luma([0])).into(), ImageFormat::Png);
+        let err = SingleImage::decode(&strip, Path::new("strip.png"), 1, 128).unwrap_err().to_string();
+        assert!(err.contains("50000 x 1 image") && err.contains("too large"), "{err}");
+        assert!(SingleImage::decode(&strip, Path::new("strip.png"), 1, 1).is_ok(), "one row of 50000 resized to 1 pixel is fine");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use ddpm_schedule::Prediction;
 use ddpm_train::{LossWeighting, TrainConfig};
 
 use crate::Weights;
+use crate::numbers::{MAX_STEPS, count, positive, real};
 
 /// `--loss-weighting`: how the timesteps' losses are weighted.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub struct ObjectiveArgs {
     #[arg(long, value_enum, default_value_t = WeightingKind::Uniform)]
     pub loss_weighting: WeightingKind,
     /// gamma of --loss-weighting min-snr: the SNR above which timesteps stop gaining weight.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = positive(1e6))]
     pub min_snr_gamma: f64,
 }
 
@@ -54,29 +55,44 @@ impl ObjectiveArgs {
 /// The controls every image app's `train` has.
 #[derive(Args, Debug, Clone)]
 pub struct TrainRunArgs {
-    /// Continue the run in --out from its checkpoint (same settings; --steps and --minutes may change).
+    /// Continue the run in --out from its checkpoint with its own settings: only --steps, --minutes, how
+    /// often it checkpoints, logs and draws samples may change; other flags are refused.
     #[arg(long)]
     pub resume: bool,
     /// Optimiser steps in all; the learning-rate plan is laid over them. [default: the app's or the
     /// preset's; with --resume, the checkpoint's]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=MAX_STEPS))]
     pub steps: Option<usize>,
     /// Stop after this many minutes (checkpointing first), even if --steps are not done.
-    #[arg(long)]
+    #[arg(long, value_parser = positive(1e7))]
     pub minutes: Option<f64>,
     /// Seeds the initial weights, the training noise, the timesteps and the minibatch order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Write a checkpoint every this many steps (and at the end, on --minutes and on Ctrl-C).
     /// [default: 250 for mnist-train, 500 for single-image: a few minutes of CPU training]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=MAX_STEPS))]
     pub checkpoint_every: Option<usize>,
     /// Read the loss back (one sync) every this many steps.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 25, value_parser = count(1..=MAX_STEPS))]
     pub log_every: usize,
     /// Print the network's layers and parameter count, then exit.
     #[arg(long)]
     pub print_model: bool,
+}
+
+/// `command` with every flag of its `train` subcommand made to conflict with `--resume`, except those in
+/// `may_change` (field names, e.g. `"steps"`). A resumed run keeps the settings it was started with,
+/// so a flag that would change them is refused by the parser, naming it, rather than silently ignored.
+pub fn refuse_with_resume(command: clap::Command, may_change: &[&str]) -> clap::Command {
+    command.mut_subcommand("train", |train| {
+        let fixed: Vec<String> = train
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .filter(|id| id != "resume" && !may_change.contains(&id.as_str()))
+            .collect();
+        fixed.into_iter().fold(train, |train, id| train.mut_arg(id, |arg| arg.conflicts_with("resume")))
+    })
 }
 
 /// The sampler flags of every `sample` command, each overriding the run's own sampler.
@@ -86,10 +102,10 @@ pub struct SamplerArgs {
     #[arg(long, value_enum)]
     pub sampler: Option<SamplerKind>,
     /// Model evaluations of DDIM and the solvers (DDPM always takes all T). [default: the run's]
-    #[arg(long)]
+    #[arg(long, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub steps: Option<usize>,
     /// DDIM noise: 0 is deterministic, 1 matches DDPM. [default: the run's]
-    #[arg(long)]
+    #[arg(long, value_parser = real(0.0..=1.0))]
     pub eta: Option<f64>,
     /// How DDIM and the solvers pick their timesteps when they take fewer than T. [default: the run's]
     #[arg(long, value_enum)]

@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use burn::tensor::Device;
 
+use crate::numbers::{MAX_THREADS, count};
+
 /// A backend a user can ask for by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceChoice {
@@ -138,7 +140,7 @@ pub struct BackendArgs {
     pub device: Option<DeviceChoice>,
     /// CPU threads for the flex and ndarray kernels; 0 uses every core. Training and sampling on these
     /// backends also cut each batch into this many slices that run at the same time.
-    #[arg(long, global = true, default_value_t = 0)]
+    #[arg(long, global = true, default_value_t = 0, value_parser = count(0..=MAX_THREADS))]
     pub threads: usize,
 }
 

@@ -4,12 +4,20 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Set by [`training_over`]: Ctrl-C then exits at once, the checkpoint being written.
+static TRAINING_OVER: AtomicBool = AtomicBool::new(false);
+
 /// Installs a Ctrl-C handler and returns the flag it sets, for [`ddpm_train::FitPlan::stop`]. A second
-/// Ctrl-C exits at once (status 130) for when the current step is too slow to wait for.
+/// Ctrl-C exits at once (status 130) for when the current step is too slow to wait for; after
+/// [`training_over`] the first one does.
 pub fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || {
+        if TRAINING_OVER.load(Ordering::SeqCst) {
+            eprintln!("\nCtrl-C: stopping; the run's checkpoint is already written");
+            std::process::exit(130);
+        }
         eprintln!("\nCtrl-C: finishing this step and writing a checkpoint (press again to abort)");
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
@@ -17,6 +25,22 @@ pub fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     })
     .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
     Ok(stop)
+}
+
+/// Says that training has ended and its checkpoint is written, so that Ctrl-C during what follows
+/// (the final samples, the report) stops the program rather than promising a checkpoint.
+pub fn training_over() {
+    TRAINING_OVER.store(true, Ordering::SeqCst);
+}
+
+/// Lets a closed output pipe end the program as it ends other Unix tools (`mnist-train sweep | head`),
+/// rather than making the next `println!` panic: Rust ignores SIGPIPE by default. Call it first in `main`.
+pub fn exit_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition before any thread starts has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// The process's exit status for a command's result: success, or the error and its causes on stderr

@@ -10,13 +10,14 @@ mod backend;
 mod description;
 mod interrupt;
 mod lifecycle;
+pub mod numbers;
 mod progress;
 mod stopwatch;
 
-pub use args::{ObjectiveArgs, SamplerArgs, TrainRunArgs, WeightingKind};
+pub use args::{ObjectiveArgs, SamplerArgs, TrainRunArgs, WeightingKind, refuse_with_resume};
 pub use backend::{BackendArgs, DeviceChoice, set_cpu_threads};
 pub use description::{Experiment, ImageShape, LoadedRun, RunDescription, Weights};
-pub use interrupt::{exit_code, stop_on_ctrl_c};
+pub use interrupt::{exit_code, exit_quietly_on_broken_pipe, stop_on_ctrl_c, training_over};
 pub use lifecycle::{ImageRun, SampleRequest, Start, Trained, print_model, sample_images};
 pub use progress::{WithProgressBar, progress_bar, sample_with_progress};
 pub use stopwatch::{Stopwatch, Timing, peak_memory_mib};

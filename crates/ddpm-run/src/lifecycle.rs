@@ -144,7 +144,9 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
         let first_step = trainer.step_count();
         let started = Instant::now();
         let mut hooks = WithProgressBar::new(first_step, self.config.steps, hooks);
-        let (history, end) = fit(&mut trainer, next_batch, &plan, &mut hooks)?;
+        let fitted = fit(&mut trainer, next_batch, &plan, &mut hooks);
+        crate::training_over();
+        let (history, end) = fitted?;
         hooks.finish();
         let trained = Trained { steps: trainer.step_count() - first_step, seconds: started.elapsed().as_secs_f64(), trainer, history, end };
         let losses = logged_losses(&self.out);

@@ -11,10 +11,17 @@ pub enum TrainError {
     #[error("invalid training setting: {0}")]
     InvalidConfig(String),
     #[error(
-        "the loss became {loss} at step {step}: training diverged. Lower the learning rate \
-         (e.g. --lr {suggested_lr:e}) or check the data for NaN/inf. The last checkpoint written before it is intact"
+        "the loss became {loss} at step {step}: training diverged. Train again with a lower learning rate \
+         (e.g. --lr {suggested_lr:e}) or check the data for NaN/inf. {}",
+        last_checkpoint.map_or_else(|| "No checkpoint was written.".to_string(), |s| format!("The checkpoint of step {s}, before it, is intact."))
     )]
-    NonFiniteLoss { step: usize, loss: f32, suggested_lr: f64 },
+    NonFiniteLoss {
+        step: usize,
+        loss: f32,
+        suggested_lr: f64,
+        /// The step of the newest checkpoint in the run folder, if there is one.
+        last_checkpoint: Option<usize>,
+    },
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
     #[error("{0}")]

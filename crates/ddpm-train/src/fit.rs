@@ -129,6 +129,8 @@ where
     let first_step = trainer.step;
     let requested_steps = total;
     let mut end = FitEnd::Finished;
+    // A resumed run's folder holds the checkpoint it started from.
+    let mut last_checkpoint = plan.run_dir.as_deref().filter(|dir| first_step > 0 && crate::resolve(dir).is_ok()).map(|_| first_step);
 
     while trainer.step < total {
         let (step, learning_rate) = (trainer.step, trainer.learning_rate());
@@ -155,7 +157,7 @@ where
                 total = steps_within(limit, elapsed, trainer.step - first_step, trainer.step).clamp(trainer.step + 1, requested_steps);
                 trainer.config.steps = total;
             }
-            let flushed = flush(&mut pending, trainer.config.learning_rate)?;
+            let flushed = flush(&mut pending, trainer.config.learning_rate, last_checkpoint)?;
             metrics.append(&flushed, images_per_second, elapsed)?;
             if let Some(record) = flushed.last() {
                 let (loss, learning_rate) = (record.loss, record.learning_rate);
@@ -167,6 +169,7 @@ where
             && (checkpoint_due || last)
         {
             trainer.save(dir, &plan.run)?;
+            last_checkpoint = Some(trainer.step);
         }
         if end != FitEnd::Finished {
             break;
@@ -188,8 +191,9 @@ fn steps_within(limit: Duration, elapsed: f64, steps_taken: usize, step: usize) 
     step + (remaining * steps_taken as f64 / elapsed) as usize
 }
 
-/// Reads the buffered losses back in one transfer and stops on the first non-finite one.
-fn flush(pending: &mut Vec<(usize, f64, Tensor<1>)>, peak_lr: f64) -> Result<Vec<LossRecord>, TrainError> {
+/// Reads the buffered losses back in one transfer and stops on the first non-finite one, naming the
+/// step of the run's last checkpoint.
+fn flush(pending: &mut Vec<(usize, f64, Tensor<1>)>, peak_lr: f64, last_checkpoint: Option<usize>) -> Result<Vec<LossRecord>, TrainError> {
     if pending.is_empty() {
         return Ok(Vec::new());
     }
@@ -198,7 +202,7 @@ fn flush(pending: &mut Vec<(usize, f64, Tensor<1>)>, peak_lr: f64) -> Result<Vec
     let mut records = Vec::with_capacity(values.len());
     for ((step, learning_rate, _), loss) in pending.drain(..).zip(values) {
         if !loss.is_finite() {
-            return Err(TrainError::NonFiniteLoss { step, loss, suggested_lr: peak_lr / 10.0 });
+            return Err(TrainError::NonFiniteLoss { step, loss, suggested_lr: peak_lr / 10.0, last_checkpoint });
         }
         records.push(LossRecord { step, loss, learning_rate });
     }
@@ -238,7 +242,7 @@ impl Metrics {
             })
             .map(|line| format!("{line}\n"))
             .collect();
-        std::fs::write(&path, kept).map_err(error)?;
+        crate::checkpoint::write_synced(&path, kept.as_bytes())?;
         let file = std::fs::OpenOptions::new().append(true).open(&path).map_err(error)?;
         Ok(Self { file: Some((path, file)) })
     }

@@ -1,6 +1,3 @@
-use std::io::Write;
-use std::path::Path;
-
 use serde::Serialize;
 
 /// The loss of one optimiser step.
@@ -24,13 +21,9 @@ impl LossHistory {
         (!tail.is_empty()).then(|| tail.iter().map(|r| r.loss).sum::<f32>() / tail.len() as f32)
     }
 
-    /// Writes `step,loss,learning_rate` rows with a header.
-    pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-        writeln!(out, "step,loss,learning_rate")?;
-        for r in &self.records {
-            writeln!(out, "{},{},{}", r.step, r.loss, r.learning_rate)?;
-        }
-        out.flush()
+    /// `step,loss,learning_rate` rows with a header.
+    pub fn to_csv(&self) -> String {
+        let rows = self.records.iter().map(|r| format!("{},{},{}\n", r.step, r.loss, r.learning_rate));
+        std::iter::once("step,loss,learning_rate\n".to_string()).chain(rows).collect()
     }
 }

@@ -172,8 +172,8 @@ fn a_diverged_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     };
     let plan = FitPlan { run_dir: Some(run_dir.path().into()), checkpoint_every: Some(2), batch_size: 4, run: (), ..FitPlan::default() };
     let err = fit(&mut trainer, batches, &plan, &mut NoHooks).unwrap_err();
-    assert!(matches!(err, TrainError::NonFiniteLoss { step: 4, .. }), "{err}");
-    assert!(err.to_string().contains("checkpoint"), "{err}");
+    assert!(matches!(err, TrainError::NonFiniteLoss { step: 4, last_checkpoint: Some(4), .. }), "{err}");
+    assert!(err.to_string().contains("The checkpoint of step 4, before it, is intact"), "{err}");
     let (_, state) = read_state::<serde_json::Value>(run_dir.path()).unwrap();
     assert_eq!(state.step, 4, "the checkpoint from before the NaN is kept");
 }

@@ -88,8 +88,8 @@ fn non_finite_data_stops_training_with_a_clear_error() {
     let model = init(MlpConfig::new().with_hidden(vec![8]).with_num_steps(10), &device, 1);
     let data = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, f32::NAN], [2, 1]), &device);
     let err = train(model, data, &schedule, &quiet(3), &device, &mut NoHooks).unwrap_err();
-    assert!(matches!(err, TrainError::NonFiniteLoss { step: 0, .. }), "{err:?}");
-    assert!(err.to_string().contains("diverged"), "{err}");
+    assert!(matches!(err, TrainError::NonFiniteLoss { step: 0, last_checkpoint: None, .. }), "{err:?}");
+    assert!(err.to_string().contains("diverged") && err.to_string().contains("No checkpoint was written"), "{err}");
 }
 
 #[test]

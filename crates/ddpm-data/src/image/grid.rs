@@ -37,7 +37,7 @@ pub fn write_grid(path: &Path, images: &[f32], shape: [usize; 4], columns: usize
             }
         }
     }
-    crate::write_atomically(path, &crate::plot::encode_png(&rgb, grid_w as u32, grid_h as u32))
+    crate::plot::write_png(path, &rgb, grid_w as u32, grid_h as u32)
 }
 
 #[cfg(test)]
@@ -59,6 +59,18 @@ mod tests {
         let at = |x: usize, y: usize| buf[(y * info.width as usize + x) * 3];
         assert_eq!((at(2, 2), at(6, 2), at(2, 6), at(6, 6)), (0, 255, 128, 40));
         assert!(write_grid(&path, &images, [2, 1, 2, 2], 2, 1).is_err(), "a wrong shape is refused");
+    }
+
+    #[test]
+    fn a_grid_replaces_an_earlier_png_but_not_another_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (png, other) = (dir.path().join("grid.png"), dir.path().join("state.json"));
+        write_grid(&png, &[0.5; 4], [1, 1, 2, 2], 1, 1).unwrap();
+        write_grid(&png, &[1.0; 4], [1, 1, 2, 2], 1, 1).unwrap();
+        std::fs::write(&other, "{}").unwrap();
+        let err = write_grid(&other, &[0.5; 4], [1, 1, 2, 2], 1, 1).unwrap_err().to_string();
+        assert!(err.contains("is not a PNG, so it is not replaced"), "{err}");
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "{}");
     }
 
     #[test]
