@@ -28,7 +28,7 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     } else {
         let prediction = args.objective.prediction;
         let run = run::new_run(args.network, args.schedule, args.timesteps, prediction, args.run.seed, args.conditional);
-        Start::New { run, train: args.objective.apply(train_config(args))? }
+        Start::New { run, train: args.objective.apply(train_config(args)) }
     };
     let session = ImageRun::<MnistData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
     let autodiff = device.clone().autodiff();

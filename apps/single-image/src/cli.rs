@@ -80,7 +80,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = positive(1.0))]
     pub lr: Option<f64>,
     /// Images to sample when training ends, with the preset's sampler; 0 skips sampling.
-    #[arg(long, default_value_t = 4, value_parser = count(1..=MAX_SAMPLES))]
+    #[arg(long, default_value_t = 4, value_parser = count(0..=MAX_SAMPLES))]
     pub samples: usize,
 }
 

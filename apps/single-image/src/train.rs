@@ -73,7 +73,7 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<(SingleImageRun, TrainConfig, Sin
     let spec = run::new_run(args.preset, image_path, args.channels, size, args.objective.prediction, args.run.seed);
     spec.network.validate().map_err(|e| anyhow::anyhow!("--size {size}: {e}"))?;
     let image = SingleImage::load(image_path, args.channels, size)?;
-    let mut config = args.objective.apply(args.preset.train_config().with_seed(args.run.seed))?;
+    let mut config = args.objective.apply(args.preset.train_config().with_seed(args.run.seed));
     if let Some(steps) = args.run.steps {
         config.steps = steps;
     }

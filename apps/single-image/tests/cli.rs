@@ -119,7 +119,7 @@ fn bad_input_is_refused_before_training() {
     let err = failure(&train(camera.to_str().unwrap(), &["--channels", "2"]));
     assert!(err.contains("use 1 (grayscale) or 3 (RGB)"), "{err}");
     let err = failure(&train(camera.to_str().unwrap(), &["--minutes", "nan"]));
-    assert!(err.contains("--minutes must be a positive number of minutes (got NaN)"), "{err}");
+    assert!(err.contains("invalid value 'nan' for '--minutes <MINUTES>': NaN is not a number in (0, 10000000]"), "{err}");
     assert!(!cwd.join("run").exists(), "nothing was written for refused input");
 
     let err = failure(&run(cwd, &["sample", "--checkpoint", "nowhere"]));

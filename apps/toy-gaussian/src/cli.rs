@@ -90,7 +90,7 @@ pub struct Args {
     #[arg(long, alias = "epochs", value_parser = count(1..=MAX_STEPS))]
     pub steps: Option<usize>,
     /// Examples per step; 0 means the whole dataset. [0 | 0]
-    #[arg(long, value_parser = count(1..=MAX_POINTS))]
+    #[arg(long, value_parser = count(0..=MAX_POINTS))]
     pub batch_size: Option<usize>,
     /// Peak learning rate (Adam). [1e-3 | 3e-3]
     #[arg(long, allow_negative_numbers = true, value_parser = positive(1.0))]

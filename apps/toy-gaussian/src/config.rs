@@ -106,7 +106,7 @@ impl ToyConfig {
             };
         }
         set(&mut c.sample_seed, args.sample_seed);
-        c.train = args.objective.apply(c.train)?;
+        c.train = args.objective.apply(c.train);
         c.model.validate().map_err(anyhow::Error::msg)?;
         Ok(c)
     }

@@ -67,13 +67,18 @@ fn unwritable_output_folder_is_a_clear_error() {
 fn bad_settings_are_clear_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
-    let cases: [(&[&str], &str); 7] = [
-        (&["--timesteps", "0"], "at least 1"),
-        (&["--beta-end", "1.5"], "outside (0, 1)"),
-        (&["--beta-start", "NaN"], "not a finite number"),
-        (&["--data-std", "0"], "standard deviation"),
-        (&["--data-points", "0"], "at least one point"),
-        (&["--lr", "-1"], "learning rate"),
+    let cases: [(&[&str], &str); 12] = [
+        (&["--timesteps", "0"], "'--timesteps <TIMESTEPS>': 0 is not in 1..=100000"),
+        (&["--timesteps", "1000000000000"], "1000000000000 is not in 1..=100000"),
+        (&["--beta-end", "1.5"], "1.5 is not a number in [0, 1)"),
+        (&["--beta-start", "NaN"], "NaN is not a number in [0, 1)"),
+        (&["--beta-start", "0"], "outside (0, 1)"),
+        (&["--data-std", "0"], "0 is not a number in (0, 1000000]"),
+        (&["--data-points", "0"], "0 is not in 1..=10000000"),
+        (&["--lr", "-1"], "-1 is not a number in (0, 1]"),
+        (&["--hidden", "64,0"], "'--hidden <HIDDEN>': 0 is not in 1..=65536"),
+        (&["--time-dim", "0"], "'--time-dim <TIME_DIM>': 0 is not in 1..=65536"),
+        (&["--samples", "0"], "'--samples <SAMPLES>': 0 is not in 1..=10000000"),
         (&["--device", "tpu"], "unknown device 'tpu'"),
     ];
     for (flags, message) in cases {
@@ -85,6 +90,20 @@ fn bad_settings_are_clear_errors_not_panics() {
         assert!(err.contains(message), "{flags:?}: expected '{message}' in: {err}");
         assert!(!err.contains("panicked"), "{flags:?}: {err}");
     }
+}
+
+#[test]
+fn a_folder_holding_another_run_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut args = TINY.to_vec();
+    args.extend(["--out", out.to_str().unwrap()]);
+    assert!(toy(&args).status.success());
+    let summary = std::fs::read(out.join("summary.json")).unwrap();
+    let output = toy(&args);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("already holds a run (samples.npy): pick another --out"), "{}", stderr(&output));
+    assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), summary, "the first run's outputs are untouched");
 }
 
 #[test]

@@ -34,21 +34,17 @@ pub struct ObjectiveArgs {
 }
 
 impl ObjectiveArgs {
-    /// The loss weighting these flags name, or why it cannot work.
-    pub fn loss_weighting(&self) -> anyhow::Result<LossWeighting> {
-        Ok(match self.loss_weighting {
+    /// The loss weighting these flags name.
+    pub fn loss_weighting(&self) -> LossWeighting {
+        match self.loss_weighting {
             WeightingKind::Uniform => LossWeighting::Uniform,
-            WeightingKind::MinSnr => {
-                let gamma = self.min_snr_gamma;
-                anyhow::ensure!(gamma > 0.0 && gamma.is_finite(), "--min-snr-gamma must be a positive number (got {gamma})");
-                LossWeighting::MinSnr { gamma }
-            }
-        })
+            WeightingKind::MinSnr => LossWeighting::MinSnr { gamma: self.min_snr_gamma },
+        }
     }
 
     /// `config` with this objective.
-    pub fn apply(&self, config: TrainConfig) -> anyhow::Result<TrainConfig> {
-        Ok(config.with_prediction(self.prediction).with_loss_weighting(self.loss_weighting()?))
+    pub fn apply(&self, config: TrainConfig) -> TrainConfig {
+        config.with_prediction(self.prediction).with_loss_weighting(self.loss_weighting())
     }
 }
 
@@ -174,9 +170,8 @@ mod tests {
     fn the_objective_flags_set_the_training_target_and_weighting() {
         let config =
             parse(&["--prediction", "v", "--loss-weighting", "min-snr", "--min-snr-gamma", "2"]).objective.apply(TrainConfig::new());
-        let config = config.unwrap();
         assert_eq!((config.prediction, config.loss_weighting), (Prediction::V, LossWeighting::MinSnr { gamma: 2.0 }));
-        let err = parse(&["--loss-weighting", "min-snr", "--min-snr-gamma", "nan"]).objective.apply(TrainConfig::new()).unwrap_err();
-        assert!(err.to_string().contains("--min-snr-gamma must be a positive number"), "{err}");
+        let err = Flags::try_parse_from(["app", "--loss-weighting", "min-snr", "--min-snr-gamma", "nan"]).err().unwrap();
+        assert!(err.to_string().contains("--min-snr-gamma") && err.to_string().contains("NaN is not a number"), "{err}");
     }
 }
