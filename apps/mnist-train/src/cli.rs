@@ -91,21 +91,21 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: usize,
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 1e-3, value_parser = positive(1.0))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3, value_parser = positive(1.0))]
     pub lr: f64,
     /// Linear warm-up steps before the cosine decay.
     #[arg(long, default_value_t = 100, value_parser = count(0..=MAX_STEPS))]
     pub warmup: usize,
     /// Learning rate at the last step.
-    #[arg(long, default_value_t = 1e-5, value_parser = real(0.0..=1.0))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-5, value_parser = real(0.0..=1.0))]
     pub min_lr: f64,
-    #[arg(long, default_value_t = 0.0, value_parser = real(0.0..=1.0))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0, value_parser = real(0.0..=1.0))]
     pub weight_decay: f64,
     /// Clip the gradient's global norm to this; 0 disables clipping.
-    #[arg(long, default_value_t = 1.0, value_parser = real(0.0..=1e6))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0, value_parser = real(0.0..=1e6))]
     pub clip: f64,
     /// EMA decay of the weights sampled from; 0 disables the EMA.
-    #[arg(long, default_value_t = 0.999, value_parser = real(0.0..1.0))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.999, value_parser = real(0.0..1.0))]
     pub ema_decay: f64,
     /// Draw a grid of 16 samples (the run's sampler) from the EMA weights every this many steps; 0 disables.
     /// A conditional run draws every digit in turn with guidance 1.5, as `sample` does.
@@ -129,7 +129,7 @@ pub struct TrainArgs {
     pub conditional: bool,
     /// For a conditional run: the chance each label is dropped to "no class", so the network also learns
     /// the unconditional output that guidance extrapolates from.
-    #[arg(long, default_value_t = 0.1, value_parser = real(0.0..1.0))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1, value_parser = real(0.0..1.0))]
     pub cond_drop: f64,
 }
 
@@ -161,7 +161,7 @@ pub struct SampleArgs {
     pub class: Option<ClassChoice>,
     /// Classifier-free guidance scale w: out = out_uncond + w (out_cond - out_uncond); 1 is plain
     /// conditional sampling, 0 unconditional.
-    #[arg(long, default_value_t = crate::run::GUIDANCE, value_parser = real(0.0..=100.0))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = crate::run::GUIDANCE, value_parser = real(0.0..=100.0))]
     pub guidance: f64,
 }
 
@@ -220,7 +220,7 @@ pub struct BaselineArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 64, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3, value_parser = positive(1.0))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3, value_parser = positive(1.0))]
     pub lr: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -284,7 +284,7 @@ pub struct ClassifierArgs {
     #[arg(long, default_value_t = 128, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: usize,
     /// Peak learning rate (AdamW, cosine decay to 0).
-    #[arg(long, default_value_t = 2e-3, value_parser = positive(1.0))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 2e-3, value_parser = positive(1.0))]
     pub lr: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

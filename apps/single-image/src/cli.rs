@@ -77,7 +77,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: Option<usize>,
     /// Peak learning rate (AdamW). [default: the preset's]
-    #[arg(long, value_parser = positive(1.0))]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive(1.0))]
     pub lr: Option<f64>,
     /// Images to sample when training ends, with the preset's sampler; 0 skips sampling.
     #[arg(long, default_value_t = 4, value_parser = count(0..=MAX_SAMPLES))]

@@ -127,6 +127,20 @@ fn bad_input_is_refused_before_training() {
 }
 
 #[test]
+fn a_tiny_file_declaring_an_image_too_large_to_resize_is_refused_before_allocating() {
+    // 50000 x 1 pixels: a few hundred bytes, but 6.4 G pixels once its one row is resized to 128.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, 50_000, 1);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.write_header().unwrap().write_image_data(&vec![0; 50_000]).unwrap();
+    std::fs::write(dir.path().join("strip.png"), &bytes).unwrap();
+    let err = failure(&run(dir.path(), &["forward", "--image", "strip.png", "--size", "128", "--out", "f.png"]));
+    assert!(err.contains("a 50000 x 1 image resized to 128 pixels on its shorter side is too large"), "{err}");
+    assert!(!dir.path().join("f.png").exists());
+}
+
+#[test]
 fn forward_draws_one_row_per_schedule_in_colour() {
     let dir = tempfile::tempdir().unwrap();
     let astronaut = shared_image("astronaut.png");

@@ -29,7 +29,7 @@ pub struct ObjectiveArgs {
     #[arg(long, value_enum, default_value_t = WeightingKind::Uniform)]
     pub loss_weighting: WeightingKind,
     /// gamma of --loss-weighting min-snr: the SNR above which timesteps stop gaining weight.
-    #[arg(long, default_value_t = 5.0, value_parser = positive(1e6))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0, value_parser = positive(1e6))]
     pub min_snr_gamma: f64,
 }
 
@@ -60,7 +60,7 @@ pub struct TrainRunArgs {
     #[arg(long, value_parser = count(1..=MAX_STEPS))]
     pub steps: Option<usize>,
     /// Stop after this many minutes (checkpointing first), even if --steps are not done.
-    #[arg(long, value_parser = positive(1e7))]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive(1e7))]
     pub minutes: Option<f64>,
     /// Seeds the initial weights, the training noise, the timesteps and the minibatch order.
     #[arg(long, default_value_t = 0)]
@@ -101,7 +101,7 @@ pub struct SamplerArgs {
     #[arg(long, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
     pub steps: Option<usize>,
     /// DDIM noise: 0 is deterministic, 1 matches DDPM. [default: the run's]
-    #[arg(long, value_parser = real(0.0..=1.0))]
+    #[arg(long, allow_negative_numbers = true, value_parser = real(0.0..=1.0))]
     pub eta: Option<f64>,
     /// How DDIM and the solvers pick their timesteps when they take fewer than T. [default: the run's]
     #[arg(long, value_enum)]

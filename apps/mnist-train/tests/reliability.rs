@@ -1,0 +1,200 @@
+//! Reliability through the binary, as a careless user, an edited file or a crash would test it (issue
+//! 15's cases): each case asserts the exit code, the message, and that nothing else changed on disk.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn mnist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist").canonicalize().unwrap()
+}
+
+/// Runs the binary in `cwd`, never downloading.
+fn run(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mnist-train")).current_dir(cwd).env("DDPM_OFFLINE", "1").args(args).output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Every file under `dir` with its contents.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// A finished 3-step run in `cwd/run` (EMA kept, checkpoint every step).
+fn tiny_run(cwd: &Path) -> PathBuf {
+    let data = mnist_dir();
+    let args = [
+        "train",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        "run",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--checkpoint-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--conditional",
+        "false",
+    ];
+    let output = run(cwd, &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    cwd.join("run")
+}
+
+/// Runs `args` in `cwd` expecting exit code `code`, a message containing `message`, no panic, and
+/// `watched` left exactly as it was.
+fn refused(cwd: &Path, watched: &Path, args: &[&str], code: i32, message: &str) {
+    let before = snapshot(watched);
+    let output = run(cwd, args);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {err}");
+    assert!(err.contains(message), "{args:?}: expected '{message}' in:\n{err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(snapshot(watched) == before, "{args:?} changed {}", watched.display());
+}
+
+#[test]
+fn a_run_whose_only_complete_checkpoint_is_the_temporary_one_is_found_and_not_overwritten() {
+    // Two crashes at the wrong moments of the swap used to leave only .checkpoint.tmp/ and lose the run.
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let run_dir = tiny_run(cwd);
+    std::fs::rename(run_dir.join("checkpoint"), run_dir.join(".checkpoint.tmp")).unwrap();
+    let data = mnist_dir();
+    let new_run = ["train", "--data-dir", data.to_str().unwrap(), "--out", "run", "--steps", "2", "--sample-every", "0"];
+    refused(cwd, &run_dir, &new_run, 1, "it already holds a training run: add --resume");
+    let sampled = run(cwd, &["sample", "--checkpoint", "run", "--n", "2", "--steps", "2", "--out", "samples"]);
+    assert!(sampled.status.success(), "{}", stderr(&sampled));
+    let resumed = run(cwd, &["train", "--resume", "--out", "run", "--data-dir", data.to_str().unwrap(), "--steps", "4"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming run at step 3 of 4"));
+    let left: Vec<_> =
+        snapshot(&run_dir).into_keys().filter(|p| p.starts_with(".checkpoint.tmp") || p.starts_with(".checkpoint.old")).collect();
+    assert!(left.is_empty(), "the swap was finished: {left:?}");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("checkpoint/state.json")).unwrap()).unwrap();
+    assert_eq!(state["step"], 4);
+}
+
+#[test]
+fn an_edited_state_json_is_refused_naming_the_field_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let run_dir = tiny_run(cwd);
+    let state_file = run_dir.join("checkpoint/state.json");
+    let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let data = mnist_dir();
+    let cases = [
+        ("/run/network/UNet/groups", serde_json::json!(7), "GroupNorm with 7 groups cannot split 32 channels"),
+        ("/run/network/UNet/groups", serde_json::json!(0), "groups must be at least 1"),
+        ("/run/network/UNet/time_mlp_layers", serde_json::json!(3), "time_mlp_layers must be 1 or 2"),
+        ("/run/data/image_size", serde_json::json!(16), "the data has 1 channels of 16 pixels"),
+        ("/run/data/channels", serde_json::json!(3), "the data has 3 channels of 28 pixels"),
+        ("/train/batch_size", serde_json::json!(0), "the batch size must be at least 1"),
+    ];
+    for (pointer, value, message) in cases {
+        let mut edited = original.clone();
+        *edited.pointer_mut(pointer).unwrap() = value;
+        std::fs::write(&state_file, edited.to_string()).unwrap();
+        for command in [
+            &["sample", "--checkpoint", "run", "--n", "2", "--out", "samples"][..],
+            &["train", "--resume", "--out", "run", "--steps", "5", "--data-dir", data.to_str().unwrap()],
+            &["baseline", "--compare", "run", "--steps", "1", "--data-dir", data.to_str().unwrap(), "--out", "base"],
+        ] {
+            refused(cwd, &run_dir, command, 1, message);
+            assert!(stderr(&run(cwd, command)).contains("state.json: "), "{command:?} names the file");
+        }
+    }
+    assert!(!cwd.join("samples").exists() && !cwd.join("base").exists(), "nothing was written");
+}
+
+#[test]
+fn numeric_flags_out_of_range_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let data = mnist_dir();
+    let data = data.to_str().unwrap();
+    let train = |flag: &'static str, value: &'static str| vec!["train", "--data-dir", data, "--out", "new", flag, value];
+    for (flag, value, message) in [
+        ("--batch-size", "0", "0 is not in 1..=2048"),
+        ("--batch-size", "70000", "70000 is not in 1..=2048"),
+        ("--minutes", "nan", "NaN is not a number in (0, 10000000]"),
+        ("--minutes", "-1", "-1 is not a number in (0, 10000000]"),
+        ("--minutes", "1e300", "is not a number in (0, 10000000]"),
+        ("--timesteps", "1000000000000", "1000000000000 is not in 1..=100000"),
+        ("--ema-decay", "nan", "NaN is not a number in [0, 1)"),
+        ("--clip", "nan", "NaN is not a number in [0, 1000000]"),
+        ("--steps", "0", "0 is not in 1..=100000000"),
+        ("--lr", "0", "0 is not a number in (0, 1]"),
+    ] {
+        refused(cwd, cwd, &train(flag, value), 2, &format!("invalid value '{value}' for '{flag}"));
+        refused(cwd, cwd, &train(flag, value), 2, message);
+    }
+    refused(cwd, cwd, &["--threads", "100000", "forward", "--out", "f.png"], 2, "100000 is not in 0..=1024");
+    refused(cwd, cwd, &["sample", "--checkpoint", "run", "--n", "100000000"], 2, "100000000 is not in 1..=10000");
+}
+
+#[test]
+fn resume_refuses_flags_that_would_change_the_run_and_missing_ema_weights_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let run_dir = tiny_run(cwd);
+    for (flag, value) in
+        [("--lr", "0.01"), ("--batch-size", "16"), ("--network", "ddpm"), ("--timesteps", "500"), ("--seed", "3"), ("--ema-decay", "0.5")]
+    {
+        let args = ["train", "--resume", "--out", "run", "--steps", "5", flag, value];
+        refused(cwd, &run_dir, &args, 2, &format!("the argument '--resume' cannot be used with '{flag}"));
+    }
+
+    std::fs::remove_file(run_dir.join("checkpoint/ema.bpk")).unwrap();
+    refused(cwd, &run_dir, &["sample", "--checkpoint", "run", "--n", "2", "--out", "s"], 1, "the checkpoint has no ema.bpk");
+    refused(cwd, &run_dir, &["sample", "--checkpoint", "run", "--n", "2", "--out", "s"], 1, "sample with --weights online");
+    let data = mnist_dir();
+    refused(cwd, &run_dir, &["train", "--resume", "--out", "run", "--steps", "5", "--data-dir", data.to_str().unwrap()], 1, "no ema.bpk");
+    let online = run(cwd, &["sample", "--checkpoint", "run", "--n", "2", "--steps", "2", "--weights", "online", "--out", "s"]);
+    assert!(online.status.success(), "{}", stderr(&online));
+    assert!(String::from_utf8_lossy(&online.stdout).contains("online weights"));
+}
+
+#[test]
+fn a_figure_does_not_replace_a_file_that_is_not_a_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::write(cwd.join("notes.txt"), "keep me").unwrap();
+    let data = mnist_dir();
+    refused(cwd, cwd, &["forward", "--data-dir", data.to_str().unwrap(), "--out", "notes.txt"], 1, "is not a PNG, so it is not replaced");
+    let forward = ["forward", "--data-dir", data.to_str().unwrap(), "--out", "f.png"];
+    assert!(run(cwd, &forward).status.success());
+    assert!(run(cwd, &forward).status.success(), "an earlier figure is replaced");
+}
+
+#[test]
+fn a_closed_output_pipe_ends_the_program_without_a_panic() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mnist-train"))
+        .args(["train", "--help"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
