@@ -117,7 +117,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0, value_parser = count(0..=MAX_STEPS))]
     pub eval_every: usize,
     /// Digits per --eval-every evaluation (FID is biased upwards at small n; compare with its floor).
-    #[arg(long, default_value_t = 256, value_parser = count(2..=MAX_SAMPLES))]
+    #[arg(long, default_value_t = 256, value_parser = count(10..=MAX_SAMPLES))]
     pub eval_samples: usize,
     /// Folder with the classifier --eval-every scores by.
     #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]

@@ -70,7 +70,6 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     let eval = match args.eval_every {
         0 => None,
         every => {
-            anyhow::ensure!(args.eval_samples >= 10, "--eval-samples must be at least 10, got {}", args.eval_samples);
             let evaluator = Evaluator::new(args.data_dir.as_deref(), &args.classifier, device)?;
             Some(Evaluations { every, n: args.eval_samples, evaluator, log: args.out.join("metrics.jsonl"), last: None })
         }

@@ -187,6 +187,38 @@ fn a_figure_does_not_replace_a_file_that_is_not_a_png() {
 }
 
 #[test]
+fn ctrl_c_after_training_stops_the_final_sampling_and_says_the_checkpoint_is_written() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = mnist_dir();
+    // The DDPM-style network's final 16 digits take seconds, time enough for the signal to land.
+    let args = ["train", "--data-dir", data.to_str().unwrap(), "--out", "run", "--steps", "2", "--batch-size", "4", "--network", "ddpm"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mnist-train"))
+        .current_dir(dir.path())
+        .env("DDPM_OFFLINE", "1")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line.contains("finished at step 2 of 2") {
+            let pid = child.id().to_string();
+            assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        }
+        printed.push(line);
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{printed:?} {}", stderr(&output));
+    assert!(stderr(&output).contains("Ctrl-C: stopping; the run's checkpoint is already written"), "{}", stderr(&output));
+    assert!(!printed.iter().any(|line| line.contains("wrote")), "no output is claimed: {printed:?}");
+    assert!(dir.path().join("run/checkpoint/state.json").is_file());
+}
+
+#[test]
 fn a_closed_output_pipe_ends_the_program_without_a_panic() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mnist-train"))
         .args(["train", "--help"])
