@@ -92,8 +92,13 @@ fn replot(out: &Path) -> anyhow::Result<()> {
 }
 
 fn plot(path: &Path, points: &[Point], n: usize) -> anyhow::Result<()> {
-    let mut names: Vec<&str> = points.iter().map(|p| p.sampler.as_str()).collect();
-    names.dedup();
+    // One line per sampler, in the order they first appear (a merged sweep.json may list one twice).
+    let mut names: Vec<&str> = Vec::new();
+    for point in points {
+        if !names.contains(&point.sampler.as_str()) {
+            names.push(&point.sampler);
+        }
+    }
     let series: Vec<Vec<(f64, f64)>> =
         names.iter().map(|name| points.iter().filter(|p| p.sampler == *name).map(|p| (p.nfe as f64, p.report.fid)).collect()).collect();
     let lines: Vec<Line> =

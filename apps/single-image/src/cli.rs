@@ -13,7 +13,8 @@ use crate::preset::Preset;
 const MAX_SIZE: u64 = 1024;
 /// The largest batch a flag takes: 256 crops of 128 x 128 pixels already need gigabytes of activations.
 const MAX_BATCH: u64 = 256;
-/// The most images `sample` and `train --samples` draw; they are sampled as one batch.
+/// The most images `sample` and `train --samples` draw; they are kept in memory and drawn side by side
+/// in one samples.png.
 const MAX_SAMPLES: u64 = 1024;
 
 #[derive(Parser, Debug)]

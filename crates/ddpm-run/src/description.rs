@@ -160,8 +160,8 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
     /// The run's U-Net on `device` with the chosen weights (the online ones for `Weights::Ema` when
     /// the run kept no average).
     pub fn unet(&self, device: &Device, weights: Weights) -> anyhow::Result<UNet> {
+        // `open` validated the description, the network settings with it.
         let config = self.description().unet()?;
-        config.validate().map_err(anyhow::Error::msg).context("the checkpoint's network settings")?;
         Ok(load_weights(config.init(device), &self.checkpoint, self.weights_used(weights) == Weights::Ema)?)
     }
 

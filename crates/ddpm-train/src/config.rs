@@ -79,7 +79,10 @@ impl TrainConfig {
             LrSchedule::Constant => {}
             LrSchedule::Cosine { min_lr, .. } | LrSchedule::CosineAnnealing { min_lr, .. } => {
                 if !(min_lr >= 0.0 && min_lr <= self.learning_rate) {
-                    return Err(format!("the final learning rate must be in [0, the peak {}] (got {min_lr})", self.learning_rate));
+                    return Err(format!(
+                        "the final learning rate (--min-lr) must lie between 0 and the peak learning rate (--lr) {}, got {min_lr}",
+                        self.learning_rate
+                    ));
                 }
             }
         }
