@@ -64,6 +64,10 @@ fn label((backend, threads): (&str, usize)) -> String {
 
 fn run_ours(binary: &Path, (backend, threads): (&str, usize), epochs: usize, repeat: usize, scratch: &Path) -> Result<ToyRun> {
     let out = scratch.join(format!("{backend}-{threads}-{repeat}"));
+    // toy-gaussian refuses a folder that holds a run: clear the scratch left by an earlier bench.
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
     let output = Command::new(binary)
         .args(["--device", backend, "--threads", &threads.to_string()])
         .args(["--steps", &epochs.to_string(), "--seed", &repeat.to_string()])
