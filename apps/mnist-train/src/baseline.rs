@@ -23,7 +23,6 @@ use crate::sample::preview;
 const COLUMNS: usize = 8;
 
 pub fn run(args: &BaselineArgs, device: &Device) -> anyhow::Result<()> {
-    anyhow::ensure!(args.steps > 0 && args.batch_size > 0, "--steps and --batch-size must be at least 1");
     let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), false)?;
     let ddpm = args.compare.as_ref().map(|run| ddpm_samples(run, device)).transpose()?;
     let autodiff = device.clone().autodiff();

@@ -40,7 +40,6 @@ struct ClassifierDescription {
 }
 
 pub fn train(args: &ClassifierArgs, device: &Device) -> anyhow::Result<()> {
-    anyhow::ensure!(args.epochs > 0 && args.batch_size > 0, "--epochs and --batch-size must be at least 1");
     let train = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), false)?;
     let test = Mnist::load(MnistSplit::Test, args.data_dir.as_deref(), false)?;
     let autodiff = device.clone().autodiff();

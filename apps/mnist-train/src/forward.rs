@@ -10,7 +10,6 @@ use crate::cli::ForwardArgs;
 pub fn run(args: &ForwardArgs, device: &Device) -> anyhow::Result<()> {
     let data = Mnist::load(MnistSplit::Test, args.data_dir.as_deref(), false)?;
     anyhow::ensure!(args.index < data.len(), "--index {} is past the {} test digits", args.index, data.len());
-    anyhow::ensure!(args.columns >= 2, "--columns must be at least 2");
     let schedule = NoiseSchedule::new(&args.schedule.betas(), args.timesteps)?;
     let timesteps = schedule.evenly_spaced(args.columns);
     let x0 = Tensor::<4>::from_data(TensorData::new(data.image(args.index).to_vec(), [1, 1, 28, 28]), device);

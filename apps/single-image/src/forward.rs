@@ -9,7 +9,6 @@ use ddpm_schedule::{NoiseRng, NoiseSchedule};
 use crate::cli::ForwardArgs;
 
 pub fn run(args: &ForwardArgs, device: &Device) -> anyhow::Result<()> {
-    anyhow::ensure!(args.columns >= 2, "--columns must be at least 2");
     anyhow::ensure!(!args.schedule.is_empty(), "give at least one --schedule");
     anyhow::ensure!(args.timesteps >= 2, "--timesteps must be at least 2");
     let image = SingleImage::load(&args.image, args.channels, args.size)?;

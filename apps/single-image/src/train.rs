@@ -78,7 +78,6 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<(SingleImageRun, TrainConfig, Sin
         config.steps = steps;
     }
     if let Some(batch_size) = args.batch_size {
-        anyhow::ensure!(batch_size > 0, "--batch-size must be at least 1");
         config.batch_size = Some(batch_size);
     }
     if let Some(lr) = args.lr {

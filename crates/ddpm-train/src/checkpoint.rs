@@ -238,15 +238,10 @@ fn remove_checkpoint(dir: &Path, crash_point: &mut dyn FnMut(&'static str) -> Re
     std::fs::remove_dir_all(dir).map_err(|e| error(dir, e))
 }
 
-/// Writes `bytes` to `path` through a temporary file that is fsynced, then renamed over it, so that
-/// `path` holds the old contents or the new ones whenever a crash comes.
+/// Writes `bytes` to `path` atomically and durably ([`ddpm_data::write_atomically`]: a synced
+/// temporary file renamed over it), so `path` holds the old contents or the new ones whenever a crash comes.
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let partial = path.with_extension("partial");
-    let written = std::fs::File::create(&partial).and_then(|mut file| {
-        std::io::Write::write_all(&mut file, bytes)?;
-        file.sync_all()
-    });
-    written.and_then(|()| std::fs::rename(&partial, path)).map_err(|e| error(path, e))
+    ddpm_data::write_atomically(path, bytes).map_err(|e| error(path, e))
 }
 
 /// Fsyncs every file in `dir`, so the weights are on disk before `state.json` says they are.
