@@ -9,6 +9,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use ddpm_kernels::conv2d;
 
 /// Two 3x3 conv pairs (each followed by 2x max-pool), then a hidden layer (the features) and the logits.
 #[derive(Config, Debug)]
@@ -59,7 +60,7 @@ impl Classifier {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for pair in self.convs.chunks(2) {
-            x = relu(pair[1].forward(relu(pair[0].forward(x))));
+            x = relu(conv2d(&pair[1], relu(conv2d(&pair[0], x))));
             x = self.pool.forward(x);
         }
         relu(self.hidden.forward(x.flatten(1, 3)))

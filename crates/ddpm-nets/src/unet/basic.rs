@@ -8,6 +8,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
+use ddpm_kernels::conv2d;
 
 use super::upsample_nearest;
 
@@ -47,7 +48,7 @@ impl BasicUNet {
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
         let mut skips = Vec::new();
         for (i, conv) in self.down.iter().enumerate() {
-            x = silu(conv.forward(x));
+            x = silu(conv2d(conv, x));
             if i < 2 {
                 skips.push(x.clone());
                 x = self.pool.forward(x);
@@ -57,7 +58,7 @@ impl BasicUNet {
             if i > 0 {
                 x = upsample_nearest(x) + skips.pop().expect("one skip per pooled level");
             }
-            x = silu(conv.forward(x));
+            x = silu(conv2d(conv, x));
         }
         x
     }

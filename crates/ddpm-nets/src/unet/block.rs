@@ -6,6 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor};
+use ddpm_kernels::conv2d;
 
 /// How one block of the U-Net is wired. Every style adds a learned projection of the time embedding,
 /// broadcast over the image.
@@ -67,16 +68,16 @@ impl Block {
     pub fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
         let time: Tensor<4> = self.time.forward(time).unsqueeze_dims(&[2, 3]); // [B, out, 1, 1]
         match (self.style, &self.second) {
-            (BlockStyle::ConvNormAct, _) => silu(self.norm1.forward(self.conv1.forward(x))) + time,
+            (BlockStyle::ConvNormAct, _) => silu(self.norm1.forward(conv2d(&self.conv1, x))) + time,
             (BlockStyle::DoubleConv, Some((norm2, conv2))) => {
-                let h = silu(self.norm1.forward(self.conv1.forward(x)) + time);
-                silu(norm2.forward(conv2.forward(h)))
+                let h = silu(self.norm1.forward(conv2d(&self.conv1, x)) + time);
+                silu(norm2.forward(conv2d(conv2, h)))
             }
             (BlockStyle::Residual, Some((norm2, conv2))) => {
-                let h = self.conv1.forward(silu(self.norm1.forward(x.clone()))) + time;
-                let h = conv2.forward(self.dropout.forward(silu(norm2.forward(h))));
+                let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone()))) + time;
+                let h = conv2d(conv2, self.dropout.forward(silu(norm2.forward(h))));
                 let skip = match &self.skip {
-                    Some(conv) => conv.forward(x),
+                    Some(conv) => conv2d(conv, x),
                     None => x,
                 };
                 h + skip

@@ -16,6 +16,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use ddpm_kernels::conv2d;
 
 pub use basic::{BasicUNet, BasicUNetConfig};
 pub use block::{Attention, Block, BlockStyle};
@@ -350,7 +351,7 @@ impl UNet {
             time = time + embedding.forward(labels).squeeze_dim::<2>(1); // [B, time_hidden]
         }
         let mut x = match &self.conv_in {
-            Some(conv) => conv.forward(x_t),
+            Some(conv) => conv2d(conv, x_t),
             None => x_t,
         };
         let mut skips = Vec::with_capacity(self.down.len());
@@ -358,7 +359,7 @@ impl UNet {
             x = level.forward(x, &time);
             skips.push(x.clone());
             x = match downsampler {
-                Some(conv) => conv.forward(x),
+                Some(conv) => conv2d(conv, x),
                 None => self.pool.forward(x),
             };
         }
@@ -367,7 +368,7 @@ impl UNet {
             let skip = skips.pop().expect("one skip per level");
             x = level.forward(Tensor::cat(vec![upsample_nearest(x), skip], 1), &time);
         }
-        self.conv_out.forward(x)
+        conv2d(&self.conv_out, x)
     }
 }
 

@@ -1,0 +1,332 @@
+//! 2-D convolution as GEMM over f32 slices in NCHW layout, with no Burn types: the forward pass, the
+//! input gradient and the weight and bias gradients.
+//!
+//! For one image, `col(x)` is the `[K, P]` matrix of input patches (`K = c_in k k` rows, one column per
+//! output pixel, `P = h_out w_out`); then
+//! - forward: `y = W col(x) + b`, with `W` the `[c_out, K]` weight matrix;
+//! - input gradient: `dx = col2im(W^T dy)`;
+//! - weight gradient: `dW = sum over images of dy col(x)^T`, and `db = sum of dy over images and pixels`.
+//!
+//! The batch is split into one contiguous share per thread; each share has its own patch buffer (and
+//! weight-gradient accumulator), and the shares' weight gradients are summed in thread order, so a
+//! result depends only on the thread count. A 1x1 convolution of stride 1 and no padding uses the
+//! image itself as `col(x)`.
+
+use rayon::prelude::*;
+
+/// The sizes of one convolution: a square kernel, the same stride and padding on both axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub batch: usize,
+    pub channels_in: usize,
+    pub height: usize,
+    pub width: usize,
+    pub channels_out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    pub fn height_out(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    pub fn width_out(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    /// `P`: output pixels per channel.
+    pub fn pixels_out(&self) -> usize {
+        self.height_out() * self.width_out()
+    }
+
+    /// `K`: rows of `col(x)`, the length of one output channel's weight vector.
+    pub fn patch_len(&self) -> usize {
+        self.channels_in * self.kernel * self.kernel
+    }
+
+    fn image_len(&self) -> usize {
+        self.channels_in * self.height * self.width
+    }
+
+    fn output_len(&self) -> usize {
+        self.channels_out * self.pixels_out()
+    }
+
+    /// True when `col(x)` is the image itself.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.padding == 0
+    }
+
+    /// Images per thread: the batch in `threads` contiguous shares.
+    fn share(&self, threads: usize) -> usize {
+        self.batch.div_ceil(threads.max(1)).max(1)
+    }
+}
+
+/// How GEMMs run: batch shares in parallel with sequential GEMMs, or (fewer images than threads)
+/// images in turn with each GEMM parallel.
+fn gemm_parallelism(geometry: &ConvGeometry) -> (usize, gemm::Parallelism) {
+    let threads = rayon::current_num_threads();
+    if geometry.batch >= threads { (threads, gemm::Parallelism::None) } else { (1, gemm::Parallelism::Rayon(threads)) }
+}
+
+/// Fills `col` (`[K, P]`, row-major) with the patches of one image `x` (`[c_in, H, W]`); taps that fall
+/// in the padding are zero.
+fn im2col(geometry: &ConvGeometry, x: &[f32], col: &mut [f32]) {
+    let ConvGeometry { height, width, kernel, stride, padding, .. } = *geometry;
+    let (height_out, width_out) = (geometry.height_out(), geometry.width_out());
+    let rows = col.chunks_exact_mut(height_out * width_out);
+    let taps = (0..geometry.channels_in).flat_map(|c| (0..kernel).flat_map(move |ky| (0..kernel).map(move |kx| (c, ky, kx))));
+    for (row, (c, ky, kx)) in rows.zip(taps) {
+        let plane = &x[c * height * width..(c + 1) * height * width];
+        let valid = valid_range(kx, width, width_out, stride, padding);
+        for (oy, out_row) in row.chunks_exact_mut(width_out).enumerate() {
+            let iy = (oy * stride + ky) as isize - padding as isize;
+            if iy < 0 || iy >= height as isize {
+                out_row.fill(0.0);
+                continue;
+            }
+            let input_row = &plane[iy as usize * width..(iy as usize + 1) * width];
+            out_row[..valid.start].fill(0.0);
+            out_row[valid.end..].fill(0.0);
+            let first = valid.start * stride + kx - padding;
+            if stride == 1 {
+                out_row[valid.clone()].copy_from_slice(&input_row[first..first + valid.len()]);
+            } else {
+                for (value, ix) in out_row[valid.clone()].iter_mut().zip((first..).step_by(stride)) {
+                    *value = input_row[ix];
+                }
+            }
+        }
+    }
+}
+
+/// Adds the columns of `col` (`[K, P]`) back onto the image `dx` (`[c_in, H, W]`): the transpose of
+/// [`im2col`].
+fn col2im(geometry: &ConvGeometry, col: &[f32], dx: &mut [f32]) {
+    let ConvGeometry { height, width, kernel, stride, padding, .. } = *geometry;
+    let (height_out, width_out) = (geometry.height_out(), geometry.width_out());
+    let rows = col.chunks_exact(height_out * width_out);
+    let taps = (0..geometry.channels_in).flat_map(|c| (0..kernel).flat_map(move |ky| (0..kernel).map(move |kx| (c, ky, kx))));
+    for (row, (c, ky, kx)) in rows.zip(taps) {
+        let plane = &mut dx[c * height * width..(c + 1) * height * width];
+        let valid = valid_range(kx, width, width_out, stride, padding);
+        for (oy, col_row) in row.chunks_exact(width_out).enumerate() {
+            let iy = (oy * stride + ky) as isize - padding as isize;
+            if iy < 0 || iy >= height as isize {
+                continue;
+            }
+            let input_row = &mut plane[iy as usize * width..(iy as usize + 1) * width];
+            let first = valid.start * stride + kx - padding;
+            if stride == 1 {
+                for (target, value) in input_row[first..first + valid.len()].iter_mut().zip(&col_row[valid.clone()]) {
+                    *target += value;
+                }
+            } else {
+                for (value, ix) in col_row[valid.clone()].iter().zip((first..).step_by(stride)) {
+                    input_row[ix] += value;
+                }
+            }
+        }
+    }
+}
+
+/// The output columns `ox` whose tap `kx` lands inside a row of `width` pixels: `0 <= ox s + kx - p < width`.
+fn valid_range(kx: usize, width: usize, width_out: usize, stride: usize, padding: usize) -> std::ops::Range<usize> {
+    let start = padding.saturating_sub(kx).div_ceil(stride);
+    let end = (width + padding).saturating_sub(kx).div_ceil(stride).min(width_out);
+    start..end.max(start)
+}
+
+/// `dst = (accumulate ? dst : 0) + lhs rhs` for row-major `[m, k] x [k, n]` operands given by their
+/// strides (`(row stride, column stride)`), so that transposes are free.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+    parallelism: gemm::Parallelism,
+) {
+    assert!(dst.len() >= m * n && lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs && rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    // SAFETY: the assertion keeps every index of the three strided matrices inside its slice, and
+    // `dst` is borrowed mutably, so it aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// `y = conv(x, W) + b`.
+///
+/// # Shapes
+/// - `x`: `[B, c_in, H, W]`; `weight`: `[c_out, c_in, k, k]`; `bias`: `[c_out]`
+/// - returns `[B, c_out, h_out, w_out]`
+pub fn forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let (threads, parallelism) = gemm_parallelism(geometry);
+    let share = geometry.share(threads);
+    let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
+    let mut y: Vec<f32> = Vec::with_capacity(geometry.batch * geometry.output_len());
+    for _ in 0..geometry.batch {
+        y.extend(bias.iter().flat_map(|&b| std::iter::repeat_n(b, pixels)));
+    }
+    let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
+    y.par_chunks_mut(share * geometry.output_len()).zip(x.par_chunks(share * geometry.image_len())).for_each(|(y, x)| {
+        let mut col = vec![0.0; col_len];
+        for (y, x) in y.chunks_exact_mut(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
+            let col = if geometry.is_pointwise() {
+                x
+            } else {
+                im2col(geometry, x, &mut col);
+                &col
+            };
+            matmul([geometry.channels_out, pixels, patch], y, true, weight, (patch, 1), col, (pixels, 1), parallelism);
+        }
+    });
+    y
+}
+
+/// `dx = col2im(W^T dy)`.
+///
+/// # Shapes
+/// - `dy`: `[B, c_out, h_out, w_out]`; `weight`: `[c_out, c_in, k, k]`
+/// - returns `[B, c_in, H, W]`
+pub fn input_grad(geometry: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (threads, parallelism) = gemm_parallelism(geometry);
+    let share = geometry.share(threads);
+    let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
+    let mut dx = vec![0.0; geometry.batch * geometry.image_len()];
+    let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
+    dx.par_chunks_mut(share * geometry.image_len()).zip(dy.par_chunks(share * geometry.output_len())).for_each(|(dx, dy)| {
+        let mut col = vec![0.0; col_len];
+        for (dx, dy) in dx.chunks_exact_mut(geometry.image_len()).zip(dy.chunks_exact(geometry.output_len())) {
+            let shape = [patch, pixels, geometry.channels_out];
+            if geometry.is_pointwise() {
+                matmul(shape, dx, false, weight, (1, patch), dy, (pixels, 1), parallelism);
+            } else {
+                matmul(shape, &mut col, false, weight, (1, patch), dy, (pixels, 1), parallelism);
+                col2im(geometry, &col, dx);
+            }
+        }
+    });
+    dx
+}
+
+/// `(dW, db)`: `dW = sum_b dy_b col(x_b)^T` and `db = sum_b sum_pixels dy_b`.
+///
+/// # Shapes
+/// - `dy`: `[B, c_out, h_out, w_out]`; `x`: `[B, c_in, H, W]`
+/// - returns `[c_out, c_in, k, k]` and `[c_out]`
+pub fn weight_grad(geometry: &ConvGeometry, dy: &[f32], x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (threads, parallelism) = gemm_parallelism(geometry);
+    let share = geometry.share(threads);
+    let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
+    let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
+    let shares: Vec<(Vec<f32>, Vec<f32>)> = dy
+        .par_chunks(share * geometry.output_len())
+        .zip(x.par_chunks(share * geometry.image_len()))
+        .map(|(dy, x)| {
+            let mut col = vec![0.0; col_len];
+            let mut d_weight = vec![0.0; geometry.channels_out * patch];
+            let mut d_bias = vec![0.0; geometry.channels_out];
+            for (dy, x) in dy.chunks_exact(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
+                let col = if geometry.is_pointwise() {
+                    x
+                } else {
+                    im2col(geometry, x, &mut col);
+                    &col
+                };
+                matmul([geometry.channels_out, patch, pixels], &mut d_weight, true, dy, (pixels, 1), col, (1, pixels), parallelism);
+                for (sum, channel) in d_bias.iter_mut().zip(dy.chunks_exact(pixels)) {
+                    *sum += channel.iter().sum::<f32>();
+                }
+            }
+            (d_weight, d_bias)
+        })
+        .collect();
+    let mut shares = shares.into_iter();
+    let (mut d_weight, mut d_bias) = shares.next().expect("a batch has at least one image");
+    for (w, b) in shares {
+        d_weight.iter_mut().zip(w).for_each(|(sum, v)| *sum += v);
+        d_bias.iter_mut().zip(b).for_each(|(sum, v)| *sum += v);
+    }
+    (d_weight, d_bias)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct definition of the convolution, for one output value.
+    fn direct(geometry: &ConvGeometry, x: &[f32], weight: &[f32], [b, o, oy, ox]: [usize; 4]) -> f32 {
+        let ConvGeometry { channels_in, height, width, kernel, stride, padding, .. } = *geometry;
+        let mut sum = 0.0;
+        for c in 0..channels_in {
+            for ky in 0..kernel {
+                for kx in 0..kernel {
+                    let (iy, ix) = ((oy * stride + ky) as isize - padding as isize, (ox * stride + kx) as isize - padding as isize);
+                    if (0..height as isize).contains(&iy) && (0..width as isize).contains(&ix) {
+                        let input = x[((b * channels_in + c) * height + iy as usize) * width + ix as usize];
+                        sum += input * weight[((o * channels_in + c) * kernel + ky) * kernel + kx];
+                    }
+                }
+            }
+        }
+        sum
+    }
+
+    /// `im2col` and `col2im` against the definition, at every stride and padding a U-Net uses and at
+    /// odd sizes: the forward pass matches the direct sum, and `col2im` is `im2col`'s transpose
+    /// (`<im2col(x), c> = <x, col2im(c)>`).
+    #[test]
+    fn patches_match_the_definition_and_their_transpose() {
+        for (height, width, kernel, stride, padding) in
+            [(5, 7, 3, 1, 1), (6, 5, 3, 2, 1), (7, 7, 5, 1, 2), (4, 3, 1, 1, 0), (5, 5, 3, 2, 0)]
+        {
+            let geometry = ConvGeometry { batch: 3, channels_in: 2, height, width, channels_out: 3, kernel, stride, padding };
+            let wave = |n: usize, phase: f32| (0..n).map(|i| (i as f32 * 0.37 + phase).sin()).collect::<Vec<_>>();
+            let x = wave(geometry.batch * geometry.image_len(), 0.1);
+            let weight = wave(geometry.channels_out * geometry.patch_len(), 0.7);
+            let y = forward(&geometry, &x, &weight, &[0.5, -1.0, 2.0]);
+            let (h_out, w_out) = (geometry.height_out(), geometry.width_out());
+            for (index, value) in y.iter().enumerate() {
+                let at = [index / (3 * h_out * w_out), index / (h_out * w_out) % 3, index / w_out % h_out, index % w_out];
+                let expected = direct(&geometry, &x, &weight, at) + [0.5, -1.0, 2.0][at[1]];
+                assert!((value - expected).abs() < 1e-5, "{geometry:?} at {at:?}: {value} vs {expected}");
+            }
+            let image = &x[..geometry.image_len()];
+            let mut col = vec![0.0; geometry.patch_len() * geometry.pixels_out()];
+            im2col(&geometry, image, &mut col);
+            let probe = wave(col.len(), 2.0);
+            let mut back = vec![0.0; image.len()];
+            col2im(&geometry, &probe, &mut back);
+            let lhs: f32 = col.iter().zip(&probe).map(|(a, b)| a * b).sum();
+            let rhs: f32 = image.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() < 1e-4, "{geometry:?}: {lhs} vs {rhs}");
+        }
+    }
+}

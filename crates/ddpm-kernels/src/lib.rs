@@ -1,0 +1,95 @@
+//! The project's own CPU kernels for the U-Nets.
+//!
+//! Each op is a function over Burn modules and tensors that runs the project's kernel when the tensor
+//! lives on flex (with or without autodiff) and the op's settings are ones the kernel covers, and Burn's
+//! own op otherwise, so wgpu, CUDA and ndarray keep their kernels:
+//! - [`conv2d`]: a `Conv2d` forward by GEMM straight into the output (see `gemm_conv`), with its own
+//!   input, weight and bias gradients.
+//!
+//! `DDPM_KERNELS=burn` in the environment, or [`with_burn_ops`] around a call, runs Burn's ops
+//! everywhere: the reference the kernels are tested and benchmarked against.
+
+#[cfg(feature = "flex")]
+mod extension;
+#[cfg(feature = "flex")]
+mod gemm_conv;
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
+
+thread_local! {
+    /// `Some(false)` inside [`with_burn_ops`].
+    static OVERRIDE: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Whether the kernels may run on this thread: not inside [`with_burn_ops`], and not turned off by
+/// `DDPM_KERNELS=burn`.
+pub fn enabled() -> bool {
+    static FROM_ENV: OnceLock<bool> = OnceLock::new();
+    OVERRIDE.get().unwrap_or_else(|| *FROM_ENV.get_or_init(|| std::env::var("DDPM_KERNELS").map_or(true, |value| value != "burn")))
+}
+
+/// Runs `f` with Burn's own ops in place of the kernels (on this thread).
+pub fn with_burn_ops<R>(f: impl FnOnce() -> R) -> R {
+    let previous = OVERRIDE.replace(Some(false));
+    let result = f();
+    OVERRIDE.set(previous);
+    result
+}
+
+/// `conv.forward(x)`, by the GEMM kernel on flex when the convolution has a bias, one group, no
+/// dilation, a square kernel and the same stride and padding on every side (every convolution of the
+/// project's networks), and by Burn's op otherwise.
+///
+/// # Shapes
+/// `x`: `[B, c_in, H, W]` -> `[B, c_out, h_out, w_out]`
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some((stride, padding)) = gemm_settings(conv, &x) {
+        use burn::backend::Dispatch;
+        use extension::ConvKernels;
+        let bias = conv.bias.as_ref().expect("gemm_settings requires a bias").val();
+        let y = <Dispatch as ConvKernels>::conv2d_gemm(
+            x.into_dispatch(),
+            conv.weight.val().into_dispatch(),
+            bias.into_dispatch(),
+            stride,
+            padding,
+        );
+        return Tensor::from_dispatch(y);
+    }
+    conv.forward(x)
+}
+
+/// `(stride, padding)` when the kernel covers this convolution of `x`.
+#[cfg(feature = "flex")]
+fn gemm_settings(conv: &Conv2d, x: &Tensor<4>) -> Option<(usize, usize)> {
+    use burn::backend::DispatchDevice;
+    use burn::nn::PaddingConfig2d;
+    use burn::tensor::DType;
+    let [batch, channels, height, width] = x.dims();
+    let [kernel, kernel_w] = conv.kernel_size;
+    let [stride, stride_w] = conv.stride;
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => Some(0),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [left, bottom, right].iter().all(|&p| p == top).then_some(top),
+        PaddingConfig2d::Same => None,
+    };
+    let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    let covered = enabled()
+        && on_flex
+        && x.dtype() == DType::F32
+        && conv.weight.val().dtype() == DType::F32
+        && conv.bias.is_some()
+        && conv.groups == 1
+        && conv.dilation == [1, 1]
+        && kernel == kernel_w
+        && stride == stride_w
+        && stride > 0
+        && batch * channels > 0;
+    let padding = padding.filter(|&p| covered && height + 2 * p >= kernel && width + 2 * p >= kernel)?;
+    Some((stride, padding))
+}

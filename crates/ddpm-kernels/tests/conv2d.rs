@@ -1,0 +1,68 @@
+//! The GEMM convolution against Burn's own `Conv2d` on flex: the output and the gradients of the input,
+//! the weight and the bias, over odd sizes, batch 1, strides 1 and 2, and the kernel sizes and paddings
+//! the networks use.
+#![cfg(feature = "flex")]
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::{Device, Distribution, Tensor};
+
+/// `|a - b| <= 1e-4 (1 + max |b|)` everywhere: f32 sums of up to a few hundred products taken in
+/// another order differ by a few ulps of the largest partial sum.
+fn assert_close<const D: usize>(what: &str, actual: Tensor<D>, expected: Tensor<D>) {
+    assert_eq!(actual.dims(), expected.dims(), "{what}: shapes");
+    let scale = expected.clone().abs().max().into_scalar::<f32>();
+    let error = (actual - expected).abs().max().into_scalar::<f32>();
+    assert!(error <= 1e-4 * (1.0 + scale), "{what}: max error {error} at scale {scale}");
+}
+
+struct Case {
+    batch: usize,
+    channels: [usize; 2],
+    size: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+/// `[y, dx, dW, db]` of the loss `sum(y * probe)` through `run` (`db` as `[1, 1, 1, c_out]`).
+fn run_case(conv: &Conv2d, x: &Tensor<4>, probe: &Tensor<4>, run: impl Fn(&Conv2d, Tensor<4>) -> Tensor<4>) -> [Tensor<4>; 4] {
+    let x = x.clone().require_grad();
+    let y = run(conv, x.clone());
+    let grads = (y.clone() * probe.clone()).sum().backward();
+    let dx = x.grad(&grads).expect("x requires a gradient");
+    let d_weight = conv.weight.grad(&grads).expect("the weight requires a gradient");
+    let d_bias = conv.bias.as_ref().expect("the conv has a bias").grad(&grads).expect("the bias requires a gradient");
+    [y.inner(), dx, d_weight, d_bias.unsqueeze()]
+}
+
+#[test]
+fn gemm_convolution_matches_burn_forward_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let cases = [
+        Case { batch: 3, channels: [4, 6], size: [9, 7], kernel: 3, stride: 1, padding: 1 },
+        Case { batch: 1, channels: [3, 5], size: [8, 8], kernel: 3, stride: 2, padding: 1 },
+        Case { batch: 5, channels: [2, 3], size: [7, 5], kernel: 3, stride: 2, padding: 1 },
+        Case { batch: 2, channels: [6, 4], size: [5, 6], kernel: 1, stride: 1, padding: 0 },
+        Case { batch: 4, channels: [1, 8], size: [11, 11], kernel: 5, stride: 1, padding: 2 },
+        Case { batch: 3, channels: [5, 2], size: [6, 9], kernel: 3, stride: 1, padding: 0 },
+        Case { batch: 2, channels: [3, 3], size: [1, 1], kernel: 3, stride: 1, padding: 1 },
+    ];
+    for case in cases {
+        let Case { batch, channels, size: [height, width], kernel, stride, padding } = case;
+        let conv = Conv2dConfig::new(channels, [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+            .init(&device);
+        let x = Tensor::<4>::random([batch, channels[0], height, width], Distribution::Normal(0.0, 1.0), &device);
+        let probe_shape = ddpm_kernels::with_burn_ops(|| conv.forward(x.clone())).dims();
+        let probe = Tensor::<4>::random(probe_shape, Distribution::Normal(0.0, 1.0), &device);
+        let kernels = run_case(&conv, &x, &probe, ddpm_kernels::conv2d);
+        let reference = ddpm_kernels::with_burn_ops(|| run_case(&conv, &x, &probe, ddpm_kernels::conv2d));
+        let name = format!("{batch}x{channels:?}x{height}x{width}, k{kernel} s{stride} p{padding}");
+        for ((what, actual), expected) in ["y", "dx", "dW", "db"].iter().zip(kernels).zip(reference) {
+            assert_close(&format!("{name}: {what}"), actual, expected);
+        }
+    }
+}
