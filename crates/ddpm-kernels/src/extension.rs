@@ -9,10 +9,12 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, TensorMetadata, backend_extension};
 
 use crate::gemm_conv::{self, ConvGeometry};
+use crate::group_norm::{self, NormGeometry};
 
-/// Convolution by GEMM (see [`gemm_conv`]). `stride` and `padding` apply to both axes.
+/// The kernels' ops.
 #[backend_extension(Flex, Autodiff)]
-pub trait ConvKernels: Backend {
+pub trait Kernels: Backend {
+    /// Convolution by GEMM (see [`gemm_conv`]); `stride` and `padding` apply to both axes.
     /// `[B, c_in, H, W]`, `[c_out, c_in, k, k]`, `[c_out]` -> `[B, c_out, h_out, w_out]`
     fn conv2d_gemm(
         x: FloatTensor<Self>,
@@ -21,11 +23,39 @@ pub trait ConvKernels: Backend {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self>;
+    /// `silu(GroupNorm(x) + shift)` (see [`group_norm`]).
+    /// `x` `[B, C, H, W]`, `gamma` and `beta` `[C]`, `shift` `[B, C]` -> `[B, C, H, W]`
+    fn group_norm_silu(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+    ) -> FloatTensor<Self>;
 }
 
-/// The gradients of [`ConvKernels::conv2d_gemm`], on the backend autodiff wraps (they are not
-/// differentiated again).
-pub trait ConvGradients: Backend {
+/// What autodiff needs of the backend it wraps for [`Kernels`]: the gradients, and the forward
+/// passes that also return what the gradients need. They are not differentiated again.
+pub trait KernelGradients: Backend {
+    /// [`Kernels::group_norm_silu`] and its statistics `[B, G, 2]` (mean, rstd).
+    fn group_norm_silu_with_stats(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// `(dx, dgamma, dbeta, dshift)` of [`Kernels::group_norm_silu`] from `dy` and the statistics.
+    #[allow(clippy::type_complexity)]
+    fn group_norm_silu_backward(
+        dy: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        params: [FloatTensor<Self>; 3],
+        stats: FloatTensor<Self>,
+        groups: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// `dy` `[B, c_out, h_out, w_out]`, `weight` -> `dx` `[B, c_in, height, width]`
     fn conv2d_gemm_input_grad(
         dy: FloatTensor<Self>,
@@ -58,7 +88,7 @@ fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape.into()), DType::F32)
 }
 
-impl ConvKernels for Flex {
+impl Kernels for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
         let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.to_contiguous());
         let [channels_out, _, kernel, _] = dims4(&weight);
@@ -66,9 +96,52 @@ impl ConvKernels for Flex {
         let y = gemm_conv::forward(&geometry, x.storage(), weight.storage(), bias.storage());
         flex_tensor(y, vec![geometry.batch, channels_out, geometry.height_out(), geometry.width_out()])
     }
+
+    fn group_norm_silu(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, shift: FlexTensor, groups: usize, eps: f64) -> FlexTensor {
+        Self::group_norm_silu_with_stats(x, gamma, beta, shift, groups, eps).0
+    }
 }
 
-impl ConvGradients for Flex {
+fn norm_geometry(x: &FlexTensor, groups: usize) -> NormGeometry {
+    let [batch, channels, height, width] = dims4(x);
+    NormGeometry { batch, channels, pixels: height * width, groups }
+}
+
+impl KernelGradients for Flex {
+    fn group_norm_silu_with_stats(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        shift: FlexTensor,
+        groups: usize,
+        eps: f64,
+    ) -> (FlexTensor, FlexTensor) {
+        let [x, gamma, beta, shift] = [x, gamma, beta, shift].map(|t| t.to_contiguous());
+        let geometry = norm_geometry(&x, groups);
+        let (y, stats) = group_norm::forward(&geometry, x.storage(), gamma.storage(), beta.storage(), shift.storage(), eps);
+        (flex_tensor(y, x.shape().to_vec()), flex_tensor(stats, vec![geometry.batch, groups, 2]))
+    }
+
+    fn group_norm_silu_backward(
+        dy: FlexTensor,
+        x: FlexTensor,
+        [gamma, beta, shift]: [FlexTensor; 3],
+        stats: FlexTensor,
+        groups: usize,
+    ) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
+        let [dy, x, gamma, beta, shift, stats] = [dy, x, gamma, beta, shift, stats].map(|t| t.to_contiguous());
+        let geometry = norm_geometry(&x, groups);
+        let (dx, d_gamma, d_beta, d_shift) =
+            group_norm::backward(&geometry, dy.storage(), x.storage(), gamma.storage(), beta.storage(), shift.storage(), stats.storage());
+        let channels = geometry.channels;
+        (
+            flex_tensor(dx, x.shape().to_vec()),
+            flex_tensor(d_gamma, vec![channels]),
+            flex_tensor(d_beta, vec![channels]),
+            flex_tensor(d_shift, vec![geometry.batch, channels]),
+        )
+    }
+
     fn conv2d_gemm_input_grad(
         dy: FlexTensor,
         weight: FlexTensor,
@@ -93,11 +166,11 @@ impl ConvGradients for Flex {
     }
 }
 
-/// The backward step of [`ConvKernels::conv2d_gemm`]: parents `[x, weight, bias]`.
+/// The backward step of [`Kernels::conv2d_gemm`]: parents `[x, weight, bias]`.
 #[derive(Debug)]
 struct Conv2dGemmBackward;
 
-impl<B: ConvKernels + ConvGradients> Backward<B, 3> for Conv2dGemmBackward {
+impl<B: Kernels + KernelGradients> Backward<B, 3> for Conv2dGemmBackward {
     /// `(x, weight, stride, padding)`
     type State = (FloatTensor<B>, FloatTensor<B>, usize, usize);
 
@@ -122,7 +195,7 @@ impl<B: ConvKernels + ConvGradients> Backward<B, 3> for Conv2dGemmBackward {
     }
 }
 
-impl<B: ConvKernels + ConvGradients, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
+impl<B: Kernels + KernelGradients, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn conv2d_gemm(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -136,6 +209,51 @@ impl<B: ConvKernels + ConvGradients, C: CheckpointStrategy> ConvKernels for Auto
         match Conv2dGemmBackward.prepare::<C>(parents).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((x, weight, stride, padding), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn group_norm_silu(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        let parents = [x.node(), gamma.node(), beta.node(), shift.node()];
+        let [x, gamma, beta, shift] = [x, gamma, beta, shift].map(|t| t.into_primitive());
+        let (y, stats) = B::group_norm_silu_with_stats(x.clone(), gamma.clone(), beta.clone(), shift.clone(), groups, eps);
+        match GroupNormSiluBackward.prepare::<C>(parents).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(GroupNormSiluState { x, params: [gamma, beta, shift], stats, groups }, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}
+
+/// The backward step of [`Kernels::group_norm_silu`]: parents `[x, gamma, beta, shift]`.
+#[derive(Debug)]
+struct GroupNormSiluBackward;
+
+/// What [`GroupNormSiluBackward`] keeps: the input, `[gamma, beta, shift]` and the statistics.
+#[derive(Debug, Clone)]
+struct GroupNormSiluState<B: Backend> {
+    x: FloatTensor<B>,
+    params: [FloatTensor<B>; 3],
+    stats: FloatTensor<B>,
+    groups: usize,
+}
+
+impl<B: Kernels + KernelGradients> Backward<B, 4> for GroupNormSiluBackward {
+    type State = GroupNormSiluState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let GroupNormSiluState { x, params, stats, groups } = ops.state;
+        let dy = grads.consume::<B>(&ops.node);
+        let (dx, d_gamma, d_beta, d_shift) = B::group_norm_silu_backward(dy, x, params, stats, groups);
+        for (node, grad) in ops.parents.into_iter().zip([dx, d_gamma, d_beta, d_shift]) {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
         }
     }
 }

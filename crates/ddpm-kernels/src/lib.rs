@@ -4,7 +4,9 @@
 //! lives on flex (with or without autodiff) and the op's settings are ones the kernel covers, and Burn's
 //! own op otherwise, so wgpu, CUDA and ndarray keep their kernels:
 //! - [`conv2d`]: a `Conv2d` forward by GEMM straight into the output (see `gemm_conv`), with its own
-//!   input, weight and bias gradients.
+//!   input, weight and bias gradients;
+//! - [`group_norm_silu`]: GroupNorm, a per-channel shift (the time embedding) and SiLU in one pass
+//!   over the activations, and its backward in two (see `group_norm`).
 //!
 //! `DDPM_KERNELS=burn` in the environment, or [`with_burn_ops`] around a call, runs Burn's ops
 //! everywhere: the reference the kernels are tested and benchmarked against.
@@ -13,12 +15,16 @@
 mod extension;
 #[cfg(feature = "flex")]
 mod gemm_conv;
+#[cfg(feature = "flex")]
+mod group_norm;
 
 use std::cell::Cell;
 use std::sync::OnceLock;
 
+use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
+use burn::tensor::activation::silu;
 
 thread_local! {
     /// `Some(false)` inside [`with_burn_ops`].
@@ -50,27 +56,64 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
     if let Some((stride, padding)) = gemm_settings(conv, &x) {
         use burn::backend::Dispatch;
-        use extension::ConvKernels;
+        use extension::Kernels;
         let bias = conv.bias.as_ref().expect("gemm_settings requires a bias").val();
-        let y = <Dispatch as ConvKernels>::conv2d_gemm(
-            x.into_dispatch(),
-            conv.weight.val().into_dispatch(),
-            bias.into_dispatch(),
-            stride,
-            padding,
-        );
+        let y =
+            <Dispatch as Kernels>::conv2d_gemm(x.into_dispatch(), conv.weight.val().into_dispatch(), bias.into_dispatch(), stride, padding);
         return Tensor::from_dispatch(y);
     }
     conv.forward(x)
 }
 
+/// `silu(norm.forward(x) + shift)`, the shift (`[B, C]`, the projected time embedding) broadcast
+/// over the pixels, or `silu(norm.forward(x))` without one; by the fused kernel on flex for an affine
+/// GroupNorm (every one of the project's networks), by Burn's ops otherwise.
+///
+/// # Shapes
+/// `x`: `[B, C, H, W]`, `shift`: `[B, C]` -> `[B, C, H, W]`
+pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>, shift: Option<Tensor<2>>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let (true, Some(gamma), Some(beta)) = (runs_on_kernels(&x), &norm.gamma, &norm.beta) {
+        use burn::backend::Dispatch;
+        use extension::Kernels;
+        let [batch, channels, _, _] = x.dims();
+        if channels == norm.num_channels && channels.is_multiple_of(norm.num_groups) {
+            let shift = shift.unwrap_or_else(|| Tensor::zeros([batch, channels], &x.device()));
+            let (gamma, beta) = (gamma.val().into_dispatch(), beta.val().into_dispatch());
+            let y = <Dispatch as Kernels>::group_norm_silu(
+                x.into_dispatch(),
+                gamma,
+                beta,
+                shift.into_dispatch(),
+                norm.num_groups,
+                norm.epsilon,
+            );
+            return Tensor::from_dispatch(y);
+        }
+    }
+    let normed = norm.forward(x);
+    silu(match shift {
+        Some(shift) => normed + shift.unsqueeze_dims(&[2, 3]),
+        None => normed,
+    })
+}
+
+/// Whether a kernel may take `x`: kernels enabled, `x` an f32 tensor with no empty axis on flex (with
+/// or without autodiff).
+#[cfg(feature = "flex")]
+fn runs_on_kernels<const D: usize>(x: &Tensor<D>) -> bool {
+    use burn::backend::DispatchDevice;
+    enabled()
+        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+        && x.dtype() == burn::tensor::DType::F32
+        && x.shape().num_elements() > 0
+}
+
 /// `(stride, padding)` when the kernel covers this convolution of `x`.
 #[cfg(feature = "flex")]
 fn gemm_settings(conv: &Conv2d, x: &Tensor<4>) -> Option<(usize, usize)> {
-    use burn::backend::DispatchDevice;
     use burn::nn::PaddingConfig2d;
-    use burn::tensor::DType;
-    let [batch, channels, height, width] = x.dims();
+    let [_, _, height, width] = x.dims();
     let [kernel, kernel_w] = conv.kernel_size;
     let [stride, stride_w] = conv.stride;
     let padding = match conv.padding {
@@ -78,18 +121,14 @@ fn gemm_settings(conv: &Conv2d, x: &Tensor<4>) -> Option<(usize, usize)> {
         PaddingConfig2d::Explicit(top, left, bottom, right) => [left, bottom, right].iter().all(|&p| p == top).then_some(top),
         PaddingConfig2d::Same => None,
     };
-    let on_flex = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
-    let covered = enabled()
-        && on_flex
-        && x.dtype() == DType::F32
-        && conv.weight.val().dtype() == DType::F32
+    let covered = runs_on_kernels(x)
+        && conv.weight.val().dtype() == burn::tensor::DType::F32
         && conv.bias.is_some()
         && conv.groups == 1
         && conv.dilation == [1, 1]
         && kernel == kernel_w
         && stride == stride_w
-        && stride > 0
-        && batch * channels > 0;
+        && stride > 0;
     let padding = padding.filter(|&p| covered && height + 2 * p >= kernel && width + 2 * p >= kernel)?;
     Some((stride, padding))
 }

@@ -4,9 +4,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
-use ddpm_kernels::conv2d;
+use ddpm_kernels::{conv2d, group_norm_silu};
 
 /// How one block of the U-Net is wired. Every style adds a learned projection of the time embedding,
 /// broadcast over the image.
@@ -66,16 +66,16 @@ impl Block {
     /// - `time`: `[B, time_width]`, the time MLP's output
     /// - output: `[B, out, H, W]`
     pub fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
-        let time: Tensor<4> = self.time.forward(time).unsqueeze_dims(&[2, 3]); // [B, out, 1, 1]
+        let time = self.time.forward(time); // [B, out]
         match (self.style, &self.second) {
-            (BlockStyle::ConvNormAct, _) => silu(self.norm1.forward(conv2d(&self.conv1, x))) + time,
+            (BlockStyle::ConvNormAct, _) => group_norm_silu(&self.norm1, conv2d(&self.conv1, x), None) + time.unsqueeze_dims(&[2, 3]),
             (BlockStyle::DoubleConv, Some((norm2, conv2))) => {
-                let h = silu(self.norm1.forward(conv2d(&self.conv1, x)) + time);
-                silu(norm2.forward(conv2d(conv2, h)))
+                let h = group_norm_silu(&self.norm1, conv2d(&self.conv1, x), Some(time));
+                group_norm_silu(norm2, conv2d(conv2, h), None)
             }
             (BlockStyle::Residual, Some((norm2, conv2))) => {
-                let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone()))) + time;
-                let h = conv2d(conv2, self.dropout.forward(silu(norm2.forward(h))));
+                let h = conv2d(&self.conv1, group_norm_silu(&self.norm1, x.clone(), None)) + time.unsqueeze_dims(&[2, 3]);
+                let h = conv2d(conv2, self.dropout.forward(group_norm_silu(norm2, h, None)));
                 let skip = match &self.skip {
                     Some(conv) => conv2d(conv, x),
                     None => x,

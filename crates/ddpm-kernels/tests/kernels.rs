@@ -1,10 +1,13 @@
-//! The GEMM convolution against Burn's own `Conv2d` on flex: the output and the gradients of the input,
-//! the weight and the bias, over odd sizes, batch 1, strides 1 and 2, and the kernel sizes and paddings
-//! the networks use.
+//! Each kernel against Burn's own composition on flex (`with_burn_ops`), forward and every gradient:
+//! - the GEMM convolution over odd sizes, batch 1, strides 1 and 2, and the kernel sizes and paddings
+//!   the networks use;
+//! - the fused GroupNorm + shift + SiLU over every group count the presets use, odd sizes, batch 1,
+//!   with and without a shift.
 #![cfg(feature = "flex")]
 
-use burn::nn::PaddingConfig2d;
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Distribution, Tensor};
 
 /// `|a - b| <= 1e-4 (1 + max |b|)` everywhere: f32 sums of up to a few hundred products taken in
@@ -62,6 +65,45 @@ fn gemm_convolution_matches_burn_forward_and_gradients() {
         let reference = ddpm_kernels::with_burn_ops(|| run_case(&conv, &x, &probe, ddpm_kernels::conv2d));
         let name = format!("{batch}x{channels:?}x{height}x{width}, k{kernel} s{stride} p{padding}");
         for ((what, actual), expected) in ["y", "dx", "dW", "db"].iter().zip(kernels).zip(reference) {
+            assert_close(&format!("{name}: {what}"), actual, expected);
+        }
+    }
+}
+
+/// `[y, dx, dgamma, dbeta, dshift]` of the loss `sum(y * probe)` (the vectors as `[1, 1, 1, n]`,
+/// `dshift` as `[1, 1, B, C]`; zeros without a shift).
+fn run_norm(norm: &GroupNorm, x: &Tensor<4>, shift: Option<&Tensor<2>>, probe: &Tensor<4>) -> [Tensor<4>; 5] {
+    let x = x.clone().require_grad();
+    let shift = shift.map(|s| s.clone().require_grad());
+    let y = ddpm_kernels::group_norm_silu(norm, x.clone(), shift.clone());
+    let grads = (y.clone() * probe.clone()).sum().backward();
+    let vector = |param: &Option<Param<Tensor<1>>>| param.as_ref().and_then(|p| p.grad(&grads)).expect("affine").unsqueeze();
+    let d_shift = match &shift {
+        Some(shift) => shift.grad(&grads).expect("the shift requires a gradient").unsqueeze(),
+        None => Tensor::zeros([1, 1, 1, 1], &x.device().inner()),
+    };
+    [y.inner(), x.grad(&grads).expect("x requires a gradient"), vector(&norm.gamma), vector(&norm.beta), d_shift]
+}
+
+#[test]
+fn fused_group_norm_silu_matches_burn_forward_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    // (batch, channels, groups, height, width, shifted): GroupNorm(8) and GroupNorm(32) as in the
+    // presets, one channel per group, one group, odd sizes, batch 1, a 1x1 map.
+    let cases = [(3, 16, 8, 7, 5, true), (1, 64, 32, 4, 4, false), (2, 6, 6, 3, 9, true), (4, 5, 1, 6, 6, false), (2, 8, 4, 1, 1, true)];
+    for (batch, channels, groups, height, width, shifted) in cases {
+        let mut norm: GroupNorm = GroupNormConfig::new(groups, channels).init(&device);
+        // Learned-looking affine parameters, so that a kernel ignoring them fails.
+        let parameter = |mean| Some(Param::from_tensor(Tensor::random([channels], Distribution::Normal(mean, 0.5), &device)));
+        (norm.gamma, norm.beta) = (parameter(1.0), parameter(0.0));
+        let x = Tensor::<4>::random([batch, channels, height, width], Distribution::Normal(1.0, 2.0), &device);
+        let shift = shifted.then(|| Tensor::<2>::random([batch, channels], Distribution::Normal(0.0, 1.0), &device));
+        let probe = Tensor::<4>::random([batch, channels, height, width], Distribution::Normal(0.0, 1.0), &device);
+        let kernels = run_norm(&norm, &x, shift.as_ref(), &probe);
+        let reference = ddpm_kernels::with_burn_ops(|| run_norm(&norm, &x, shift.as_ref(), &probe));
+        let name = format!("{batch}x{channels}x{height}x{width}, {groups} groups, shift {shifted}");
+        for ((what, actual), expected) in ["y", "dx", "dgamma", "dbeta", "dshift"].iter().zip(kernels).zip(reference) {
             assert_close(&format!("{name}: {what}"), actual, expected);
         }
     }

@@ -1,0 +1,186 @@
+//! GroupNorm fused with a per-channel shift and SiLU over f32 slices in NCHW layout, with no Burn
+//! types: `y = silu(z)`, `z = gamma_c (x - mean_g) rstd_g + beta_c + shift_bc`, where `mean_g` and
+//! `rstd_g = 1 / sqrt(var_g + eps)` are taken over the `C / G` channels and all pixels of each group
+//! of each image. One pass reads `x` and writes `y`; the backward pass recomputes `z` from `x` and the
+//! saved statistics instead of keeping any full-size temporary, in two passes.
+//!
+//! The batch is split into one contiguous share per thread as in `gemm_conv`, so results depend only
+//! on the thread count.
+
+use rayon::prelude::*;
+
+/// The sizes of one fused GroupNorm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NormGeometry {
+    pub batch: usize,
+    pub channels: usize,
+    /// Pixels per channel, `H W`.
+    pub pixels: usize,
+    pub groups: usize,
+}
+
+impl NormGeometry {
+    fn image_len(&self) -> usize {
+        self.channels * self.pixels
+    }
+
+    fn group_channels(&self) -> usize {
+        self.channels / self.groups
+    }
+
+    fn share(&self) -> usize {
+        self.batch.div_ceil(rayon::current_num_threads()).max(1)
+    }
+}
+
+/// `e^x` to about 2 ulp for `x` in [-87, 88] (clamped outside), branch-free so that loops over it
+/// vectorise: `e^x = 2^n e^r` with `n = round(x / ln 2)`, `|r| <= ln 2 / 2`, and a degree-7 Taylor
+/// polynomial for `e^r` (remainder below 6e-9).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to the nearest integer
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+/// `1 / (1 + e^-z)`.
+#[inline(always)]
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + exp(-z))
+}
+
+/// `(mean, rstd)` of one group's values, summed in f64 so that large groups keep their precision.
+fn statistics(values: &[f32], eps: f64) -> (f32, f32) {
+    let n = values.len() as f64;
+    let sum = |f: &dyn Fn(f32) -> f32| values.chunks(1024).map(|chunk| chunk.iter().map(|&v| f(v)).sum::<f32>() as f64).sum::<f64>();
+    let mean = sum(&|v| v) / n;
+    let variance = sum(&|v| (v - mean as f32) * (v - mean as f32)) / n;
+    (mean as f32, (1.0 / (variance + eps).sqrt()) as f32)
+}
+
+/// The forward pass: `y` (`[B, C, H W]`) and the statistics (`[B, G, 2]`: mean, rstd).
+///
+/// # Shapes
+/// `x`: `[B, C, H W]`; `gamma`, `beta`: `[C]`; `shift`: `[B, C]`
+pub fn forward(geometry: &NormGeometry, x: &[f32], gamma: &[f32], beta: &[f32], shift: &[f32], eps: f64) -> (Vec<f32>, Vec<f32>) {
+    let mut y = vec![0.0; x.len()];
+    let mut stats = vec![0.0; geometry.batch * geometry.groups * 2];
+    let (share, image, pixels) = (geometry.share(), geometry.image_len(), geometry.pixels);
+    let group_len = geometry.group_channels() * pixels;
+    y.par_chunks_mut(share * image)
+        .zip(stats.par_chunks_mut(share * geometry.groups * 2))
+        .zip(x.par_chunks(share * image).zip(shift.par_chunks(share * geometry.channels)))
+        .for_each(|((y, stats), (x, shift))| {
+            let groups = y.chunks_mut(group_len).zip(stats.chunks_mut(2)).zip(x.chunks(group_len));
+            for (index, ((y, stats), x)) in groups.enumerate() {
+                let (mean, rstd) = statistics(x, eps);
+                stats.copy_from_slice(&[mean, rstd]);
+                let first_channel = index % geometry.groups * geometry.group_channels();
+                let shift = &shift[index / geometry.groups * geometry.channels..];
+                for (offset, (y, x)) in y.chunks_mut(pixels).zip(x.chunks(pixels)).enumerate() {
+                    let c = first_channel + offset;
+                    let scale = gamma[c] * rstd;
+                    let offset = beta[c] + shift[c] - mean * scale;
+                    for (y, &x) in y.iter_mut().zip(x) {
+                        let z = x * scale + offset;
+                        *y = z * sigmoid(z);
+                    }
+                }
+            }
+        });
+    (y, stats)
+}
+
+/// The gradients `(dx [B, C, H W], dgamma [C], dbeta [C], dshift [B, C])` from `dy`, the input and
+/// the forward pass's statistics.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    geometry: &NormGeometry,
+    dy: &[f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    shift: &[f32],
+    stats: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let channels = geometry.channels;
+    let (share, image, pixels) = (geometry.share(), geometry.image_len(), geometry.pixels);
+    let group_len = geometry.group_channels() * pixels;
+    let mut dx = vec![0.0; x.len()];
+    let mut d_shift = vec![0.0; geometry.batch * channels];
+    let shares: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(share * image)
+        .zip(d_shift.par_chunks_mut(share * channels))
+        .zip(dy.par_chunks(share * image).zip(x.par_chunks(share * image)))
+        .zip(shift.par_chunks(share * channels).zip(stats.par_chunks(share * geometry.groups * 2)))
+        .map(|(((dx, d_shift), (dy, x)), (shift, stats))| {
+            let (mut d_gamma, mut d_beta) = (vec![0.0; channels], vec![0.0; channels]);
+            let groups = dx.chunks_mut(group_len).zip(dy.chunks(group_len)).zip(x.chunks(group_len)).zip(stats.chunks(2));
+            for (index, (((dx, dy), x), stats)) in groups.enumerate() {
+                let (mean, rstd) = (stats[0], stats[1]);
+                let first_channel = index % geometry.groups * geometry.group_channels();
+                let row = index / geometry.groups * channels;
+                // Pass 1: dz = dy silu'(z) into dx, with the sums of dz and dz xhat per channel.
+                let (mut mean_dxhat, mut mean_dxhat_xhat) = (0.0f64, 0.0f64);
+                for (offset, ((dz, dy), x)) in dx.chunks_mut(pixels).zip(dy.chunks(pixels)).zip(x.chunks(pixels)).enumerate() {
+                    let c = first_channel + offset;
+                    let (scale, offset) = (gamma[c], beta[c] + shift[row + c]);
+                    let (mut sum_dz, mut sum_dz_xhat) = (0.0f32, 0.0f32);
+                    for ((dz, &dy), &x) in dz.iter_mut().zip(dy).zip(x) {
+                        let xhat = (x - mean) * rstd;
+                        let z = xhat * scale + offset;
+                        let s = sigmoid(z);
+                        *dz = dy * s * (1.0 + z * (1.0 - s));
+                        sum_dz += *dz;
+                        sum_dz_xhat += *dz * xhat;
+                    }
+                    d_beta[c] += sum_dz;
+                    d_shift[row + c] = sum_dz;
+                    d_gamma[c] += sum_dz_xhat;
+                    mean_dxhat += (scale * sum_dz) as f64;
+                    mean_dxhat_xhat += (scale * sum_dz_xhat) as f64;
+                }
+                let (m1, m2) = ((mean_dxhat / group_len as f64) as f32, (mean_dxhat_xhat / group_len as f64) as f32);
+                // Pass 2: dx = rstd (gamma dz - mean(dxhat) - xhat mean(dxhat xhat)).
+                for (offset, (dx, x)) in dx.chunks_mut(pixels).zip(x.chunks(pixels)).enumerate() {
+                    let scale = gamma[first_channel + offset];
+                    for (dx, &x) in dx.iter_mut().zip(x) {
+                        let xhat = (x - mean) * rstd;
+                        *dx = rstd * (scale * *dx - m1 - xhat * m2);
+                    }
+                }
+            }
+            (d_gamma, d_beta)
+        })
+        .collect();
+    let mut shares = shares.into_iter();
+    let (mut d_gamma, mut d_beta) = shares.next().expect("a batch has at least one image");
+    for (g, b) in shares {
+        d_gamma.iter_mut().zip(g).for_each(|(sum, v)| *sum += v);
+        d_beta.iter_mut().zip(b).for_each(|(sum, v)| *sum += v);
+    }
+    (dx, d_gamma, d_beta, d_shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_within_a_few_ulp_over_its_range() {
+        let mut worst = 0.0f64;
+        for i in 0..=200_000 {
+            let x = (-87.0 + 175.0 * i as f64 / 200_000.0) as f32;
+            let exact = (x as f64).exp();
+            worst = worst.max(((exp(x) as f64 - exact) / exact).abs());
+        }
+        assert!(worst < 3.0 * f32::EPSILON as f64, "worst relative error {worst:e}");
+        assert_eq!(exp(-200.0), exp(-87.0));
+        assert!(sigmoid(-200.0) >= 0.0 && sigmoid(200.0) == 1.0);
+    }
+}
