@@ -190,9 +190,9 @@ pub fn forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32])
     let (threads, parallelism) = gemm_parallelism(geometry);
     let share = geometry.share(threads);
     let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
-    let mut y: Vec<f32> = Vec::with_capacity(geometry.batch * geometry.output_len());
-    for _ in 0..geometry.batch {
-        y.extend(bias.iter().flat_map(|&b| std::iter::repeat_n(b, pixels)));
+    let mut y = vec![0.0; geometry.batch * geometry.output_len()];
+    for (channel, &b) in y.chunks_exact_mut(pixels).zip(bias.iter().cycle()) {
+        channel.fill(b);
     }
     let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
     y.par_chunks_mut(share * geometry.output_len()).zip(x.par_chunks(share * geometry.image_len())).for_each(|(y, x)| {
