@@ -38,7 +38,8 @@ pub fn enabled() -> bool {
     OVERRIDE.get().unwrap_or_else(|| *FROM_ENV.get_or_init(|| std::env::var("DDPM_KERNELS").map_or(true, |value| value != "burn")))
 }
 
-/// Runs `f` with Burn's own ops in place of the kernels (on this thread).
+/// Runs `f` with Burn's own ops in place of the kernels, for the ops called on this thread: work `f`
+/// hands to other threads (batch slices on rayon's pool) follows `DDPM_KERNELS` instead.
 pub fn with_burn_ops<R>(f: impl FnOnce() -> R) -> R {
     let previous = OVERRIDE.replace(Some(false));
     let result = f();

@@ -1,5 +1,6 @@
 //! The image-training machinery on a tiny U-Net: global-norm clipping, exact resume from a
-//! checkpoint, what happens when the loss diverges, and data-parallel batch slices.
+//! checkpoint, what happens when the loss diverges, data-parallel batch slices, and the project's
+//! kernels against Burn's ops.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::ShuffledBatches;
-use ddpm_nets::{UNet, UNetConfig};
+use ddpm_nets::{BlockStyle, UNet, UNetConfig};
 use ddpm_schedule::{BetaSchedule, NoiseSchedule};
 use ddpm_train::{
     EmaConfig, FitEnd, FitHooks, FitPlan, LossWeighting, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, clip_global_norm, fit,
@@ -68,9 +69,14 @@ static BURN_RNG: Mutex<()> = Mutex::new(());
 
 /// Seeds Burn's process-wide RNG and builds the model under [`BURN_RNG`].
 fn tiny_unet(device: &Device, seed: u64) -> UNet {
+    tiny_unet_of(BlockStyle::ConvNormAct, device, seed)
+}
+
+fn tiny_unet_of(block: BlockStyle, device: &Device, seed: u64) -> UNet {
     let _guard = BURN_RNG.lock().unwrap();
     device.seed(seed);
-    let model = UNetConfig::small(1, 8).with_base_channels(8).with_channel_mults(vec![1]).with_mid_mult(2).with_num_steps(50).init(device);
+    let config = UNetConfig::small(1, 8).with_base_channels(8).with_channel_mults(vec![1]).with_mid_mult(2).with_num_steps(50);
+    let model = config.with_block(block).with_groups(4).init(device);
     let materialised = weights(&model);
     assert!(!materialised.is_empty());
     model
@@ -204,6 +210,78 @@ fn a_batch_cut_into_slices_takes_the_same_steps_as_the_whole_batch() {
             let worst = weights.iter().zip(&whole_weights).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             assert!(worst < 1e-5, "{weighting:?}, {slices} slices: weights differ by up to {worst}");
             assert_ne!(weights, weights_of_fresh, "the steps moved the weights");
+        }
+    }
+}
+
+/// A whole U-Net training step through the kernels (conv by GEMM, fused GroupNorm + SiLU) equals one
+/// through Burn's ops: the losses and the weights after 3 AdamW steps, for every block style.
+#[test]
+fn the_kernels_take_the_same_training_steps_as_burns_ops() {
+    let device = Device::flex().autodiff();
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 50).unwrap();
+    for block in [BlockStyle::ConvNormAct, BlockStyle::DoubleConv, BlockStyle::Residual] {
+        let train = || {
+            // AdamW kept linear in the gradient (see the slices test), so the weights compare the gradients.
+            let config = config(3).with_adam_epsilon(1.0);
+            let mut trainer = Trainer::new(tiny_unet_of(block, &device, 4), &schedule, &config).unwrap();
+            let mut batches = batch_stream(0, &device);
+            let losses: Vec<f32> = (0..3).map(|_| trainer.step(batches()).into_scalar::<f32>()).collect();
+            (losses, weights(&trainer.model))
+        };
+        let initial = weights(&tiny_unet_of(block, &device, 4));
+        let (losses, trained) = train();
+        let (reference_losses, reference) = ddpm_kernels::with_burn_ops(train);
+        for (a, b) in losses.iter().zip(&reference_losses) {
+            assert!((a - b).abs() < 1e-5 * b.abs().max(1.0), "{block:?}: loss {a} vs {b}");
+        }
+        // The updates, not the weights: they are small beside the weights, and rounding makes the two
+        // paths' gradients differ by about 1e-6 relative.
+        let update = |w: &[f32]| w.iter().zip(&initial).map(|(a, b)| a - b).collect::<Vec<_>>();
+        let (update, reference_update) = (update(&trained), update(&reference));
+        let scale = reference_update.iter().fold(0.0f32, |m, u| m.max(u.abs()));
+        let worst = update.iter().zip(&reference_update).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(scale > 0.0 && worst <= 1e-3 * scale, "{block:?}: updates up to {scale:e} differ by up to {worst:e}");
+    }
+}
+
+/// Sampling through the kernels (no autodiff) matches Burn's ops: DDIM (deterministic) and DDPM
+/// (ancestral, the same counter-based noise) from a lightly trained tiny U-Net of each block style.
+#[test]
+fn the_kernels_sample_what_burns_ops_sample() {
+    use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, VarianceType};
+    use ddpm_schedule::NoiseRng;
+    let device = Device::flex().autodiff();
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 50).unwrap();
+    let plain = device.clone().inner();
+    for block in [BlockStyle::ConvNormAct, BlockStyle::DoubleConv, BlockStyle::Residual] {
+        let mut trainer = Trainer::new(tiny_unet_of(block, &device, 5), &schedule, &config(2)).unwrap();
+        let mut batches = batch_stream(0, &device);
+        (0..2).for_each(|_| drop(trainer.step(batches())));
+        let model = trainer.sampling_model();
+        let draw = || {
+            let ddim = DdimSampler::new(&schedule, 5, Spacing::Leading).sample(
+                &model,
+                [3, 1, 8, 8],
+                &mut NoiseRng::new(9),
+                &plain,
+                None,
+                |_, _| {},
+            );
+            let ddpm = DdpmSampler::new(&schedule, VarianceType::Beta).sample(
+                &model,
+                [3, 1, 8, 8],
+                &mut NoiseRng::new(9),
+                &plain,
+                None,
+                |_, _| {},
+            );
+            [ddim.samples, ddpm.samples].map(|x| x.into_data().to_vec::<f32>().unwrap())
+        };
+        let reference = ddpm_kernels::with_burn_ops(draw);
+        for ((name, samples), reference) in ["DDIM-5", "DDPM-50"].iter().zip(draw()).zip(reference) {
+            let worst = samples.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{block:?}, {name}: samples differ by up to {worst}");
         }
     }
 }
