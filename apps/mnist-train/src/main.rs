@@ -1,10 +1,5 @@
 //! `mnist-train`: DDPM on MNIST. Run with `--help`, or `<subcommand> --help`, for every setting.
 
-/// mimalloc reuses freed tensor buffers instead of returning them to the OS and faulting fresh
-/// pages in on the next step.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod baseline;
 mod bench;
 mod classifier;

@@ -1,10 +1,5 @@
 //! `single-image`: DDPM on one photograph. Run with `--help`, or `<subcommand> --help`, for every setting.
 
-/// mimalloc reuses freed tensor buffers instead of returning them to the OS and faulting fresh
-/// pages in on the next step.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod cli;
 mod forward;
 mod preset;

@@ -1,10 +1,5 @@
 //! `toy-gaussian`: the 1-D Gaussian DDPM experiment. Run with `--help` for every setting.
 
-/// mimalloc reuses freed tensor buffers instead of returning them to the OS and faulting fresh
-/// pages in on the next step, which glibc does for the half-megabyte activations here.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod cli;
 mod config;
 mod experiment;

@@ -12,7 +12,27 @@
 //! result depends only on the thread count. A 1x1 convolution of stride 1 and no padding uses the
 //! image itself as `col(x)`.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
+
+/// Runs `f` on a patch buffer of `len` values, reused across calls by each thread so that the buffer's
+/// pages are not faulted in afresh on every convolution (a fresh buffer when this thread's is in use:
+/// a task stolen while waiting inside a parallel GEMM). Its contents are whatever the last use left.
+fn with_patch_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static BUFFER: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut buffer) => {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+            f(&mut buffer[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
 
 /// The sizes of one convolution: a square kernel, the same stride and padding on both axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,16 +216,17 @@ pub fn forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32])
     }
     let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
     y.par_chunks_mut(share * geometry.output_len()).zip(x.par_chunks(share * geometry.image_len())).for_each(|(y, x)| {
-        let mut col = vec![0.0; col_len];
-        for (y, x) in y.chunks_exact_mut(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
-            let col = if geometry.is_pointwise() {
-                x
-            } else {
-                im2col(geometry, x, &mut col);
-                &col
-            };
-            matmul([geometry.channels_out, pixels, patch], y, true, weight, (patch, 1), col, (pixels, 1), parallelism);
-        }
+        with_patch_buffer(col_len, |col| {
+            for (y, x) in y.chunks_exact_mut(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
+                let col = if geometry.is_pointwise() {
+                    x
+                } else {
+                    im2col(geometry, x, col);
+                    &*col
+                };
+                matmul([geometry.channels_out, pixels, patch], y, true, weight, (patch, 1), col, (pixels, 1), parallelism);
+            }
+        })
     });
     y
 }
@@ -222,16 +243,17 @@ pub fn input_grad(geometry: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f3
     let mut dx = vec![0.0; geometry.batch * geometry.image_len()];
     let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
     dx.par_chunks_mut(share * geometry.image_len()).zip(dy.par_chunks(share * geometry.output_len())).for_each(|(dx, dy)| {
-        let mut col = vec![0.0; col_len];
-        for (dx, dy) in dx.chunks_exact_mut(geometry.image_len()).zip(dy.chunks_exact(geometry.output_len())) {
-            let shape = [patch, pixels, geometry.channels_out];
-            if geometry.is_pointwise() {
-                matmul(shape, dx, false, weight, (1, patch), dy, (pixels, 1), parallelism);
-            } else {
-                matmul(shape, &mut col, false, weight, (1, patch), dy, (pixels, 1), parallelism);
-                col2im(geometry, &col, dx);
+        with_patch_buffer(col_len, |col| {
+            for (dx, dy) in dx.chunks_exact_mut(geometry.image_len()).zip(dy.chunks_exact(geometry.output_len())) {
+                let shape = [patch, pixels, geometry.channels_out];
+                if geometry.is_pointwise() {
+                    matmul(shape, dx, false, weight, (1, patch), dy, (pixels, 1), parallelism);
+                } else {
+                    matmul(shape, col, false, weight, (1, patch), dy, (pixels, 1), parallelism);
+                    col2im(geometry, col, dx);
+                }
             }
-        }
+        })
     });
     dx
 }
@@ -250,21 +272,22 @@ pub fn weight_grad(geometry: &ConvGeometry, dy: &[f32], x: &[f32]) -> (Vec<f32>,
         .par_chunks(share * geometry.output_len())
         .zip(x.par_chunks(share * geometry.image_len()))
         .map(|(dy, x)| {
-            let mut col = vec![0.0; col_len];
             let mut d_weight = vec![0.0; geometry.channels_out * patch];
             let mut d_bias = vec![0.0; geometry.channels_out];
-            for (dy, x) in dy.chunks_exact(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
-                let col = if geometry.is_pointwise() {
-                    x
-                } else {
-                    im2col(geometry, x, &mut col);
-                    &col
-                };
-                matmul([geometry.channels_out, patch, pixels], &mut d_weight, true, dy, (pixels, 1), col, (1, pixels), parallelism);
-                for (sum, channel) in d_bias.iter_mut().zip(dy.chunks_exact(pixels)) {
-                    *sum += channel.iter().sum::<f32>();
+            with_patch_buffer(col_len, |col| {
+                for (dy, x) in dy.chunks_exact(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
+                    let col = if geometry.is_pointwise() {
+                        x
+                    } else {
+                        im2col(geometry, x, col);
+                        &*col
+                    };
+                    matmul([geometry.channels_out, patch, pixels], &mut d_weight, true, dy, (pixels, 1), col, (1, pixels), parallelism);
+                    for (sum, channel) in d_bias.iter_mut().zip(dy.chunks_exact(pixels)) {
+                        *sum += channel.iter().sum::<f32>();
+                    }
                 }
-            }
+            });
             (d_weight, d_bias)
         })
         .collect();

@@ -9,7 +9,8 @@
 //!   over the activations, and its backward in two (see `group_norm`).
 //!
 //! `DDPM_KERNELS=burn` in the environment, or [`with_burn_ops`] around a call, runs Burn's ops
-//! everywhere: the reference the kernels are tested and benchmarked against.
+//! everywhere: the reference the kernels are tested and benchmarked against. `DDPM_KERNELS=conv2d`
+//! (a comma-separated list of [`Kernel`] names) runs only those kernels.
 
 #[cfg(feature = "flex")]
 mod extension;
@@ -17,35 +18,14 @@ mod extension;
 mod gemm_conv;
 #[cfg(feature = "flex")]
 mod group_norm;
-
-use std::cell::Cell;
-use std::sync::OnceLock;
+mod switch;
 
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
 
-thread_local! {
-    /// `Some(false)` inside [`with_burn_ops`].
-    static OVERRIDE: Cell<Option<bool>> = const { Cell::new(None) };
-}
-
-/// Whether the kernels may run on this thread: not inside [`with_burn_ops`], and not turned off by
-/// `DDPM_KERNELS=burn`.
-pub fn enabled() -> bool {
-    static FROM_ENV: OnceLock<bool> = OnceLock::new();
-    OVERRIDE.get().unwrap_or_else(|| *FROM_ENV.get_or_init(|| std::env::var("DDPM_KERNELS").map_or(true, |value| value != "burn")))
-}
-
-/// Runs `f` with Burn's own ops in place of the kernels, for the ops called on this thread: work `f`
-/// hands to other threads (batch slices on rayon's pool) follows `DDPM_KERNELS` instead.
-pub fn with_burn_ops<R>(f: impl FnOnce() -> R) -> R {
-    let previous = OVERRIDE.replace(Some(false));
-    let result = f();
-    OVERRIDE.set(previous);
-    result
-}
+pub use switch::{Kernel, enabled, with_burn_ops};
 
 /// `conv.forward(x)`, by the GEMM kernel on flex when the convolution has a bias, one group, no
 /// dilation, a square kernel and the same stride and padding on every side (every convolution of the
@@ -74,7 +54,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// `x`: `[B, C, H, W]`, `shift`: `[B, C]` -> `[B, C, H, W]`
 pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>, shift: Option<Tensor<2>>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let (true, Some(gamma), Some(beta)) = (runs_on_kernels(&x), &norm.gamma, &norm.beta) {
+    if let (true, Some(gamma), Some(beta)) = (runs_on_kernels(Kernel::GroupNormSilu, &x), &norm.gamma, &norm.beta) {
         use burn::backend::Dispatch;
         use extension::Kernels;
         let [batch, channels, _, _] = x.dims();
@@ -99,12 +79,12 @@ pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>, shift: Option<Tensor<2>>)
     })
 }
 
-/// Whether a kernel may take `x`: kernels enabled, `x` an f32 tensor with no empty axis on flex (with
-/// or without autodiff).
+/// Whether `kernel` may take `x`: it is enabled, and `x` is an f32 tensor with no empty axis on flex
+/// (with or without autodiff).
 #[cfg(feature = "flex")]
-fn runs_on_kernels<const D: usize>(x: &Tensor<D>) -> bool {
+fn runs_on_kernels<const D: usize>(kernel: Kernel, x: &Tensor<D>) -> bool {
     use burn::backend::DispatchDevice;
-    enabled()
+    enabled(kernel)
         && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
         && x.dtype() == burn::tensor::DType::F32
         && x.shape().num_elements() > 0
@@ -122,7 +102,7 @@ fn gemm_settings(conv: &Conv2d, x: &Tensor<4>) -> Option<(usize, usize)> {
         PaddingConfig2d::Explicit(top, left, bottom, right) => [left, bottom, right].iter().all(|&p| p == top).then_some(top),
         PaddingConfig2d::Same => None,
     };
-    let covered = runs_on_kernels(x)
+    let covered = runs_on_kernels(Kernel::Conv2d, x)
         && conv.weight.val().dtype() == burn::tensor::DType::F32
         && conv.bias.is_some()
         && conv.groups == 1

@@ -145,8 +145,10 @@ pub struct BackendArgs {
 }
 
 impl BackendArgs {
-    /// Sizes the CPU thread pool and opens the chosen (or default) device.
+    /// Sizes the CPU thread pool, sets the allocator's options (see `allocator`) and opens the chosen
+    /// (or default) device.
     pub fn init(&self) -> Result<Device, String> {
+        crate::allocator::keep_freed_pages();
         set_cpu_threads(self.threads)?;
         self.choice()?.device()
     }

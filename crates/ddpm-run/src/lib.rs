@@ -5,6 +5,7 @@
 //! The layers below (`ddpm-schedule`, `ddpm-nets`, `ddpm-data`, `ddpm-train`, `ddpm-sample`) take a
 //! `&Device` and never name a backend; this crate is where a `--device` flag becomes one.
 
+mod allocator;
 mod args;
 mod backend;
 mod description;
