@@ -276,7 +276,7 @@ fn the_kernels_sample_what_burns_ops_sample() {
                 None,
                 |_, _| {},
             );
-            [ddim.samples, ddpm.samples].map(|x| x.into_data().to_vec::<f32>().unwrap())
+            [ddim.samples, ddpm.samples].map(|x| x.into_data().try_into_vec::<f32>().unwrap())
         };
         let reference = ddpm_kernels::with_burn_ops(draw);
         for ((name, samples), reference) in ["DDIM-5", "DDPM-50"].iter().zip(draw()).zip(reference) {
