@@ -1,6 +1,8 @@
 //! The MNIST U-Net workloads: `mnist-train bench` on each CPU backend and PyTorch's
 //! `mnist_unet.py`, one after the other in one session. Each program reports medians of its own
-//! repeated steps, so one round is enough for a ratio.
+//! repeated steps, so one round is enough for a ratio. On flex it runs with the project's kernels,
+//! with Burn's ops instead (`DDPM_KERNELS=burn`) and, outside `--quick`, with each kernel alone, for
+//! the gain of each.
 
 use std::path::Path;
 use std::process::Command;
@@ -45,19 +47,28 @@ fn settings(backend: &str, quick: bool) -> [(&'static str, usize); 7] {
     ]
 }
 
+/// The report of flex with every kernel, and of flex with Burn's ops.
+const FLEX: &str = "ddpm (flex)";
+const FLEX_BURN_OPS: &str = "ddpm (flex, Burn's ops)";
+
+/// The runs on flex: (`DDPM_KERNELS`, report name), the kernel-only ones for the gains table.
+const FLEX_RUNS: [(&str, &str); 4] =
+    [("all", FLEX), ("burn", FLEX_BURN_OPS), ("conv2d", "conv2d kernel alone"), ("group_norm_silu", "GroupNorm+SiLU kernel alone")];
+
 pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
     let binary = build_app("mnist-train")?;
     let mut reports = Vec::new();
-    for backend in ["flex", "ndarray"] {
-        eprintln!("U-Net on {backend}");
-        reports.push(run_ours(&binary, backend, &settings(backend, args.quick))?);
-        if backend == "flex"
-            && let Some(python) = python
-        {
-            eprintln!("U-Net on PyTorch");
-            reports.push(run_torch(python, &args.torch_dir, args.quick)?);
-        }
+    let flex_runs = if args.quick { &FLEX_RUNS[..2] } else { &FLEX_RUNS[..] };
+    for &(kernels, name) in flex_runs {
+        eprintln!("U-Net on flex, DDPM_KERNELS={kernels}");
+        reports.push(run_ours(&binary, "flex", kernels, name, &settings("flex", args.quick))?);
     }
+    if let Some(python) = python {
+        eprintln!("U-Net on PyTorch");
+        reports.push(run_torch(python, &args.torch_dir, args.quick)?);
+    }
+    eprintln!("U-Net on ndarray");
+    reports.push(run_ours(&binary, "ndarray", "all", "ddpm (ndarray)", &settings("ndarray", args.quick))?);
     let report = render(&reports, args.quick);
     println!("{report}");
     write_section(&args.out, &report, SECTION_START, SECTION_END)?;
@@ -73,8 +84,9 @@ fn json_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-fn run_ours(binary: &Path, backend: &str, settings: &[(&str, usize)]) -> Result<Report> {
+fn run_ours(binary: &Path, backend: &str, kernels: &str, name: &str, settings: &[(&str, usize)]) -> Result<Report> {
     let output = Command::new(binary)
+        .env("DDPM_KERNELS", kernels)
         .args(["--device", backend, "bench"])
         .args(settings.iter().flat_map(|(flag, value)| [flag.to_string(), value.to_string()]))
         .output()
@@ -82,7 +94,7 @@ fn run_ours(binary: &Path, backend: &str, settings: &[(&str, usize)]) -> Result<
     if !output.status.success() {
         bail!("mnist-train bench on {backend} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
-    Ok(Report { name: format!("ddpm ({backend})"), lines: json_lines(&output.stdout) })
+    Ok(Report { name: name.into(), lines: json_lines(&output.stdout) })
 }
 
 fn run_torch(python: &Path, dir: &Path, quick: bool) -> Result<Report> {
@@ -102,8 +114,10 @@ fn run_torch(python: &Path, dir: &Path, quick: bool) -> Result<Report> {
     Ok(Report { name: "PyTorch".into(), lines })
 }
 
-fn render(reports: &[Report], quick: bool) -> String {
-    let torch = reports.iter().find(|r| r.name == "PyTorch");
+fn render(all_reports: &[Report], quick: bool) -> String {
+    let alone = |r: &&Report| FLEX_RUNS[2..].iter().any(|(_, name)| *name == r.name);
+    let reports: Vec<&Report> = all_reports.iter().filter(|r| !alone(r)).collect();
+    let torch = reports.iter().copied().find(|r| r.name == "PyTorch");
     // Conv FLOPs per forward image, from the reference (the same network); training ~ 3x forward.
     let flops = torch.and_then(|t| t.get("model", "conv_fwd_flops_per_image"));
     let matmul_limit = torch.and_then(|t| t.get("matmul", "gflops_median"));
@@ -121,7 +135,7 @@ fn render(reports: &[Report], quick: bool) -> String {
     ];
     let mut header = "| workload |".to_string();
     let mut rule = "| --- |".to_string();
-    for report in reports {
+    for report in &reports {
         header += &format!(" {} |", report.name);
         rule += " ---: |";
         if torch.is_some() && report.name != "PyTorch" {
@@ -130,9 +144,9 @@ fn render(reports: &[Report], quick: bool) -> String {
         }
     }
     let mut table = vec![header, rule];
-    for (label, value, ratio_of) in rows {
+    for &(label, value, ratio_of) in &rows {
         let mut line = format!("| {label} |");
-        for report in reports {
+        for report in &reports {
             let ours = value(report);
             line += &ours.map_or(" - |".into(), |v| format!(" {v:.1} |"));
             if let Some(torch) = torch.filter(|_| report.name != "PyTorch") {
@@ -145,6 +159,7 @@ fn render(reports: &[Report], quick: bool) -> String {
         }
         table.push(line);
     }
+    let gains = kernel_gains(all_reports, &rows[..4]);
     let efficiency: Vec<String> = match (flops, matmul_limit) {
         (Some(flops), Some(limit)) => reports
             .iter()
@@ -159,12 +174,14 @@ fn render(reports: &[Report], quick: bool) -> String {
         "{SECTION_START}\n### MNIST U-Net (32-64-128, 0.62 M parameters)\n\n\
          `cargo xtask bench{}` on {} ({} cores), {}. Speed ratios are PyTorch time / ours, so above 1.00x \
          we are faster; the memory ratio is ours / PyTorch's. Our DDPM-1000 and (on ndarray) DDIM-50 times are \
-         extrapolated from the steps timed, like PyTorch's DDPM figure. PyTorch has no DDIM figure in its benchmark.\n\n{}\n{}\n{}{SECTION_END}",
+         extrapolated from the steps timed, like PyTorch's DDPM figure. PyTorch has no DDIM figure in its benchmark. \
+         `{FLEX_BURN_OPS}` is flex without the project's kernels (`DDPM_KERNELS=burn`).\n\n{}\n{}{}\n{}{SECTION_END}",
         if quick { " --quick" } else { "" },
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         today(),
         table.join("\n"),
+        gains,
         if efficiency.is_empty() { String::new() } else { format!("\nTraining throughput as compute: {}.\n", efficiency.join("; ")) },
         match (quick, torch.is_none()) {
             (true, _) => "\n`--quick` runs tiny batches to check that everything works: its figures are not comparable.\n",
@@ -172,4 +189,33 @@ fn render(reports: &[Report], quick: bool) -> String {
             (false, false) => "",
         },
     )
+}
+
+/// The gain of each kernel on flex: every flex run's figure against Burn's ops (`DDPM_KERNELS=burn`),
+/// as a speed-up; empty when only the two main flex runs were made.
+fn kernel_gains(reports: &[Report], rows: &[(&str, fn(&Report) -> Option<f64>, fn(f64, f64) -> f64)]) -> String {
+    let Some(burn) = reports.iter().find(|r| r.name == FLEX_BURN_OPS) else { return String::new() };
+    let runs: Vec<&Report> =
+        FLEX_RUNS[2..].iter().chain(&FLEX_RUNS[..1]).filter_map(|(_, name)| reports.iter().find(|r| r.name == *name)).collect();
+    if runs.len() < 2 {
+        return String::new();
+    }
+    let mut table = vec![
+        format!(
+            "| speed-up over Burn's ops on flex |{}",
+            runs.iter().map(|r| format!(" {} |", if r.name == FLEX { "all kernels" } else { &r.name })).collect::<String>()
+        ),
+        format!("| --- |{}", " ---: |".repeat(runs.len())),
+    ];
+    for (label, value, ratio_of) in rows {
+        let cells: String = runs
+            .iter()
+            .map(|r| match (value(r), value(burn)) {
+                (Some(ours), Some(base)) => format!(" {:.2}x |", ratio_of(ours, base)),
+                _ => " - |".into(),
+            })
+            .collect();
+        table.push(format!("| {label} |{cells}"));
+    }
+    format!("\nThe kernels' gains, each run against `{FLEX_BURN_OPS}` in the same session:\n\n{}\n", table.join("\n"))
 }
