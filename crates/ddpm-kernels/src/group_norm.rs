@@ -72,6 +72,88 @@ fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     total
 }
 
+/// Defines `$name`, which runs `$body` compiled for AVX-512 or AVX2 + FMA when the CPU has them
+/// (detected at run time), and for the build's target otherwise. The build targets the x86-64 baseline
+/// (SSE2), and these loops over [`exp`] are where the wider registers pay.
+macro_rules! with_simd_versions {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;) => {
+        $(#[$meta])*
+        fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features `avx512` was compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has the features `avx2` was compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+with_simd_versions! {
+    /// `y = silu(x scale + offset)` over one channel.
+    fn silu_affine(y: &mut [f32], x: &[f32], scale: f32, offset: f32) = silu_affine_body;
+}
+
+#[inline(always)]
+fn silu_affine_body(y: &mut [f32], x: &[f32], scale: f32, offset: f32) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        let z = x * scale + offset;
+        *y = z * sigmoid(z);
+    }
+}
+
+with_simd_versions! {
+    /// Over one channel, `dz = dy silu'(z)` into `dz`, with `z = gamma xhat + offset` and
+    /// `xhat = (x - mean) rstd` (`[mean, rstd, gamma, offset]`); returns `(sum dz, sum dz xhat)`.
+    fn silu_affine_grad(dz: &mut [f32], dy: &[f32], x: &[f32], params: [f32; 4]) -> (f32, f32) = silu_affine_grad_body;
+}
+
+#[inline(always)]
+fn silu_affine_grad_body(dz: &mut [f32], dy: &[f32], x: &[f32], [mean, rstd, gamma, offset]: [f32; 4]) -> (f32, f32) {
+    /// Partial sums kept per lane, so that the sums vectorise (f32 addition is not reassociated).
+    const LANES: usize = 16;
+    let grad = |dy: f32, x: f32| {
+        let xhat = (x - mean) * rstd;
+        let z = xhat * gamma + offset;
+        let s = sigmoid(z);
+        let dz = dy * s * (1.0 + z * (1.0 - s));
+        (dz, dz * xhat)
+    };
+    let (mut sum_dz, mut sum_dz_xhat) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let mut rows = dz.chunks_exact_mut(LANES).zip(dy.chunks_exact(LANES)).zip(x.chunks_exact(LANES));
+    for ((dz, dy), x) in &mut rows {
+        for lane in 0..LANES {
+            let (d, d_xhat) = grad(dy[lane], x[lane]);
+            dz[lane] = d;
+            sum_dz[lane] += d;
+            sum_dz_xhat[lane] += d_xhat;
+        }
+    }
+    let done = dz.len() / LANES * LANES;
+    let (mut tail_dz, mut tail_dz_xhat) = (0.0, 0.0);
+    for ((dz, &dy), &x) in dz[done..].iter_mut().zip(&dy[done..]).zip(&x[done..]) {
+        let (d, d_xhat) = grad(dy, x);
+        *dz = d;
+        tail_dz += d;
+        tail_dz_xhat += d_xhat;
+    }
+    (sum_dz.iter().sum::<f32>() + tail_dz, sum_dz_xhat.iter().sum::<f32>() + tail_dz_xhat)
+}
+
 /// `(mean, rstd)` of one group's values (two passes: the mean, then the squared deviations).
 fn statistics(values: &[f32], eps: f64) -> (f32, f32) {
     let n = values.len() as f64;
@@ -102,11 +184,7 @@ pub fn forward(geometry: &NormGeometry, x: &[f32], gamma: &[f32], beta: &[f32], 
                 for (offset, (y, x)) in y.chunks_mut(pixels).zip(x.chunks(pixels)).enumerate() {
                     let c = first_channel + offset;
                     let scale = gamma[c] * rstd;
-                    let offset = beta[c] + shift[c] - mean * scale;
-                    for (y, &x) in y.iter_mut().zip(x) {
-                        let z = x * scale + offset;
-                        *y = z * sigmoid(z);
-                    }
+                    silu_affine(y, x, scale, beta[c] + shift[c] - mean * scale);
                 }
             }
         });
@@ -147,15 +225,7 @@ pub fn backward(
                 for (offset, ((dz, dy), x)) in dx.chunks_mut(pixels).zip(dy.chunks(pixels)).zip(x.chunks(pixels)).enumerate() {
                     let c = first_channel + offset;
                     let (scale, offset) = (gamma[c], beta[c] + shift[row + c]);
-                    let (mut sum_dz, mut sum_dz_xhat) = (0.0f32, 0.0f32);
-                    for ((dz, &dy), &x) in dz.iter_mut().zip(dy).zip(x) {
-                        let xhat = (x - mean) * rstd;
-                        let z = xhat * scale + offset;
-                        let s = sigmoid(z);
-                        *dz = dy * s * (1.0 + z * (1.0 - s));
-                        sum_dz += *dz;
-                        sum_dz_xhat += *dz * xhat;
-                    }
+                    let (sum_dz, sum_dz_xhat) = silu_affine_grad(dz, dy, x, [mean, rstd, scale, offset]);
                     d_beta[c] += sum_dz;
                     d_shift[row + c] = sum_dz;
                     d_gamma[c] += sum_dz_xhat;
