@@ -114,6 +114,9 @@ fn run_torch(python: &Path, dir: &Path, quick: bool) -> Result<Report> {
     Ok(Report { name: "PyTorch".into(), lines })
 }
 
+/// A table row: its label, the figure of a report, and the ratio of (ours, theirs).
+type Row = (&'static str, fn(&Report) -> Option<f64>, fn(f64, f64) -> f64);
+
 fn render(all_reports: &[Report], quick: bool) -> String {
     let alone = |r: &&Report| FLEX_RUNS[2..].iter().any(|(_, name)| *name == r.name);
     let reports: Vec<&Report> = all_reports.iter().filter(|r| !alone(r)).collect();
@@ -121,12 +124,10 @@ fn render(all_reports: &[Report], quick: bool) -> String {
     // Conv FLOPs per forward image, from the reference (the same network); training ~ 3x forward.
     let flops = torch.and_then(|t| t.get("model", "conv_fwd_flops_per_image"));
     let matmul_limit = torch.and_then(|t| t.get("matmul", "gflops_median"));
-    type Cell = fn(&Report) -> Option<f64>;
-    type Ratio = fn(f64, f64) -> f64;
     // Each row's ratio from (ours, PyTorch's): a speed-up for rates and times, a fraction for memory.
     let rate = |ours: f64, theirs: f64| ours / theirs;
     let time = |ours: f64, theirs: f64| theirs / ours;
-    let rows: [(&str, Cell, Ratio); 5] = [
+    let rows: [Row; 5] = [
         ("training, batch 128 (images/s)", |r| r.get("bench_train", "train_images_per_s"), rate),
         ("forward, batch 256 (images/s)", |r| r.get("bench_forward", "forward_images_per_s"), rate),
         ("DDPM-1000, 64 images (s, extrapolated)", |r| r.get("bench_sample", "extrapolated_1000_step_wall_s"), time),
@@ -193,7 +194,7 @@ fn render(all_reports: &[Report], quick: bool) -> String {
 
 /// The gain of each kernel on flex: every flex run's figure against Burn's ops (`DDPM_KERNELS=burn`),
 /// as a speed-up; empty when only the two main flex runs were made.
-fn kernel_gains(reports: &[Report], rows: &[(&str, fn(&Report) -> Option<f64>, fn(f64, f64) -> f64)]) -> String {
+fn kernel_gains(reports: &[Report], rows: &[Row]) -> String {
     let Some(burn) = reports.iter().find(|r| r.name == FLEX_BURN_OPS) else { return String::new() };
     let runs: Vec<&Report> =
         FLEX_RUNS[2..].iter().chain(&FLEX_RUNS[..1]).filter_map(|(_, name)| reports.iter().find(|r| r.name == *name)).collect();
