@@ -7,14 +7,15 @@
 //! - input gradient: `dx = col2im(W^T dy)`;
 //! - weight gradient: `dW = sum over images of dy col(x)^T`, and `db = sum of dy over images and pixels`.
 //!
-//! The batch is split into one contiguous share per thread; each share has its own patch buffer (and
-//! weight-gradient accumulator), and the shares' weight gradients are summed in thread order, so a
-//! result depends only on the thread count. A 1x1 convolution of stride 1 and no padding uses the
+//! The batch is split into one contiguous share per thread (see `shares`); each share has its own
+//! patch buffer and weight-gradient accumulator. A 1x1 convolution of stride 1 and no padding uses the
 //! image itself as `col(x)`.
 
 use std::cell::RefCell;
 
 use rayon::prelude::*;
+
+use crate::shares::{images_per_share, sum_in_order};
 
 /// Runs `f` on a patch buffer of `len` values, reused across calls by each thread so that the buffer's
 /// pages are not faulted in afresh on every convolution (a fresh buffer when this thread's is in use:
@@ -79,9 +80,19 @@ impl ConvGeometry {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
     }
 
-    /// Images per thread: the batch in `threads` contiguous shares.
-    fn share(&self, threads: usize) -> usize {
-        self.batch.div_ceil(threads.max(1)).max(1)
+    /// The length of the patch buffer `col(x)` needs (none when it is the image itself).
+    fn patch_buffer_len(&self) -> usize {
+        if self.is_pointwise() { 0 } else { self.patch_len() * self.pixels_out() }
+    }
+
+    /// `col(x)` of one image: the image itself, or its patches written into `buffer`.
+    fn patches<'a>(&self, x: &'a [f32], buffer: &'a mut [f32]) -> &'a [f32] {
+        if self.is_pointwise() {
+            x
+        } else {
+            im2col(self, x, buffer);
+            buffer
+        }
     }
 }
 
@@ -208,22 +219,17 @@ fn matmul(
 /// - returns `[B, c_out, h_out, w_out]`
 pub fn forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     let (threads, parallelism) = gemm_parallelism(geometry);
-    let share = geometry.share(threads);
+    let share = images_per_share(geometry.batch, threads);
     let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
     let mut y = vec![0.0; geometry.batch * geometry.output_len()];
     for (channel, &b) in y.chunks_exact_mut(pixels).zip(bias.iter().cycle()) {
         channel.fill(b);
     }
-    let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
+    let col_len = geometry.patch_buffer_len();
     y.par_chunks_mut(share * geometry.output_len()).zip(x.par_chunks(share * geometry.image_len())).for_each(|(y, x)| {
         with_patch_buffer(col_len, |col| {
             for (y, x) in y.chunks_exact_mut(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
-                let col = if geometry.is_pointwise() {
-                    x
-                } else {
-                    im2col(geometry, x, col);
-                    &*col
-                };
+                let col = geometry.patches(x, col);
                 matmul([geometry.channels_out, pixels, patch], y, true, weight, (patch, 1), col, (pixels, 1), parallelism);
             }
         })
@@ -238,10 +244,10 @@ pub fn forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32])
 /// - returns `[B, c_in, H, W]`
 pub fn input_grad(geometry: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
     let (threads, parallelism) = gemm_parallelism(geometry);
-    let share = geometry.share(threads);
+    let share = images_per_share(geometry.batch, threads);
     let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
     let mut dx = vec![0.0; geometry.batch * geometry.image_len()];
-    let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
+    let col_len = geometry.patch_buffer_len();
     dx.par_chunks_mut(share * geometry.image_len()).zip(dy.par_chunks(share * geometry.output_len())).for_each(|(dx, dy)| {
         with_patch_buffer(col_len, |col| {
             for (dx, dy) in dx.chunks_exact_mut(geometry.image_len()).zip(dy.chunks_exact(geometry.output_len())) {
@@ -265,9 +271,9 @@ pub fn input_grad(geometry: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f3
 /// - returns `[c_out, c_in, k, k]` and `[c_out]`
 pub fn weight_grad(geometry: &ConvGeometry, dy: &[f32], x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (threads, parallelism) = gemm_parallelism(geometry);
-    let share = geometry.share(threads);
+    let share = images_per_share(geometry.batch, threads);
     let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
-    let col_len = if geometry.is_pointwise() { 0 } else { patch * pixels };
+    let col_len = geometry.patch_buffer_len();
     let shares: Vec<(Vec<f32>, Vec<f32>)> = dy
         .par_chunks(share * geometry.output_len())
         .zip(x.par_chunks(share * geometry.image_len()))
@@ -276,12 +282,7 @@ pub fn weight_grad(geometry: &ConvGeometry, dy: &[f32], x: &[f32]) -> (Vec<f32>,
             let mut d_bias = vec![0.0; geometry.channels_out];
             with_patch_buffer(col_len, |col| {
                 for (dy, x) in dy.chunks_exact(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
-                    let col = if geometry.is_pointwise() {
-                        x
-                    } else {
-                        im2col(geometry, x, col);
-                        &*col
-                    };
+                    let col = geometry.patches(x, &mut *col);
                     matmul([geometry.channels_out, patch, pixels], &mut d_weight, true, dy, (pixels, 1), col, (1, pixels), parallelism);
                     for (sum, channel) in d_bias.iter_mut().zip(dy.chunks_exact(pixels)) {
                         *sum += channel.iter().sum::<f32>();
@@ -291,13 +292,7 @@ pub fn weight_grad(geometry: &ConvGeometry, dy: &[f32], x: &[f32]) -> (Vec<f32>,
             (d_weight, d_bias)
         })
         .collect();
-    let mut shares = shares.into_iter();
-    let (mut d_weight, mut d_bias) = shares.next().expect("a batch has at least one image");
-    for (w, b) in shares {
-        d_weight.iter_mut().zip(w).for_each(|(sum, v)| *sum += v);
-        d_bias.iter_mut().zip(b).for_each(|(sum, v)| *sum += v);
-    }
-    (d_weight, d_bias)
+    sum_in_order(shares)
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! of each image. One pass reads `x` and writes `y`; the backward pass recomputes `z` from `x` and the
 //! saved statistics instead of keeping any full-size temporary, in two passes.
 //!
-//! The batch is split into one contiguous share per thread as in `gemm_conv`, so results depend only
-//! on the thread count.
+//! The batch is split into one contiguous share per thread (see `shares`).
 
 use rayon::prelude::*;
+
+use crate::shares::{images_per_share, sum_in_order};
 
 /// The sizes of one fused GroupNorm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,7 @@ impl NormGeometry {
     }
 
     fn share(&self) -> usize {
-        self.batch.div_ceil(rayon::current_num_threads()).max(1)
+        images_per_share(self.batch, rayon::current_num_threads())
     }
 }
 
@@ -245,12 +246,7 @@ pub fn backward(
             (d_gamma, d_beta)
         })
         .collect();
-    let mut shares = shares.into_iter();
-    let (mut d_gamma, mut d_beta) = shares.next().expect("a batch has at least one image");
-    for (g, b) in shares {
-        d_gamma.iter_mut().zip(g).for_each(|(sum, v)| *sum += v);
-        d_beta.iter_mut().zip(b).for_each(|(sum, v)| *sum += v);
-    }
+    let (d_gamma, d_beta) = sum_in_order(shares);
     (dx, d_gamma, d_beta, d_shift)
 }
 

@@ -18,6 +18,8 @@ mod extension;
 mod gemm_conv;
 #[cfg(feature = "flex")]
 mod group_norm;
+#[cfg(feature = "flex")]
+mod shares;
 mod switch;
 
 use burn::nn::GroupNorm;

@@ -259,24 +259,14 @@ fn the_kernels_sample_what_burns_ops_sample() {
         let mut batches = batch_stream(0, &device);
         (0..2).for_each(|_| drop(trainer.step(batches())));
         let model = trainer.sampling_model();
+        let (shape, seed) = ([3, 1, 8, 8], 9);
+        let values = |x: Tensor<4>| x.into_data().try_into_vec::<f32>().unwrap();
         let draw = || {
-            let ddim = DdimSampler::new(&schedule, 5, Spacing::Leading).sample(
-                &model,
-                [3, 1, 8, 8],
-                &mut NoiseRng::new(9),
-                &plain,
-                None,
-                |_, _| {},
-            );
-            let ddpm = DdpmSampler::new(&schedule, VarianceType::Beta).sample(
-                &model,
-                [3, 1, 8, 8],
-                &mut NoiseRng::new(9),
-                &plain,
-                None,
-                |_, _| {},
-            );
-            [ddim.samples, ddpm.samples].map(|x| x.into_data().try_into_vec::<f32>().unwrap())
+            let ddim =
+                DdimSampler::new(&schedule, 5, Spacing::Leading).sample(&model, shape, &mut NoiseRng::new(seed), &plain, None, |_, _| {});
+            let ddpm =
+                DdpmSampler::new(&schedule, VarianceType::Beta).sample(&model, shape, &mut NoiseRng::new(seed), &plain, None, |_, _| {});
+            [values(ddim.samples), values(ddpm.samples)]
         };
         let reference = ddpm_kernels::with_burn_ops(draw);
         for ((name, samples), reference) in ["DDIM-5", "DDPM-50"].iter().zip(draw()).zip(reference) {
