@@ -2,7 +2,8 @@
 //!
 //! Samplers and the trainer only see the [`Denoiser`] trait, so a trained network, an analytic
 //! oracle and a test double are interchangeable; [`NetworkConfig`] names any of the project's networks.
-//! [`Classifier`] is the digit classifier behind the quality metrics.
+//! [`UNet2DModel`] is diffusers' U-Net, parameter for parameter ([`weights`] reads and writes its
+//! state dicts). [`Classifier`] is the digit classifier behind the quality metrics.
 
 mod activation;
 mod classifier;
@@ -11,6 +12,8 @@ mod mlp;
 mod network;
 mod time;
 mod unet;
+mod unet2d;
+pub mod weights;
 
 pub use activation::Activation;
 pub use classifier::{Classifier, ClassifierConfig};
@@ -19,3 +22,4 @@ pub use mlp::{Mlp, MlpConfig};
 pub use network::NetworkConfig;
 pub use time::{TimeEncoding, TimeTable};
 pub use unet::{Attention, BasicUNet, BasicUNetConfig, Block, BlockStyle, Downsample, Level, UNet, UNetConfig};
+pub use unet2d::{DownBlockType, TimeProjection, UNet2DConfig, UNet2DModel, UpBlockType};
