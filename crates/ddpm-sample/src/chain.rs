@@ -1,5 +1,5 @@
-//! The reverse chain shared by every sampler: start from x_T ~ N(0, I), then at each visited
-//! timestep ask the model for its output, take the sampler's step and add its noise.
+//! The reverse chain shared by every sampler: start from x_T ~ N(0, I) (or a given x_T), then at each
+//! visited timestep ask the model for its output, take the sampler's step and add its noise.
 
 use std::ops::Range;
 
@@ -17,6 +17,38 @@ pub struct Sampled<const D: usize> {
     /// at which the state is given to the model (the starting noise is the input of the first visited
     /// timestep, e.g. T - 1), and `None` for the final samples, which no step takes as input.
     pub trajectory: Vec<(Option<usize>, Tensor<D>)>,
+}
+
+/// Where a chain starts: fresh noise x_T ~ N(0, I) of a shape, or a given x_T (to compare with another
+/// implementation from the same noise, e.g. diffusers' pipelines). Arrays and tensors convert into it.
+#[derive(Debug, Clone)]
+pub enum Start<const D: usize> {
+    /// x_T drawn from the chain's noise generator, `[B, ...]`.
+    Noise([usize; D]),
+    /// This x_T, `[B, ...]`. The generator's draw for x_T is still reserved, so the noise of later
+    /// (stochastic) steps is the same as from a drawn start.
+    Given(Box<Tensor<D>>),
+}
+
+impl<const D: usize> Start<D> {
+    fn shape(&self) -> [usize; D] {
+        match self {
+            Self::Noise(shape) => *shape,
+            Self::Given(x_t) => x_t.dims(),
+        }
+    }
+}
+
+impl<const D: usize> From<[usize; D]> for Start<D> {
+    fn from(shape: [usize; D]) -> Self {
+        Self::Noise(shape)
+    }
+}
+
+impl<const D: usize> From<Tensor<D>> for Start<D> {
+    fn from(x_t: Tensor<D>) -> Self {
+        Self::Given(Box::new(x_t))
+    }
 }
 
 /// What one chain's earlier steps leave for its later ones: the x_0 estimates a multistep solver
@@ -45,14 +77,15 @@ pub trait ReverseProcess: Sync {
         1
     }
 
-    /// Runs the chain from x_T ~ N(0, I) (noise from `rng`) to x_0, unconditionally.
+    /// Runs the chain from `start` (x_T ~ N(0, I) of a shape, noise from `rng`, or a given x_T) to x_0,
+    /// unconditionally.
     ///
     /// `trajectory_every = Some(k)` keeps the state every `k` steps (plus x_T and x_0);
     /// `on_step(done, total)` reports progress (from the first slice of the batch), e.g. to a progress bar.
     fn sample<const D: usize, M: Denoiser<D> + Sync>(
         &self,
         model: &M,
-        shape: [usize; D],
+        start: impl Into<Start<D>>,
         rng: &mut NoiseRng,
         device: &Device,
         trajectory_every: Option<usize>,
@@ -61,16 +94,16 @@ pub trait ReverseProcess: Sync {
     where
         Self: Sized,
     {
-        self.sample_classes(model, shape, None, rng, device, trajectory_every, on_step)
+        self.sample_classes(model, start, None, rng, device, trajectory_every, on_step)
     }
 
-    /// [`ReverseProcess::sample`] with a class label per example (`classes.len()` = `shape[0]`) given to
+    /// [`ReverseProcess::sample`] with a class label per example (`classes.len()` = the batch) given to
     /// the model at every step, e.g. through [`crate::Guided`] for classifier-free guidance.
     #[allow(clippy::too_many_arguments)]
     fn sample_classes<const D: usize, M: Denoiser<D> + Sync>(
         &self,
         model: &M,
-        shape: [usize; D],
+        start: impl Into<Start<D>>,
         classes: Option<&[usize]>,
         rng: &mut NoiseRng,
         device: &Device,
@@ -80,12 +113,14 @@ pub trait ReverseProcess: Sync {
     where
         Self: Sized,
     {
+        let start = start.into();
+        let shape = start.shape();
         if let Some(classes) = classes {
             assert_eq!(classes.len(), shape[0], "one class label per sample");
         }
         // One draw for x_T and one per step, reserved up front so each slice reads its own rows.
         let first_draw = rng.reserve_draws(1 + self.timesteps().len() as u64);
-        let chain = Chain { process: self, model, classes, rng: *rng, first_draw, shape, device, trajectory_every };
+        let chain = Chain { process: self, model, classes, rng: *rng, first_draw, start: &start, shape, device, trajectory_every };
         let slices = row_slices(shape[0], self.threads());
         let parts: Vec<Sampled<D>> = if slices.len() > 1 && rayon::current_num_threads() >= slices.len() {
             // Each slice as a task on the CPU kernels' own thread pool: the ops it runs then split their
@@ -133,6 +168,7 @@ struct Chain<'s, P, M, const D: usize> {
     classes: Option<&'s [usize]>,
     rng: NoiseRng,
     first_draw: u64,
+    start: &'s Start<D>,
     shape: [usize; D],
     device: &'s Device,
     trajectory_every: Option<usize>,
@@ -164,7 +200,10 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
         // The timestep at which the state after `done` steps is given to the model (none for the samples).
         let label = |done: usize| timesteps.get(done).copied();
 
-        let mut x = noise(0);
+        let mut x = match self.start {
+            Start::Noise(_) => noise(0),
+            Start::Given(x_t) => x_t.as_ref().clone().slice(rows.clone()),
+        };
         let mut trajectory = Vec::new();
         if keep(0) {
             trajectory.push((label(0), x.clone()));

@@ -8,14 +8,16 @@ mod chain;
 mod choice;
 mod ddim;
 mod ddpm;
+mod diffusers;
 mod dpm_solver;
 mod estimate;
 mod guidance;
 
-pub use chain::{ReverseProcess, Sampled, StepMemory};
+pub use chain::{ReverseProcess, Sampled, Start, StepMemory};
 pub use choice::{Sampler, SamplerConfig, SamplerKind};
 pub use ddim::{DdimSampler, Spacing};
 pub use ddpm::{DdpmSampler, VarianceType};
+pub use diffusers::{DDIM_PIPELINE_STEPS, DiffusersScheduler};
 pub use dpm_solver::DpmSolverPlusPlus;
 pub use estimate::Estimator;
 pub use guidance::Guided;

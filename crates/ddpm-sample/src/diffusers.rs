@@ -1,0 +1,192 @@
+//! diffusers' `scheduler/scheduler_config.json` (a `DDPMScheduler` or `DDIMScheduler`) read as what it
+//! means here: the noise schedule a network was trained on, what it predicts, and the sampler its
+//! pipeline runs by default; and written back for an export. A setting this toolkit does not implement
+//! is refused, naming the field and its value.
+
+use ddpm_schedule::{BetaSchedule, Prediction};
+use serde_json::{Map, Value, json};
+
+use crate::{SamplerConfig, SamplerKind, Spacing, VarianceType};
+
+/// The steps `DDIMPipeline` takes by default.
+pub const DDIM_PIPELINE_STEPS: usize = 50;
+
+/// A diffusers scheduler config, as the toolkit uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffusersScheduler {
+    /// `_class_name`: `DDPMScheduler` or `DDIMScheduler`.
+    pub class_name: String,
+    /// T (`num_train_timesteps`).
+    pub num_train_timesteps: usize,
+    /// `trained_betas`, or `beta_schedule` with `beta_start` and `beta_end`.
+    pub betas: BetaSchedule,
+    /// `prediction_type`.
+    pub prediction: Prediction,
+    /// The pipeline's own sampling: DDPM over all T steps for a `DDPMScheduler` (`DDPMPipeline`), DDIM-50
+    /// with eta 0 for a `DDIMScheduler`; `timestep_spacing`, `clip_sample` and `variance_type` included.
+    pub sampler: SamplerConfig,
+}
+
+/// Fields that must hold one value (or be absent), because this toolkit implements only that one.
+const FIXED: [(&str, Value); 5] = [
+    ("thresholding", Value::Bool(false)),
+    ("rescale_betas_zero_snr", Value::Bool(false)),
+    ("set_alpha_to_one", Value::Bool(true)),
+    ("steps_offset", Value::Null),
+    ("clip_sample_range", Value::Null),
+];
+
+fn text<'a>(map: &'a Map<String, Value>, name: &str, default: &'a str) -> Result<&'a str, String> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => value.as_str().ok_or_else(|| format!("{name} must be a string, got {value}")),
+    }
+}
+
+fn real(map: &Map<String, Value>, name: &str, default: f64) -> Result<f64, String> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| format!("{name} must be a number, got {value}")),
+    }
+}
+
+fn unsupported(name: &str, value: &str, supported: &str) -> String {
+    format!("{name} is \"{value}\", which this toolkit does not support (it supports {supported})")
+}
+
+impl DiffusersScheduler {
+    /// Reads a `scheduler_config.json`; absent fields take the class's defaults.
+    pub fn from_diffusers(config: &Value) -> Result<Self, String> {
+        let map = config.as_object().ok_or("a diffusers scheduler config must be a JSON object")?;
+        let class_name = text(map, "_class_name", "")?;
+        let kind = match class_name {
+            "DDPMScheduler" => SamplerKind::Ddpm,
+            "DDIMScheduler" => SamplerKind::Ddim,
+            other => return Err(unsupported("_class_name", other, "DDPMScheduler and DDIMScheduler")),
+        };
+        for (name, expected) in FIXED {
+            let Some(value) = map.get(name).filter(|v| !v.is_null()) else { continue };
+            let fine = match name {
+                "steps_offset" => value.as_u64() == Some(0),
+                "clip_sample_range" => value.as_f64() == Some(1.0),
+                _ => *value == expected,
+            };
+            if !fine {
+                let wanted = match name {
+                    "steps_offset" => "0".to_string(),
+                    "clip_sample_range" => "1 (x_0 is clipped to [-1, 1])".to_string(),
+                    _ => expected.to_string(),
+                };
+                return Err(format!("{name} is {value}, which this toolkit does not support (only {wanted})"));
+            }
+        }
+        let num_train_timesteps = match map.get("num_train_timesteps") {
+            None | Some(Value::Null) => 1000,
+            Some(value) => value
+                .as_u64()
+                .filter(|&t| t > 0)
+                .ok_or_else(|| format!("num_train_timesteps must be a positive whole number, got {value}"))?
+                as usize,
+        };
+        let betas = match map.get("trained_betas").filter(|v| !v.is_null()) {
+            Some(value) => {
+                let list = value.as_array().ok_or_else(|| format!("trained_betas must be a list of numbers, got {value}"))?;
+                let betas = list
+                    .iter()
+                    .map(|b| b.as_f64().ok_or_else(|| format!("trained_betas holds {b}, which is not a number")))
+                    .collect::<Result<Vec<f64>, String>>()?;
+                if betas.len() != num_train_timesteps {
+                    return Err(format!("trained_betas lists {} betas, but num_train_timesteps is {num_train_timesteps}", betas.len()));
+                }
+                BetaSchedule::Custom(betas)
+            }
+            None => {
+                let (start, end) = (real(map, "beta_start", 1e-4)?, real(map, "beta_end", 0.02)?);
+                match text(map, "beta_schedule", "linear")? {
+                    "linear" => BetaSchedule::Linear { start, end },
+                    "scaled_linear" => BetaSchedule::ScaledLinear { start, end },
+                    "squaredcos_cap_v2" => BetaSchedule::cosine(),
+                    "sigmoid" => BetaSchedule::Sigmoid { start, end },
+                    other => return Err(unsupported("beta_schedule", other, "linear, scaled_linear, squaredcos_cap_v2 and sigmoid")),
+                }
+            }
+        };
+        let prediction = match text(map, "prediction_type", "epsilon")? {
+            "epsilon" => Prediction::Epsilon,
+            "sample" => Prediction::Sample,
+            "v_prediction" => Prediction::V,
+            other => return Err(unsupported("prediction_type", other, "epsilon, sample and v_prediction")),
+        };
+        let spacing = match text(map, "timestep_spacing", "leading")? {
+            "leading" => Spacing::Leading,
+            "trailing" => Spacing::Trailing,
+            "linspace" => Spacing::Linspace,
+            other => return Err(unsupported("timestep_spacing", other, "leading, trailing and linspace")),
+        };
+        // Only DDPMScheduler has a variance type; DDIM with eta 1 uses the posterior variance.
+        let variance = match text(map, "variance_type", "fixed_small")? {
+            "fixed_small" => VarianceType::Posterior,
+            "fixed_large" => VarianceType::Beta,
+            other => return Err(unsupported("variance_type", other, "fixed_small and fixed_large")),
+        };
+        let clip_x0 = match map.get("clip_sample") {
+            None | Some(Value::Null) => true,
+            Some(value) => value.as_bool().ok_or_else(|| format!("clip_sample must be true or false, got {value}"))?,
+        };
+        let sampler = SamplerConfig::new()
+            .with_kind(kind)
+            .with_steps(DDIM_PIPELINE_STEPS.min(num_train_timesteps))
+            .with_spacing(spacing)
+            .with_clip_x0(clip_x0)
+            .with_variance(variance);
+        Ok(Self { class_name: class_name.to_string(), num_train_timesteps, betas, prediction, sampler })
+    }
+
+    /// The `scheduler_config.json` of a `DDPMScheduler` that trains and samples as the project's run
+    /// does: every field diffusers writes for that class, or a refusal for a schedule diffusers lacks.
+    pub fn to_diffusers(
+        num_train_timesteps: usize,
+        betas: &BetaSchedule,
+        prediction: Prediction,
+        sampler: &SamplerConfig,
+        version: &str,
+    ) -> Result<Value, String> {
+        let (schedule, start, end, trained) = match betas {
+            BetaSchedule::Linear { start, end } => ("linear", *start, *end, None),
+            BetaSchedule::ScaledLinear { start, end } => ("scaled_linear", *start, *end, None),
+            BetaSchedule::Sigmoid { start, end } => ("sigmoid", *start, *end, None),
+            cosine if *cosine == BetaSchedule::cosine() => ("squaredcos_cap_v2", 1e-4, 0.02, None),
+            other => ("linear", 1e-4, 0.02, Some(other.betas(num_train_timesteps).map_err(|e| e.to_string())?)),
+        };
+        Ok(json!({
+            "_class_name": "DDPMScheduler",
+            "_diffusers_version": version,
+            "beta_end": end,
+            "beta_schedule": schedule,
+            "beta_start": start,
+            "clip_sample": sampler.clip_x0,
+            "clip_sample_range": 1.0,
+            "dynamic_thresholding_ratio": 0.995,
+            "num_train_timesteps": num_train_timesteps,
+            "prediction_type": match prediction {
+                Prediction::Epsilon => "epsilon",
+                Prediction::Sample => "sample",
+                Prediction::V => "v_prediction",
+            },
+            "rescale_betas_zero_snr": false,
+            "sample_max_value": 1.0,
+            "steps_offset": 0,
+            "thresholding": false,
+            "timestep_spacing": match sampler.spacing {
+                Spacing::Leading => "leading",
+                Spacing::Trailing => "trailing",
+                Spacing::Linspace => "linspace",
+            },
+            "trained_betas": trained,
+            "variance_type": match sampler.variance {
+                VarianceType::Posterior => "fixed_small",
+                VarianceType::Beta => "fixed_large",
+            },
+        }))
+    }
+}
