@@ -105,6 +105,6 @@ fn figure_rows(model: &BasicUNet, unit: &[f32], rng: &mut NoiseRng, device: &Dev
 fn ddpm_samples(run_dir: &std::path::Path, device: &Device) -> anyhow::Result<Vec<f32>> {
     let loaded = LoadedRun::<MnistData>::open(APP, run_dir)?;
     anyhow::ensure!(!loaded.description().experiment.padded, "--compare needs a 28x28 run (the small network)");
-    let model = loaded.unet(device, Weights::Ema)?;
+    let model = loaded.sampling_network(device, Weights::Ema)?;
     preview(&model, loaded.description(), COLUMNS, device, 1)
 }

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
-use ddpm_nets::UNet;
-use ddpm_run::{LoadedRun, SampleRequest, Weights, sample_images};
+use ddpm_nets::ImageDenoiser;
+use ddpm_run::{DiffusersPipeline, SampleRequest, SampleSource, sample_images};
 use ddpm_sample::SamplerConfig;
 
 use crate::cli::{ClassChoice, SampleArgs};
@@ -15,18 +15,25 @@ use crate::run::{APP, DIGITS, GUIDANCE, MnistData, MnistRun};
 pub const CLASSES_FILE: &str = "classes.json";
 
 pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
-    let loaded = LoadedRun::<MnistData>::open(APP, &args.checkpoint)?;
-    let spec = loaded.description();
+    // A diffusers pipeline of 28 x 28 digits samples as they are; one of 32 x 32 is cropped like a padded run.
+    let experiment = |pipeline: &DiffusersPipeline| MnistData { padded: pipeline.unet.sample_size == 32 };
+    let source = SampleSource::<MnistData>::open(APP, &args.checkpoint, args.sampler.weights, experiment, device)?;
+    let (spec, model) = (&source.description, &source.model);
     check_overrides(args, spec)?;
-    let model = loaded.unet(device, args.sampler.weights)?;
     let sampler = args.sampler.apply(&spec.sampler);
-    let choice = args.class.unwrap_or(if model.num_classes().is_some() { ClassChoice::All } else { ClassChoice::Unconditional });
+    let init_noise = args.sampler.read_init_noise(device)?;
+    let n = init_noise.as_ref().map_or(args.n, |x_t| x_t.dims()[0]);
+    let choice = args.class.unwrap_or(if model.classes().is_some() { ClassChoice::All } else { ClassChoice::Unconditional });
     let (n, classes, columns) = match choice {
-        ClassChoice::Unconditional => (args.n, None, grid_columns(args.n)),
-        ClassChoice::Digit(digit) => (args.n, Some(vec![digit; args.n]), grid_columns(args.n)),
+        ClassChoice::Unconditional => (n, None, grid_columns(n)),
+        ClassChoice::Digit(digit) => (n, Some(vec![digit; n]), grid_columns(n)),
         // Ten rows, one per digit.
         ClassChoice::All => {
-            let per_digit = args.n.div_ceil(DIGITS);
+            let per_digit = n.div_ceil(DIGITS);
+            anyhow::ensure!(
+                init_noise.is_none() || n == per_digit * DIGITS,
+                "--class all draws ten rows of digits, but --init-noise holds {n} samples, not a multiple of 10; pass --class"
+            );
             (per_digit * DIGITS, Some((0..per_digit * DIGITS).map(|i| i / per_digit).collect()), per_digit)
         }
     };
@@ -38,14 +45,15 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
         trajectory_every: None,
         progress: true,
         classes: classes.as_deref().map(|c| (c, args.guidance)),
+        init_noise: init_noise.as_ref(),
     };
     let started = Instant::now();
-    let sampled = sample_images(&model, spec, &request, device)?;
+    let sampled = sample_images(model, spec, &request, device)?;
     let seconds = started.elapsed().as_secs_f64();
 
     let values: Vec<f32> = sampled.samples.into_data().try_into_vec().expect("f32 samples");
     let pixels = crop_to_28(&to_unit_range(&values), n, spec.data.image_size);
-    let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("samples"));
+    let out = args.out.clone().unwrap_or_else(|| source.folder.join("samples"));
     write_grid(&out.join("grid.png"), &pixels, [n, 1, 28, 28], columns, 2)?;
     ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[n, 1, 28, 28])?;
     let classes_file = out.join(CLASSES_FILE);
@@ -55,25 +63,25 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
         None if classes_file.exists() => std::fs::remove_file(&classes_file)?,
         None => {}
     }
-    let weights = match loaded.weights_used(args.sampler.weights) {
-        Weights::Ema => "EMA",
-        Weights::Online => "online",
-    };
     let guidance = if classes.is_some() { format!(", guidance {}", args.guidance) } else { String::new() };
-    println!("mnist-train sample: {n} images, {}{guidance}, {weights} weights, in {seconds:.1} s", sampler.describe(spec.timesteps));
+    println!(
+        "mnist-train sample: {n} images, {}{guidance}, {} weights, in {seconds:.1} s",
+        sampler.describe(spec.timesteps),
+        source.weights
+    );
     println!("  wrote {}/{{grid.png, samples.npy{}}}", out.display(), if classes.is_some() { ", classes.json" } else { "" });
     Ok(())
 }
 
 /// `n` samples from the run's own sampler, seed 0, as pixels in [0, 1], `[n, channels, size, size]`:
 /// the grids `train` draws as it goes, and the baseline's comparison row.
-pub fn preview(model: &UNet, spec: &MnistRun, n: usize, device: &Device, threads: usize) -> anyhow::Result<Vec<f32>> {
+pub fn preview(model: &impl ImageDenoiser, spec: &MnistRun, n: usize, device: &Device, threads: usize) -> anyhow::Result<Vec<f32>> {
     quiet_samples(model, spec, &spec.sampler, n, device, threads)
 }
 
 /// `n` digits from `sampler`, seed 0, cropped to 28 x 28, pixels in [0, 1]: what `train --eval-every` scores.
 pub fn digits(
-    model: &UNet,
+    model: &impl ImageDenoiser,
     spec: &MnistRun,
     sampler: &SamplerConfig,
     n: usize,
@@ -86,16 +94,16 @@ pub fn digits(
 /// `n` samples, seed 0, without a progress bar, as pixels in [0, 1], `[n, channels, size, size]`. A
 /// conditional model draws every digit in turn with guidance [`GUIDANCE`], as `sample` does by default.
 fn quiet_samples(
-    model: &UNet,
+    model: &impl ImageDenoiser,
     spec: &MnistRun,
     sampler: &SamplerConfig,
     n: usize,
     device: &Device,
     threads: usize,
 ) -> anyhow::Result<Vec<f32>> {
-    let classes: Option<Vec<usize>> = model.num_classes().map(|_| (0..n).map(|i| i % DIGITS).collect());
+    let classes: Option<Vec<usize>> = model.classes().map(|_| (0..n).map(|i| i % DIGITS).collect());
     let classes = classes.as_deref().map(|classes| (classes, GUIDANCE));
-    let request = SampleRequest { sampler, n, seed: 0, threads, trajectory_every: None, progress: false, classes };
+    let request = SampleRequest { sampler, n, seed: 0, threads, trajectory_every: None, progress: false, classes, init_noise: None };
     let samples = sample_images(model, spec, &request, device)?.samples;
     Ok(to_unit_range(&samples.into_data().try_into_vec::<f32>().expect("f32 samples")))
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use burn::tensor::Device;
 use ddpm_data::plot::{Line, cycle_color, lines_log_x};
 use ddpm_data::write_atomically;
+use ddpm_nets::ImageDenoiser;
 use ddpm_run::{LoadedRun, Weights};
 use ddpm_sample::{SamplerConfig, SamplerKind};
 use serde::{Deserialize, Serialize};
@@ -48,7 +49,7 @@ pub fn run(args: &SweepArgs, device: &Device, batch_slices: usize) -> anyhow::Re
         return replot(&out);
     }
     let spec = loaded.description();
-    let model = loaded.unet(device, Weights::Ema)?;
+    let model = loaded.sampling_network(device, Weights::Ema)?;
     let evaluator = Evaluator::new(args.data_dir.as_deref(), &args.classifier, device)?;
     std::fs::create_dir_all(&out)?;
     let mut plan: Vec<(SamplerKind, usize)> = args.samplers.iter().flat_map(|&kind| args.nfe.iter().map(move |&nfe| (kind, nfe))).collect();
@@ -56,7 +57,7 @@ pub fn run(args: &SweepArgs, device: &Device, batch_slices: usize) -> anyhow::Re
         plan.push((SamplerKind::Ddpm, spec.timesteps));
     }
     plan.retain(|&(_, nfe)| (1..=spec.timesteps).contains(&nfe));
-    let guided = if model.num_classes().is_some() { format!(" (every digit in turn, guidance {GUIDANCE})") } else { String::new() };
+    let guided = if model.classes().is_some() { format!(" (every digit in turn, guidance {GUIDANCE})") } else { String::new() };
     println!("mnist-train sweep: {} points of {} digits each{guided} from {}", plan.len(), args.n, args.checkpoint.display());
 
     let mut points = Vec::new();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
-use ddpm_nets::UNet;
+use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNet2DModel};
 use ddpm_run::{ImageRun, Start, print_model};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_train::{Batch, ClassConditioning, EmaConfig, FitHooks, LrSchedule, TrainConfig, TrainError, Trainer};
@@ -31,8 +31,21 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
         Start::New { run, train: args.objective.apply(train_config(args)) }
     };
     let session = ImageRun::<MnistData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
+    match session.description().network {
+        NetworkConfig::UNet2D(_) => train_network::<UNet2DModel>(args, &session, device, batch_slices),
+        _ => train_network::<UNet>(args, &session, device, batch_slices),
+    }
+}
+
+/// Trains the session's network, of type `N`.
+fn train_network<N: ImageNetwork>(
+    args: &TrainArgs,
+    session: &ImageRun<MnistData>,
+    device: &Device,
+    batch_slices: usize,
+) -> anyhow::Result<()> {
     let autodiff = device.clone().autodiff();
-    let model = session.init_model(&autodiff)?;
+    let model: N = session.init_model(&autodiff)?;
     if args.run.print_model {
         print_model(&model);
         return Ok(());
@@ -127,7 +140,7 @@ impl Evaluations {
             .with_clip_x0(spec.sampler.clip_x0)
     }
 
-    fn evaluate(&mut self, trainer: &Trainer<UNet>, spec: &MnistRun, device: &Device, threads: usize) -> anyhow::Result<()> {
+    fn evaluate<N: ImageNetwork>(&mut self, trainer: &Trainer<N>, spec: &MnistRun, device: &Device, threads: usize) -> anyhow::Result<()> {
         let pixels = digits(&trainer.sampling_model(), spec, &Self::sampler(spec), self.n, device, threads)?;
         let images: Vec<f32> = pixels.iter().map(|v| v * 2.0 - 1.0).collect();
         let report = self.evaluator.evaluate(&images, None, 0);
@@ -140,7 +153,7 @@ impl Evaluations {
 }
 
 impl SampleGrids<'_> {
-    fn draw(&self, trainer: &Trainer<UNet>, step: usize) -> Result<(), TrainError> {
+    fn draw<N: ImageNetwork>(&self, trainer: &Trainer<N>, step: usize) -> Result<(), TrainError> {
         let pixels = preview(&trainer.sampling_model(), self.spec, 16, self.device, self.batch_slices)
             .map_err(|e| TrainError::Hook(format!("{e:#}")))?;
         let shape = self.spec.batch_shape(16);
@@ -149,8 +162,8 @@ impl SampleGrids<'_> {
     }
 }
 
-impl FitHooks<UNet> for SampleGrids<'_> {
-    fn after_step(&mut self, trainer: &Trainer<UNet>) -> Result<(), TrainError> {
+impl<N: ImageNetwork> FitHooks<N> for SampleGrids<'_> {
+    fn after_step(&mut self, trainer: &Trainer<N>) -> Result<(), TrainError> {
         let step = trainer.step_count();
         if self.every > 0 && step.is_multiple_of(self.every) && step < trainer.config().steps {
             self.draw(trainer, step)?;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 use ddpm_data::image::{psnr, ssim, to_unit_range, write_grid};
-use ddpm_nets::UNet;
+use ddpm_nets::ImageDenoiser;
 use ddpm_run::{SampleRequest, sample_images};
 use ddpm_sample::SamplerConfig;
 use serde::Serialize;
@@ -25,6 +25,8 @@ pub struct Request<'a> {
     pub target: &'a [f32],
     /// Slices of the batch sampled at once (see `ReverseProcess::threads`).
     pub threads: usize,
+    /// The x_T to start from (`sample --init-noise`), `[n, channels, size, size]`.
+    pub init_noise: Option<&'a Tensor<4>>,
 }
 
 #[derive(Serialize)]
@@ -57,7 +59,7 @@ pub struct Quality {
 
 /// Samples `request.n` images from `model`, writes the three outputs into `out` and returns the summary.
 pub fn sample_and_report(
-    model: &UNet,
+    model: &impl ImageDenoiser,
     spec: &SingleImageRun,
     training_steps: usize,
     request: &Request,
@@ -74,6 +76,7 @@ pub fn sample_and_report(
         trajectory_every: Some(every),
         progress: true,
         classes: None,
+        init_noise: request.init_noise,
     };
 
     let started = Instant::now();

@@ -3,6 +3,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::SingleImage;
 use ddpm_data::image::write_grid;
+use ddpm_nets::UNet;
 use ddpm_run::{ImageRun, Start, print_model};
 use ddpm_train::{FitEnd, NoHooks, TrainConfig};
 
@@ -23,7 +24,7 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     let session = ImageRun::<SingleImageData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
     let spec = session.description();
     let autodiff = device.clone().autodiff();
-    let model = session.init_model(&autodiff)?;
+    let model: UNet = session.init_model(&autodiff)?;
     if args.run.print_model {
         print_model(&model);
         return Ok(());
@@ -53,7 +54,7 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     if trained.end != FitEnd::Finished || args.samples == 0 {
         return Ok(());
     }
-    let request = Request { sampler: &spec.sampler, n: args.samples, seed: 0, target: &target, threads: batch_slices };
+    let request = Request { sampler: &spec.sampler, n: args.samples, seed: 0, target: &target, threads: batch_slices, init_noise: None };
     let steps = trained.trainer.step_count();
     let mut summary = sample_and_report(&trained.trainer.sampling_model(), spec, steps, &request, &args.out, device)?;
     summary.training = Some(serde_json::json!({

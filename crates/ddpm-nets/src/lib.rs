@@ -19,7 +19,7 @@ pub use activation::Activation;
 pub use classifier::{Classifier, ClassifierConfig};
 pub use denoiser::Denoiser;
 pub use mlp::{Mlp, MlpConfig};
-pub use network::NetworkConfig;
+pub use network::{AnyImageNetwork, ImageDenoiser, ImageNetwork, NetworkConfig};
 pub use time::{TimeEncoding, TimeTable};
 pub use unet::{Attention, BasicUNet, BasicUNetConfig, Block, BlockStyle, Downsample, Level, UNet, UNetConfig};
 pub use unet2d::{DownBlockType, TimeProjection, UNet2DConfig, UNet2DModel, UpBlockType};

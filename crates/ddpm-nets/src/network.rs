@@ -1,8 +1,11 @@
-//! The project's networks by configuration, for a run description that must say which one it trained.
+//! The project's networks by configuration, for a run description that must say which one it trained,
+//! and [`ImageNetwork`], what the image runs need of whichever U-Net they train.
 
 use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::Device;
 
-use crate::{MlpConfig, UNetConfig};
+use crate::{Denoiser, MlpConfig, UNet, UNet2DConfig, UNet2DModel, UNetConfig};
 
 /// One of the project's denoising networks, with its settings.
 #[derive(Config, Debug)]
@@ -11,14 +14,17 @@ pub enum NetworkConfig {
     Mlp(MlpConfig),
     /// The configurable image U-Net.
     UNet(UNetConfig),
+    /// diffusers' `UNet2DModel`.
+    UNet2D(UNet2DConfig),
 }
 
 impl NetworkConfig {
-    /// A short name for messages: "mlp" or "unet".
+    /// A short name for messages: "mlp", "unet" or "unet2d".
     pub fn name(&self) -> &'static str {
         match self {
             Self::Mlp(_) => "mlp",
             Self::UNet(_) => "unet",
+            Self::UNet2D(_) => "unet2d",
         }
     }
 
@@ -27,6 +33,109 @@ impl NetworkConfig {
         match self {
             Self::Mlp(config) => config.validate(),
             Self::UNet(config) => config.validate(),
+            Self::UNet2D(config) => config.validate(),
+        }
+    }
+
+    /// An image network's `[in_channels, out_channels, image_size]`; `None` for the MLP.
+    pub fn image_io(&self) -> Option<[usize; 3]> {
+        match self {
+            Self::Mlp(_) => None,
+            Self::UNet(c) => Some([c.in_channels, c.out_channels, c.image_size]),
+            Self::UNet2D(c) => Some([c.in_channels, c.out_channels, c.sample_size]),
+        }
+    }
+
+    /// The T a network tabulates its time embedding for, when it has a table (the project's U-Net);
+    /// diffusers' embeds any step.
+    pub fn embedded_steps(&self) -> Option<usize> {
+        match self {
+            Self::UNet(c) => Some(c.num_steps),
+            Self::Mlp(_) | Self::UNet2D(_) => None,
+        }
+    }
+
+    /// The classes of a class-conditional image network, not counting its "no class" embedding.
+    pub fn num_classes(&self) -> Option<usize> {
+        match self {
+            Self::Mlp(_) => None,
+            Self::UNet(c) => c.num_classes,
+            Self::UNet2D(c) => c.num_class_embeds.map(|rows| rows - 1),
+        }
+    }
+}
+
+/// An image denoiser that samples can be drawn from, class by class when it is class-conditional.
+pub trait ImageDenoiser: Denoiser<4> + Sync {
+    /// The classes of a class-conditional network, not counting its "no class" embedding (which is
+    /// class index `classes`); `None` when unconditional.
+    fn classes(&self) -> Option<usize>;
+}
+
+/// An image network the run lifecycle trains and checkpoints: the project's [`UNet`] or diffusers'
+/// [`UNet2DModel`]. A training command picks the type from the run's [`NetworkConfig`].
+pub trait ImageNetwork: ImageDenoiser + Module + std::fmt::Display {
+    /// The network `config` describes, with fresh weights on `device`, or why `config` is not this
+    /// kind of network (or cannot be built).
+    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, String>;
+}
+
+/// A trained image network of either kind, for code that only samples it (its type is known only
+/// once the run or pipeline folder is read).
+#[derive(Debug, Clone)]
+pub enum AnyImageNetwork {
+    UNet(UNet),
+    UNet2D(UNet2DModel),
+}
+
+impl Denoiser<4> for AnyImageNetwork {
+    fn predict(&self, x_t: burn::tensor::Tensor<4>, timesteps: &[usize], classes: Option<&[usize]>) -> burn::tensor::Tensor<4> {
+        match self {
+            Self::UNet(net) => net.predict(x_t, timesteps, classes),
+            Self::UNet2D(net) => net.predict(x_t, timesteps, classes),
+        }
+    }
+}
+
+impl ImageDenoiser for AnyImageNetwork {
+    fn classes(&self) -> Option<usize> {
+        match self {
+            Self::UNet(net) => net.classes(),
+            Self::UNet2D(net) => net.classes(),
+        }
+    }
+}
+
+fn another_network(config: &NetworkConfig, wanted: &str) -> String {
+    format!("the run's network is the {}, not the {wanted}", config.name())
+}
+
+impl ImageDenoiser for UNet {
+    fn classes(&self) -> Option<usize> {
+        self.num_classes()
+    }
+}
+
+impl ImageNetwork for UNet {
+    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, String> {
+        match config {
+            NetworkConfig::UNet(c) => c.validate().map(|()| c.init(device)),
+            other => Err(another_network(other, "unet")),
+        }
+    }
+}
+
+impl ImageDenoiser for UNet2DModel {
+    fn classes(&self) -> Option<usize> {
+        self.num_classes()
+    }
+}
+
+impl ImageNetwork for UNet2DModel {
+    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, String> {
+        match config {
+            NetworkConfig::UNet2D(c) => c.validate().map(|()| c.init(device)),
+            other => Err(another_network(other, "unet2d")),
         }
     }
 }

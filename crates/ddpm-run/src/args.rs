@@ -1,6 +1,10 @@
 //! Command-line flags that mean the same in every app: the training objective, the common training
 //! controls and the sampler. Apps flatten these into their own subcommands.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_schedule::Prediction;
@@ -115,9 +119,28 @@ pub struct SamplerArgs {
     /// Which weights to sample from.
     #[arg(long, value_enum, default_value_t = Weights::Ema)]
     pub weights: Weights,
+    /// Start from this x_T instead of fresh noise: a .npy of float32 [N, C, H, W] matching the model; N
+    /// sets the number of samples. With DDIM (eta 0), diffusers' pipeline given the same x_T, steps,
+    /// spacing and clipping draws the same images.
+    #[arg(long, value_name = "X.npy")]
+    pub init_noise: Option<PathBuf>,
 }
 
 impl SamplerArgs {
+    /// The `--init-noise` x_T, `[N, C, H, W]`, on `device`.
+    pub fn read_init_noise(&self, device: &Device) -> anyhow::Result<Option<Tensor<4>>> {
+        let Some(path) = &self.init_noise else { return Ok(None) };
+        let (values, shape) = ddpm_data::read_npy_f32(path).with_context(|| format!("--init-noise {}", path.display()))?;
+        let shape: [usize; 4] = shape.as_slice().try_into().map_err(|_| {
+            anyhow::anyhow!("--init-noise {} holds an array of shape {shape:?}; it must be [N, C, H, W] float32", path.display())
+        })?;
+        anyhow::ensure!(shape[0] > 0, "--init-noise {} holds no samples (shape {shape:?})", path.display());
+        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            anyhow::bail!("--init-noise {} holds {bad}; the noise must be finite", path.display());
+        }
+        Ok(Some(Tensor::from_data(TensorData::new(values, shape), device)))
+    }
+
     /// The run's sampler with whatever these flags change.
     pub fn apply(&self, run_sampler: &SamplerConfig) -> SamplerConfig {
         let mut config = run_sampler.clone();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::tensor::Device;
-use ddpm_nets::{NetworkConfig, UNet, UNetConfig};
+use ddpm_nets::{AnyImageNetwork, ImageNetwork, NetworkConfig};
 use ddpm_sample::SamplerConfig;
 use ddpm_schedule::{BetaSchedule, NoiseSchedule, Prediction};
 use ddpm_train::{CheckpointState, load_weights, read_state};
@@ -69,15 +69,17 @@ impl<E: Experiment> RunDescription<E> {
             return Err(format!("data.range {range:?} must be two finite numbers, black below white"));
         }
         self.network.validate()?;
-        let net = self.unet().map_err(|e| e.to_string())?;
-        if [net.in_channels, net.out_channels, net.image_size] != [channels, channels, image_size] {
+        let [c_in, c_out, size] = self
+            .network
+            .image_io()
+            .ok_or_else(|| format!("the run's network is the {}, which is not an image network", self.network.name()))?;
+        if [c_in, c_out, size] != [channels, channels, image_size] {
             return Err(format!(
-                "the network takes {} channels in, {} out, {} pixels wide, but the data has {channels} channels of {image_size} pixels",
-                net.in_channels, net.out_channels, net.image_size
+                "the network takes {c_in} channels in, {c_out} out, {size} pixels wide, but the data has {channels} channels of {image_size} pixels"
             ));
         }
-        if net.num_steps != self.timesteps {
-            return Err(format!("the network embeds {} timesteps, but the schedule has T = {}", net.num_steps, self.timesteps));
+        if let Some(steps) = self.network.embedded_steps().filter(|&steps| steps != self.timesteps) {
+            return Err(format!("the network embeds {steps} timesteps, but the schedule has T = {}", self.timesteps));
         }
         self.sampler.init(&schedule, self.prediction).map_err(|e| format!("sampler: {e}"))?;
         E::check(self)
@@ -87,14 +89,6 @@ impl<E: Experiment> RunDescription<E> {
 impl<E> RunDescription<E> {
     pub fn noise_schedule(&self) -> anyhow::Result<NoiseSchedule> {
         Ok(NoiseSchedule::new(&self.schedule, self.timesteps)?)
-    }
-
-    /// The U-Net this run trains, or why this image run cannot use its network.
-    pub fn unet(&self) -> anyhow::Result<&UNetConfig> {
-        match &self.network {
-            NetworkConfig::UNet(config) => Ok(config),
-            other => anyhow::bail!("this run's network is the {}, which is not an image network", other.name()),
-        }
     }
 
     /// A batch of `n` images of this run: `[n, channels, size, size]`.
@@ -127,6 +121,9 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
     /// Reads the checkpoint `path` names (a run folder or a checkpoint folder), refusing one that
     /// another app wrote or whose description contradicts itself.
     pub fn open(app: &str, path: &Path) -> anyhow::Result<Self> {
+        if crate::DiffusersPipeline::is_pipeline(path) {
+            anyhow::bail!("{} is a diffusers pipeline folder, not a run of {app}: {app} cannot read it here", path.display());
+        }
         let (checkpoint, state) = read_state::<serde_json::Value>(path)?;
         let writer = state.run["app"].as_str().unwrap_or("an unknown program");
         anyhow::ensure!(writer == app, "{} holds a run of {writer}, not of {app}: use {writer} on it", checkpoint.display());
@@ -144,7 +141,7 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
                 state.run.prediction, state.train.prediction
             )));
         }
-        let (trained_on, built_for) = (state.train.conditioning.as_ref().map(|c| c.classes), state.run.unet()?.num_classes);
+        let (trained_on, built_for) = (state.train.conditioning.as_ref().map(|c| c.classes), state.run.network.num_classes());
         if trained_on != built_for {
             let classes = |n: Option<usize>| n.map_or_else(|| "no classes".to_string(), |n| format!("{n} classes"));
             return Err(corrupt(format!("trained on {}, but the network is built for {}", classes(trained_on), classes(built_for))));
@@ -157,15 +154,22 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
         &self.state.run
     }
 
-    /// The run's U-Net on `device` with the chosen weights (the online ones for `Weights::Ema` when
-    /// the run kept no average).
-    pub fn unet(&self, device: &Device, weights: Weights) -> anyhow::Result<UNet> {
-        // `open` validated the description, the network settings with it.
-        let config = self.description().unet()?;
-        Ok(load_weights(config.init(device), &self.checkpoint, self.weights_used(weights) == Weights::Ema)?)
+    /// The run's network on `device` with the chosen weights (the online ones for `Weights::Ema` when
+    /// the run kept no average). `N` must be the run's kind of network (see [`NetworkConfig`]).
+    pub fn network<N: ImageNetwork>(&self, device: &Device, weights: Weights) -> anyhow::Result<N> {
+        let model = N::init_from(&self.description().network, device).map_err(anyhow::Error::msg)?;
+        Ok(load_weights(model, &self.checkpoint, self.weights_used(weights) == Weights::Ema)?)
     }
 
-    /// The weights [`LoadedRun::unet`] loads when asked for `weights`.
+    /// The run's network, of whichever kind it is, for sampling (see [`LoadedRun::network`]).
+    pub fn sampling_network(&self, device: &Device, weights: Weights) -> anyhow::Result<AnyImageNetwork> {
+        Ok(match self.description().network {
+            NetworkConfig::UNet2D(_) => AnyImageNetwork::UNet2D(self.network(device, weights)?),
+            _ => AnyImageNetwork::UNet(self.network(device, weights)?),
+        })
+    }
+
+    /// The weights [`LoadedRun::network`] loads when asked for `weights`.
     pub fn weights_used(&self, weights: Weights) -> Weights {
         if self.state.train.ema.is_some() { weights } else { Weights::Online }
     }

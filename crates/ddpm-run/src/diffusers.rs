@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use ddpm_nets::{UNet2DConfig, UNet2DModel};
+use ddpm_nets::{AnyImageNetwork, NetworkConfig, UNet2DConfig, UNet2DModel};
 use ddpm_sample::DiffusersScheduler;
 use ddpm_schedule::NoiseSchedule;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::{Experiment, ImageShape, LoadedRun, RunDescription, Weights};
 
 /// The file that marks a folder as a diffusers pipeline.
 pub const MODEL_INDEX: &str = "model_index.json";
@@ -96,4 +99,63 @@ fn read_json(folder: &Path, file: &str) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("cannot read {} (a diffusers pipeline folder needs it)", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+impl DiffusersPipeline {
+    /// The pipeline described as a run of `app` with `experiment` for its app-specific part: its
+    /// schedule, prediction target, network and sampler, images in [-1, 1] as diffusers' pipelines
+    /// map them.
+    pub fn run_description<E>(&self, app: &str, experiment: E) -> RunDescription<E> {
+        RunDescription {
+            app: app.to_string(),
+            schedule: self.scheduler.betas.clone(),
+            timesteps: self.scheduler.num_train_timesteps,
+            prediction: self.scheduler.prediction,
+            network: NetworkConfig::UNet2D(self.unet.clone()),
+            data: ImageShape { channels: self.unet.in_channels, image_size: self.unet.sample_size, range: [-1.0, 1.0] },
+            seed: 0,
+            sampler: self.scheduler.sampler.clone(),
+            code_version: format!("diffusers pipeline {}", self.folder.display()),
+            experiment,
+        }
+    }
+}
+
+/// What a `sample` command draws from: a run of the app, or a diffusers pipeline folder.
+pub struct SampleSource<E> {
+    pub description: RunDescription<E>,
+    pub model: AnyImageNetwork,
+    /// The run folder, or the pipeline folder (where `samples/` goes by default).
+    pub folder: PathBuf,
+    /// Which weights were loaded, for the report: "EMA", "online" or "the pipeline's".
+    pub weights: &'static str,
+}
+
+impl<E: DeserializeOwned + Experiment> SampleSource<E> {
+    /// Opens `path` as a diffusers pipeline folder when it has a `model_index.json` (its run
+    /// description built with `experiment`), and as a run of `app` otherwise.
+    pub fn open(
+        app: &str,
+        path: &Path,
+        weights: Weights,
+        experiment: impl FnOnce(&DiffusersPipeline) -> E,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        if DiffusersPipeline::is_pipeline(path) {
+            let pipeline = DiffusersPipeline::open(path)?;
+            let description = pipeline.run_description(app, experiment(&pipeline));
+            description
+                .validate()
+                .map_err(|problem| anyhow::anyhow!("{}: this pipeline is not a model {app} can sample: {problem}", path.display()))?;
+            let model = AnyImageNetwork::UNet2D(pipeline.load_unet(device)?);
+            return Ok(Self { description, model, folder: path.to_path_buf(), weights: "the pipeline's" });
+        }
+        let loaded = LoadedRun::<E>::open(app, path)?;
+        let model = loaded.sampling_network(device, weights)?;
+        let weights = match loaded.weights_used(weights) {
+            Weights::Ema => "EMA",
+            Weights::Online => "online",
+        };
+        Ok(Self { description: loaded.state.run, model, folder: loaded.run_dir, weights })
+    }
 }

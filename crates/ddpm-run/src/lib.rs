@@ -19,7 +19,7 @@ mod stopwatch;
 pub use args::{ObjectiveArgs, SamplerArgs, TrainRunArgs, WeightingKind, refuse_with_resume};
 pub use backend::{BackendArgs, DeviceChoice, set_cpu_threads};
 pub use description::{Experiment, ImageShape, LoadedRun, RunDescription, Weights};
-pub use diffusers::{DiffusersPipeline, MODEL_INDEX};
+pub use diffusers::{DiffusersPipeline, MODEL_INDEX, SampleSource};
 pub use interrupt::{exit_code, exit_quietly_on_broken_pipe, stop_on_ctrl_c, training_over};
 pub use lifecycle::{ImageRun, SampleRequest, Start, Trained, print_model, sample_images};
 pub use progress::{WithProgressBar, progress_bar, sample_with_progress};

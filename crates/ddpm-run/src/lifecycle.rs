@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use burn::module::Module;
-use burn::tensor::Device;
-use ddpm_nets::UNet;
-use ddpm_sample::{Guided, ReverseProcess, Sampled, SamplerConfig};
+use burn::tensor::{Device, Tensor};
+use ddpm_nets::{ImageDenoiser, ImageNetwork};
+use ddpm_sample::{Guided, ReverseProcess, Sampled, SamplerConfig, Start as ChainStart};
 use ddpm_schedule::{NoiseRng, NoiseSchedule};
 use ddpm_train::{Batch, FitEnd, FitHooks, FitPlan, LossHistory, TrainConfig, Trainer, ensure_new_run_dir, fit, logged_losses};
 use serde::Serialize;
@@ -38,8 +37,8 @@ pub struct ImageRun<E> {
 }
 
 /// What [`ImageRun::train`] leaves: the trainer at its last step and how this session went.
-pub struct Trained {
-    pub trainer: Trainer<UNet>,
+pub struct Trained<N> {
+    pub trainer: Trainer<N>,
     /// This session's losses.
     pub history: LossHistory,
     pub end: FitEnd,
@@ -108,10 +107,11 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
         self.config.batch_size.expect("open() checked the batch size")
     }
 
-    /// The network with its initial weights, seeded by the run's seed, on the autodiff `device`.
-    pub fn init_model(&self, device: &Device) -> anyhow::Result<UNet> {
+    /// The network with its initial weights, seeded by the run's seed, on the autodiff `device`. `N`
+    /// must be the run's kind of network (see [`ddpm_nets::NetworkConfig`]).
+    pub fn init_model<N: ImageNetwork>(&self, device: &Device) -> anyhow::Result<N> {
         device.seed(self.description.seed);
-        Ok(self.description.unet()?.init(device))
+        N::init_from(&self.description.network, device).map_err(anyhow::Error::msg)
     }
 
     /// Trains `model` (from [`ImageRun::init_model`]) on `next_batch()`'s clean batches (labelled ones for
@@ -119,13 +119,13 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
     /// steps are done, the time limit passes or Ctrl-C, writing checkpoints, `metrics.jsonl` and
     /// `loss.png` into the run folder and printing how it went. `batch_slices` is
     /// [`crate::BackendArgs::batch_slices`].
-    pub fn train<B: Into<Batch<4>>>(
+    pub fn train<N: ImageNetwork, B: Into<Batch<4>>>(
         &self,
-        model: UNet,
+        model: N,
         next_batch: impl FnMut() -> B,
-        hooks: &mut impl FitHooks<UNet>,
+        hooks: &mut impl FitHooks<N>,
         batch_slices: usize,
-    ) -> anyhow::Result<Trained> {
+    ) -> anyhow::Result<Trained<N>> {
         let app = &self.description.app;
         let mut trainer = Trainer::new(model, &self.schedule, &self.config)?.with_batch_slices(batch_slices);
         if self.resumed {
@@ -158,7 +158,7 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
     }
 
     /// The closing lines: how the run ended, its speed and loss, and how to continue it.
-    fn report(&self, trained: &Trained) {
+    fn report<N>(&self, trained: &Trained<N>) {
         let app = &self.description.app;
         let (steps, seconds) = (trained.steps, trained.seconds.max(1e-9));
         let planned = trained.trainer.config().steps;
@@ -189,36 +189,50 @@ pub struct SampleRequest<'a> {
     pub progress: bool,
     /// Class labels, one per sample, for a class-conditional network, with the guidance scale.
     pub classes: Option<(&'a [usize], f64)>,
+    /// The x_T to start from (`sample --init-noise`), `[n, channels, size, size]`; `None` draws it.
+    pub init_noise: Option<&'a Tensor<4>>,
 }
 
 /// Samples `request.n` images of the run `run` describes from `model`, with the run's schedule and
 /// prediction target. The samples are in the run's data range, `[n, channels, size, size]`.
-pub fn sample_images<E>(model: &UNet, run: &RunDescription<E>, request: &SampleRequest, device: &Device) -> anyhow::Result<Sampled<4>> {
+pub fn sample_images<E>(
+    model: &impl ImageDenoiser,
+    run: &RunDescription<E>,
+    request: &SampleRequest,
+    device: &Device,
+) -> anyhow::Result<Sampled<4>> {
     anyhow::ensure!(request.n > 0, "the number of samples must be at least 1 (--n)");
     let schedule = run.noise_schedule()?;
     let sampler = request.sampler.init(&schedule, run.prediction).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
     let sampler = sampler.with_threads(request.threads);
     let (shape, mut rng) = (run.batch_shape(request.n), NoiseRng::new(request.seed));
+    let start = match request.init_noise {
+        Some(x_t) if x_t.dims() != shape => {
+            anyhow::bail!("the initial noise is {:?}, but {} samples of this model are {shape:?}", x_t.dims(), request.n)
+        }
+        Some(x_t) => ChainStart::Given(Box::new(x_t.clone())),
+        None => ChainStart::Noise(shape),
+    };
     let (classes, scale) = request.classes.map_or((None, 1.0), |(classes, scale)| (Some(classes), scale));
     if let Some(classes) = classes {
         let known = model
-            .num_classes()
+            .classes()
             .ok_or_else(|| anyhow::anyhow!("this run was trained unconditionally: it cannot sample a class (train with --conditional)"))?;
         anyhow::ensure!(classes.len() == request.n, "one class per sample: {} classes for {} samples", classes.len(), request.n);
         if let Some(bad) = classes.iter().find(|&&c| c >= known) {
             anyhow::bail!("class {bad} is out of range: this run knows classes 0 to {}", known - 1);
         }
     }
-    let guided = Guided::new(model, scale, model.num_classes().unwrap_or(0));
+    let guided = Guided::new(model, scale, model.classes().unwrap_or(0));
     Ok(if request.progress {
-        sample_with_progress(&sampler, &guided, shape, classes, &mut rng, device, request.trajectory_every)
+        sample_with_progress(&sampler, &guided, start, classes, &mut rng, device, request.trajectory_every)
     } else {
-        sampler.sample_classes(&guided, shape, classes, &mut rng, device, request.trajectory_every, |_, _| {})
+        sampler.sample_classes(&guided, start, classes, &mut rng, device, request.trajectory_every, |_, _| {})
     })
 }
 
 /// Prints the network's layers and parameter count (`train --print-model`).
-pub fn print_model(model: &UNet) {
+pub fn print_model(model: &impl ImageNetwork) {
     println!("{model}");
     println!("parameters: {}", model.num_params());
 }

@@ -2,7 +2,7 @@
 
 use burn::tensor::Device;
 use ddpm_nets::Denoiser;
-use ddpm_sample::{ReverseProcess, Sampled};
+use ddpm_sample::{ReverseProcess, Sampled, Start};
 use ddpm_schedule::NoiseRng;
 use ddpm_train::{FitHooks, FitProgress, TrainError, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -66,7 +66,7 @@ impl<M, H: FitHooks<M>> FitHooks<M> for WithProgressBar<'_, H> {
 pub fn sample_with_progress<const D: usize, P, M>(
     sampler: &P,
     model: &M,
-    shape: [usize; D],
+    start: impl Into<Start<D>>,
     classes: Option<&[usize]>,
     rng: &mut NoiseRng,
     device: &Device,
@@ -77,7 +77,7 @@ where
     M: Denoiser<D> + Sync,
 {
     let bar = progress_bar(sampler.timesteps().len(), "sampling");
-    let sampled = sampler.sample_classes(model, shape, classes, rng, device, trajectory_every, |done, total| {
+    let sampled = sampler.sample_classes(model, start, classes, rng, device, trajectory_every, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     });

@@ -4,7 +4,7 @@
 //! network and sampling from it must then either work or return an error, and never panic.
 
 use burn::tensor::Device;
-use ddpm_nets::{NetworkConfig, UNetConfig};
+use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNetConfig};
 use ddpm_run::{ImageShape, LoadedRun, RunDescription, SampleRequest, Weights, sample_images};
 use ddpm_sample::{SamplerConfig, SamplerKind};
 use ddpm_schedule::{BetaSchedule, Prediction};
@@ -57,7 +57,7 @@ fn no_edit_of_a_checkpoints_state_makes_sample_panic() {
     let description = tiny_run();
     let schedule = description.noise_schedule().unwrap();
     let config = TrainConfig::new().with_steps(1).with_batch_size(Some(2)).with_ema(Some(EmaConfig::new()));
-    let model = description.unet().unwrap().init(&device.clone().autodiff());
+    let model = UNet::init_from(&description.network, &device.clone().autodiff()).unwrap();
     Trainer::new(model, &schedule, &config).unwrap().save(run_dir.path(), &description).unwrap();
     let state_file = run_dir.path().join("checkpoint/state.json");
     let original: Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
@@ -76,10 +76,18 @@ fn no_edit_of_a_checkpoints_state_makes_sample_panic() {
             let case = format!("{pointer} = {replacement}");
             let outcome = std::panic::catch_unwind(|| -> anyhow::Result<()> {
                 let loaded = LoadedRun::<()>::open("test", run_dir.path())?;
-                let model = loaded.unet(&device, Weights::Ema)?;
+                let model = loaded.sampling_network(&device, Weights::Ema)?;
                 let sampler = loaded.description().sampler.clone();
-                let request =
-                    SampleRequest { sampler: &sampler, n: 1, seed: 0, threads: 1, trajectory_every: None, progress: false, classes: None };
+                let request = SampleRequest {
+                    sampler: &sampler,
+                    n: 1,
+                    seed: 0,
+                    threads: 1,
+                    trajectory_every: None,
+                    progress: false,
+                    classes: None,
+                    init_noise: None,
+                };
                 let sampled = sample_images(&model, loaded.description(), &request, &device)?;
                 let values: Vec<f32> = sampled.samples.into_data().try_into_vec().unwrap();
                 anyhow::ensure!(values.len() == 64, "{} values", values.len());
