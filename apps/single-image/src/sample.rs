@@ -14,9 +14,9 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
     let model = loaded.sampling_network(device, args.sampler.weights)?;
     let sampler = args.sampler.apply(&spec.sampler);
     let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("samples"));
-    println!("single-image sample: {} image(s) from {} (step {})", n, loaded.run_dir.display(), loaded.state.step);
     let init_noise = args.sampler.read_init_noise(device)?;
     let n = init_noise.as_ref().map_or(args.n, |x_t| x_t.dims()[0]);
+    println!("single-image sample: {} image(s) from {} (step {})", n, loaded.run_dir.display(), loaded.state.step);
     let request =
         Request { sampler: &sampler, n, seed: args.sampler.seed, target: &target, threads: batch_slices, init_noise: init_noise.as_ref() };
     let summary = sample_and_report(&model, spec, loaded.state.step, &request, &out, device)?;
