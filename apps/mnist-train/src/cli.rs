@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use ddpm_run::numbers::{MAX_STEPS, count, positive, real};
-use ddpm_run::{BackendArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
+use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
 use ddpm_schedule::NamedSchedule;
 
 /// The largest batch a flag takes. Training the small U-Net holds about 5 MiB of activations per
@@ -23,6 +23,7 @@ const MAX_SAMPLES: u64 = 10_000;
         Typical use:\n  \
         mnist-train train --out runs/mnist\n  \
         mnist-train sample --checkpoint runs/mnist --out runs/mnist/samples\n  \
+        mnist-train export --checkpoint runs/mnist --out runs/mnist-diffusers   (a --network unet2d run)\n  \
         mnist-train forward\n  \
         mnist-train eval --samples runs/mnist/samples\n  \
         mnist-train baseline --compare runs/mnist\n\n\
@@ -40,8 +41,10 @@ pub struct Args {
 pub enum Command {
     /// Train the U-Net; writes checkpoints, metrics.jsonl and sample grids to --out.
     Train(TrainArgs),
-    /// Sample digits from a checkpoint: grid.png and samples.npy ([N, 1, 28, 28] float32 in [0, 1]).
+    /// Sample digits from a checkpoint or a diffusers pipeline folder: grid.png and samples.npy ([N, 1, 28, 28] float32 in [0, 1]).
     Sample(SampleArgs),
+    /// Export a run's network: a diffusers pipeline folder (unet2d runs) or a safetensors state dict.
+    Export(ExportArgs),
     /// Draw the forward process: one digit noised at evenly spaced t.
     Forward(ForwardArgs),
     /// Train the pre-DDPM baseline (one-shot denoiser) and compare its "generations" with DDPM's.
@@ -64,6 +67,9 @@ pub enum Network {
     /// A DDPM-paper-style U-Net (residual blocks, attention at 16x16 and in the bottleneck) on 32x32
     /// padded digits, base width 32.
     Ddpm,
+    /// diffusers' UNet2DModel as the diffusers course builds it for MNIST: widths 32-64-64, two
+    /// resnets per level, attention in the last two, 1.7 M params; exports to diffusers.
+    Unet2d,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -136,9 +142,10 @@ pub struct TrainArgs {
 
 #[derive(ClapArgs, Debug)]
 pub struct SampleArgs {
-    /// A training run's --out folder (or its checkpoint/ folder). Everything else is read from it; the
-    /// run samples with its recorded sampler (DPM-Solver++(2M), 20 trailing steps, x_0 clipped, for runs
-    /// of this version) unless the flags below say otherwise.
+    /// A training run's --out folder (or its checkpoint/ folder), or a diffusers pipeline folder of 28x28
+    /// (or 32x32) grayscale digits. Everything else is read from it; a run samples with its recorded
+    /// sampler (DPM-Solver++(2M), 20 trailing steps, x_0 clipped, for runs of this version), a pipeline
+    /// with its scheduler's (DDPM over all T, or DDIM-50), unless the flags below say otherwise.
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Output folder for grid.png and samples.npy. [default: <checkpoint>/samples]

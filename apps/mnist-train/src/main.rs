@@ -42,6 +42,7 @@ fn dispatch(args: cli::Args) -> anyhow::Result<()> {
     match args.command {
         cli::Command::Train(train) => train::run(&train, &device, args.backend.batch_slices()),
         cli::Command::Sample(sample) => sample::run(&sample, &device, args.backend.batch_slices()),
+        cli::Command::Export(export) => ddpm_run::export::<run::MnistData>(run::APP, &export, &device),
         cli::Command::Forward(forward) => forward::run(&forward, &device),
         cli::Command::Baseline(baseline) => baseline::run(&baseline, &device),
         cli::Command::Bench(bench) => bench::run(&bench, &device, args.backend.batch_slices()),

@@ -1,6 +1,6 @@
 //! The MNIST run: what its description holds beyond the shared one, and how a new run is described.
 
-use ddpm_nets::{NetworkConfig, UNetConfig};
+use ddpm_nets::{NetworkConfig, UNet2DConfig, UNetConfig};
 use ddpm_run::{Experiment, ImageShape, RunDescription};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
 use ddpm_schedule::{NamedSchedule, Prediction};
@@ -53,17 +53,20 @@ pub fn new_run(
     seed: u64,
     conditional: bool,
 ) -> MnistRun {
+    let classes = conditional.then_some(DIGITS);
+    let unet = |config: UNetConfig| NetworkConfig::UNet(config.with_num_classes(classes).with_num_steps(timesteps));
     let (image_size, network) = match network {
-        Network::Small => (28, UNetConfig::small(1, 28)),
-        Network::Ddpm => (32, UNetConfig::ddpm(1, 32, 32)),
+        Network::Small => (28, unet(UNetConfig::small(1, 28))),
+        Network::Ddpm => (32, unet(UNetConfig::ddpm(1, 32, 32))),
+        // One more class embedding, the "no class" of classifier-free guidance.
+        Network::Unet2d => (28, NetworkConfig::UNet2D(UNet2DConfig::mnist().with_num_class_embeds(classes.map(|c| c + 1)))),
     };
-    let network = network.with_num_classes(conditional.then_some(DIGITS));
     RunDescription {
         app: APP.into(),
         schedule: schedule.betas(),
         timesteps,
         prediction,
-        network: NetworkConfig::UNet(network.with_num_steps(timesteps)),
+        network,
         data: ImageShape { channels: 1, image_size, range: [-1.0, 1.0] },
         seed,
         sampler: default_sampler(),

@@ -47,3 +47,82 @@ fn sampling_a_diffusers_pipeline_from_its_x_t_gives_diffusers_images() {
         "{stderr}"
     );
 }
+
+/// Every file under `folder`, relative, sorted.
+fn files(folder: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(folder).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn json_keys(path: &Path) -> Vec<String> {
+    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    value.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn an_exported_unet2d_run_samples_as_the_run_does_and_has_diffusers_layout() {
+    let work = tempfile::tempdir().unwrap();
+    let (run_dir, export) = (work.path().join("run"), work.path().join("export"));
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist");
+    let train = ["train", "--network", "unet2d", "--steps", "2", "--batch-size", "4", "--sample-every", "0"];
+    let output = run(&[&train[..], &["--out", run_dir.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = run(&["export", "--checkpoint", run_dir.to_str().unwrap(), "--out", export.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // The layout and config fields diffusers writes (the fixture folders were written by diffusers).
+    let reference = fixtures().join("tiny-mnist");
+    assert_eq!(files(&export), files(&reference));
+    for file in ["model_index.json", "unet/config.json", "scheduler/scheduler_config.json"] {
+        assert_eq!(json_keys(&export.join(file)), json_keys(&reference.join(file)), "{file}");
+    }
+
+    // The export samples exactly as the run does, from the same x_T.
+    let noise = fixtures().join("tiny-mnist.init_noise.npy");
+    let sample = |checkpoint: &Path, out: &Path| {
+        let args = ["sample", "--checkpoint", checkpoint.to_str().unwrap(), "--out", out.to_str().unwrap(), "--class", "none"];
+        let output = run(&[&args[..], &["--sampler", "ddim", "--steps", "5", "--init-noise", noise.to_str().unwrap()]].concat());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        read_npy_f32(&out.join("samples.npy")).unwrap().0
+    };
+    assert_eq!(sample(&run_dir, &work.path().join("a")), sample(&export, &work.path().join("b")));
+
+    // An existing folder is never overwritten; safetensors exports any network.
+    let output = run(&["export", "--checkpoint", run_dir.to_str().unwrap(), "--out", export.to_str().unwrap()]);
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("already exists"));
+    let plain = work.path().join("plain");
+    let output = run(&["export", "--checkpoint", run_dir.to_str().unwrap(), "--out", plain.to_str().unwrap(), "--format", "safetensors"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(files(&plain), ["config.json", "model.safetensors"]);
+    assert!(files(work.path()).iter().all(|f| !f.contains(".partial")), "no partial folder is left behind");
+}
+
+#[test]
+fn a_run_of_another_network_is_refused_by_the_diffusers_export() {
+    let work = tempfile::tempdir().unwrap();
+    let run_dir = work.path().join("run");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist");
+    let train = ["train", "--steps", "1", "--batch-size", "2", "--sample-every", "0", "--ema-decay", "0"];
+    let output = run(&[&train[..], &["--out", run_dir.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let export = work.path().join("export");
+    let output = run(&["export", "--checkpoint", run_dir.to_str().unwrap(), "--out", export.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("the unet, which diffusers does not have") && stderr.contains("--format safetensors"),
+        "{stderr}"
+    );
+    assert!(!export.exists());
+}

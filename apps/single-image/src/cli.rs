@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use ddpm_run::numbers::{count, positive};
-use ddpm_run::{BackendArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
+use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
 use ddpm_schedule::NamedSchedule;
 
 use crate::preset::Preset;
@@ -47,6 +47,8 @@ pub enum Command {
     /// Sample from a checkpoint: samples.png (target beside samples), denoising.png, summary.json
     /// with PSNR and SSIM.
     Sample(SampleArgs),
+    /// Export a run's network as a safetensors state dict (its U-Nets are not diffusers models).
+    Export(ExportArgs),
     /// Draw the forward process: the image noised at evenly spaced t, one row per schedule.
     Forward(ForwardArgs),
 }

@@ -27,6 +27,7 @@ fn dispatch(args: cli::Args) -> anyhow::Result<()> {
     match args.command {
         cli::Command::Train(train) => train::run(&train, &device, args.backend.batch_slices()),
         cli::Command::Sample(sample) => sample::run(&sample, &device, args.backend.batch_slices()),
+        cli::Command::Export(export) => ddpm_run::export::<run::SingleImageData>(run::APP, &export, &device),
         cli::Command::Forward(forward) => forward::run(&forward, &device),
     }
 }

@@ -22,4 +22,4 @@ pub use mlp::{Mlp, MlpConfig};
 pub use network::{AnyImageNetwork, ImageDenoiser, ImageNetwork, NetworkConfig};
 pub use time::{TimeEncoding, TimeTable};
 pub use unet::{Attention, BasicUNet, BasicUNetConfig, Block, BlockStyle, Downsample, Level, UNet, UNetConfig};
-pub use unet2d::{DownBlockType, TimeProjection, UNet2DConfig, UNet2DModel, UpBlockType};
+pub use unet2d::{DIFFUSERS_VERSION, DownBlockType, TimeProjection, UNet2DConfig, UNet2DModel, UpBlockType};

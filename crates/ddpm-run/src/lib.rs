@@ -10,6 +10,7 @@ mod args;
 mod backend;
 mod description;
 mod diffusers;
+mod export;
 mod interrupt;
 mod lifecycle;
 pub mod numbers;
@@ -20,6 +21,7 @@ pub use args::{ObjectiveArgs, SamplerArgs, TrainRunArgs, WeightingKind, refuse_w
 pub use backend::{BackendArgs, DeviceChoice, set_cpu_threads};
 pub use description::{Experiment, ImageShape, LoadedRun, RunDescription, Weights};
 pub use diffusers::{DiffusersPipeline, MODEL_INDEX, SampleSource};
+pub use export::{ExportArgs, ExportFormat, export};
 pub use interrupt::{exit_code, exit_quietly_on_broken_pipe, stop_on_ctrl_c, training_over};
 pub use lifecycle::{ImageRun, SampleRequest, Start, Trained, print_model, sample_images};
 pub use progress::{WithProgressBar, progress_bar, sample_with_progress};

@@ -20,6 +20,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use ddpm_kernels::{conv2d, group_norm_silu};
 
 pub use blocks::{DownBlock, Downsample2D, MidBlock, ResnetBlock2D, SpatialAttention, UpBlock, Upsample2D};
+pub use diffusers_config::DIFFUSERS_VERSION;
 
 use crate::Denoiser;
 use crate::unet::{MAX_IMAGE_SIZE, MAX_LEVELS, MAX_PARAMETERS};
