@@ -28,6 +28,9 @@ pub enum DataError {
     NotAnImage { path: PathBuf, found: String },
     #[error("{path} cannot be decoded ({reason}); it may be truncated or corrupt: re-export or re-download it")]
     BadImage { path: PathBuf, reason: String },
+    /// A folder of images that cannot be trained on (missing, empty, unreadable files), with the fix.
+    #[error("{0}")]
+    ImageFolder(String),
     #[error("cannot draw {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
 }

@@ -1,0 +1,163 @@
+//! `image-train train`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_data::image::write_grid;
+use ddpm_data::{ShuffledBatches, random_horizontal_flips};
+use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNet2DModel};
+use ddpm_run::{ImageRun, Start, print_model};
+use ddpm_train::{EmaConfig, FitHooks, LrSchedule, TrainConfig, TrainError, Trainer};
+
+use crate::cli::TrainArgs;
+use crate::run::{self, APP, FolderData, FolderRun, RunOptions, read_folder};
+use crate::sample::preview;
+
+/// The step count when `--steps` is not given to a new run.
+const DEFAULT_STEPS: usize = 5000;
+/// Checkpoints every this many steps unless `--checkpoint-every` says otherwise.
+const CHECKPOINT_EVERY: usize = 250;
+
+pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+    let (start, folder) = if args.run.resume {
+        (Start::Resume, None)
+    } else {
+        let data_dir =
+            args.data_dir.clone().ok_or_else(|| anyhow::anyhow!("a new run needs --data-dir, a folder of PNG or JPEG images"))?;
+        anyhow::ensure!([1, 3].contains(&args.channels), "--channels must be 1 (grayscale) or 3 (RGB), not {}", args.channels);
+        let folder = read_folder(&data_dir, args.channels, args.size, args.skip_bad)?;
+        let options = RunOptions {
+            schedule: args.schedule,
+            timesteps: args.timesteps,
+            prediction: args.objective.prediction,
+            seed: args.run.seed,
+            flip: args.flip,
+            skip_bad: args.skip_bad,
+        };
+        let run = run::new_run(args.network, &folder, data_dir, options);
+        (Start::New { run, train: args.objective.apply(train_config(args)) }, Some(folder))
+    };
+    let session = ImageRun::<FolderData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
+    let folder = match folder {
+        Some(folder) => folder,
+        None => reread_folder(session.description(), args.data_dir.as_deref())?,
+    };
+    match session.description().network {
+        NetworkConfig::UNet2D(_) => train_network::<UNet2DModel>(args, &session, folder, device, batch_slices),
+        _ => train_network::<UNet>(args, &session, folder, device, batch_slices),
+    }
+}
+
+/// A resumed run's images: its folder (or the one `--data-dir` moves it to), which must hold the same files.
+fn reread_folder(spec: &FolderRun, data_dir: Option<&Path>) -> anyhow::Result<ddpm_data::ImageFolder> {
+    let data = &spec.experiment;
+    let dir = data_dir.unwrap_or(&data.data_dir);
+    let folder = read_folder(dir, spec.data.channels, spec.data.image_size, data.skip_bad)?;
+    anyhow::ensure!(
+        folder.fingerprint == data.fingerprint,
+        "{} no longer holds the {} images the run trained on (files were added, removed or changed); \
+         resume with the same images, or start a new run",
+        dir.display(),
+        data.images
+    );
+    Ok(folder)
+}
+
+/// Trains the session's network, of type `N`, on `folder`.
+fn train_network<N: ImageNetwork>(
+    args: &TrainArgs,
+    session: &ImageRun<FolderData>,
+    folder: ddpm_data::ImageFolder,
+    device: &Device,
+    batch_slices: usize,
+) -> anyhow::Result<()> {
+    let spec = session.description();
+    let autodiff = device.clone().autodiff();
+    let model: N = session.init_model(&autodiff)?;
+    if args.run.print_model {
+        print_model(&model);
+        return Ok(());
+    }
+    let batch_size = session.batch_size();
+    anyhow::ensure!(
+        batch_size <= folder.count,
+        "--batch-size {batch_size} is larger than the {} images in {}; pass a smaller --batch-size",
+        folder.count,
+        spec.experiment.data_dir.display()
+    );
+    if !session.is_resumed() {
+        let [c, s] = [spec.data.channels, spec.data.image_size];
+        println!(
+            "{APP}: {} images from {} ({s}x{s}, {c} channel(s){}), the {} network, {} steps of batch {batch_size}",
+            folder.count,
+            spec.experiment.data_dir.display(),
+            if spec.experiment.flip { ", random flips" } else { "" },
+            spec.network.name(),
+            session.config().steps
+        );
+    }
+    std::fs::create_dir_all(args.out.join("samples"))?;
+    ddpm_data::write_atomically(&args.out.join("run.json"), serde_json::to_string_pretty(spec)?.as_bytes())?;
+
+    let shape = spec.batch_shape(batch_size);
+    let example_len = shape[1..].iter().product();
+    // Batch k, its flips included, is a pure function of (seed, k), so a resumed run picks the stream up at its step.
+    let mut next_index = session.first_step() as u64;
+    let mut batches = ShuffledBatches::new(Arc::from(folder.pixels), example_len, batch_size, spec.seed, next_index);
+    let next_batch = || {
+        let mut values = batches.next().expect("the batch stream is endless");
+        if spec.experiment.flip {
+            random_horizontal_flips(&mut values, shape, spec.seed, next_index);
+        }
+        next_index += 1;
+        Tensor::<4>::from_data(TensorData::new(values, shape), &autodiff)
+    };
+    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, batch_slices };
+    let trained = session.train(model, next_batch, &mut grids, batch_slices)?;
+    let last = trained.trainer.step_count();
+    grids.draw(&trained.trainer, last)?;
+    println!("  wrote {}/{{checkpoint/, metrics.jsonl, loss.png, samples/step-{last}.png}}", args.out.display());
+    Ok(())
+}
+
+/// The new run's optimiser settings from the flags.
+fn train_config(args: &TrainArgs) -> TrainConfig {
+    TrainConfig::new()
+        .with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS))
+        .with_batch_size(Some(args.batch_size))
+        .with_learning_rate(args.lr)
+        .with_lr_schedule(LrSchedule::Cosine { warmup_steps: args.warmup, min_lr: args.min_lr })
+        .with_weight_decay(args.weight_decay)
+        .with_grad_clip_norm((args.clip > 0.0).then_some(args.clip))
+        .with_ema((args.ema_decay > 0.0).then(|| EmaConfig::new().with_decay(args.ema_decay)))
+        .with_seed(args.run.seed)
+}
+
+/// Draws 16 samples (the run's sampler, seed 0) from the EMA weights every `every` steps into `dir/step-N.png`.
+struct SampleGrids<'a> {
+    every: usize,
+    dir: PathBuf,
+    spec: &'a FolderRun,
+    device: &'a Device,
+    batch_slices: usize,
+}
+
+impl SampleGrids<'_> {
+    fn draw<N: ImageNetwork>(&self, trainer: &Trainer<N>, step: usize) -> Result<(), TrainError> {
+        let hook = |e: anyhow::Error| TrainError::Hook(format!("{e:#}"));
+        let pixels = preview(&trainer.sampling_model(), self.spec, 16, self.device, self.batch_slices).map_err(hook)?;
+        write_grid(&self.dir.join(format!("step-{step}.png")), &pixels, self.spec.batch_shape(16), 4, 2)
+            .map_err(|e| TrainError::Hook(e.to_string()))
+    }
+}
+
+impl<N: ImageNetwork> FitHooks<N> for SampleGrids<'_> {
+    fn after_step(&mut self, trainer: &Trainer<N>) -> Result<(), TrainError> {
+        let step = trainer.step_count();
+        if self.every > 0 && step.is_multiple_of(self.every) && step < trainer.config().steps {
+            self.draw(trainer, step)?;
+        }
+        Ok(())
+    }
+}
