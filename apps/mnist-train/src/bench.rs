@@ -1,30 +1,40 @@
-//! `mnist-train bench`: the U-Net workloads of `../shared/bench/torch/mnist_unet.py`, timed with the
+//! `mnist-train bench`: the U-Net workloads of `../shared/bench/torch/mnist_unet.py` (and, for
+//! `--network unet2d`, of `xtask/torch/unet2d_diffusers.py`), timed with the
 //! project's own code paths and printed as the same JSON lines, so `cargo xtask bench` can put the
 //! two side by side.
 
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use ddpm_nets::{UNet, UNetConfig};
+use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNet2DModel};
 use ddpm_run::{Stopwatch, peak_memory_mib};
 use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, StepMemory, VarianceType};
-use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
+use ddpm_schedule::{BetaSchedule, NamedSchedule, NoiseRng, NoiseSchedule, Prediction};
 use ddpm_train::{TrainConfig, Trainer};
 use serde_json::json;
 
 use crate::cli::BenchArgs;
+use crate::run;
 
 pub fn run(args: &BenchArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
-    // The reference network and recipe: small U-Net, linear T = 1000, AdamW lr 2e-4 with PyTorch's
-    // weight decay 0.01, global-norm clipping at 1, batch 128, no EMA. Data: N(0, 1) images (the
-    // speed does not depend on the pixels).
+    let network = run::new_run(args.network, NamedSchedule::Linear, 1000, Prediction::Epsilon, 0, false).network;
+    match network {
+        NetworkConfig::UNet2D(_) => bench::<UNet2DModel>(args, &network, device, batch_slices),
+        _ => bench::<UNet>(args, &network, device, batch_slices),
+    }
+}
+
+/// The timings of `network`, of type `N`.
+fn bench<N: ImageNetwork>(args: &BenchArgs, network: &NetworkConfig, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+    // The reference recipe: linear T = 1000, AdamW lr 2e-4 with PyTorch's weight decay 0.01,
+    // global-norm clipping at 1, no EMA. Data: N(0, 1) images (the speed does not depend on the pixels).
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000)?;
-    let network = UNetConfig::small(1, 28);
+    let [channels, _, size] = network.image_io().expect("an image network");
     let autodiff = device.clone().autodiff();
     autodiff.seed(0);
     let config = TrainConfig::new().with_learning_rate(2e-4).with_weight_decay(0.01).with_grad_clip_norm(Some(1.0));
-    let mut trainer = Trainer::new(network.init(&autodiff), &schedule, &config)?.with_batch_slices(batch_slices);
+    let model = N::init_from(network, &autodiff).map_err(anyhow::Error::msg)?;
+    let mut trainer = Trainer::new(model, &schedule, &config)?.with_batch_slices(batch_slices);
     let mut data = NoiseRng::new(1);
     emit(json!({"kind": "model", "n_params": trainer.model.num_params()}));
 
@@ -32,7 +42,7 @@ pub fn run(args: &BenchArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     let watch = Stopwatch::start();
     let mut times = Vec::new();
     for i in 0..args.warmup + args.train_steps.max(1) {
-        let x0 = data.normal([batch, 1, 28, 28], &autodiff);
+        let x0 = data.normal([batch, channels, size, size], &autodiff);
         let started = Instant::now();
         let loss = trainer.step(x0).into_scalar::<f32>(); // reading the loss waits for the step
         if i >= args.warmup {
@@ -44,15 +54,15 @@ pub fn run(args: &BenchArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     emit(json!({"kind": "bench_train", "batch": batch, "measured_steps": args.train_steps, "median_step_s": step,
         "train_images_per_s": batch as f64 / step, "cpu_util": watch.stop().cpu_utilisation, "peak_rss_mib": peak_memory_mib()}));
 
-    let model: UNet = trainer.model.clone().valid();
+    let model: N = trainer.model.clone().valid();
     let batch = args.forward_batch;
-    let x = data.normal([batch, 1, 28, 28], device);
+    let x = data.normal([batch, channels, size, size], device);
     let timesteps = data.uniform_indices(batch, 1000);
     let watch = Stopwatch::start();
     let mut times = Vec::new();
     for i in 0..args.warmup + args.forward_reps.max(1) {
         let started = Instant::now();
-        let _ = model.forward(x.clone(), &timesteps, None).into_data();
+        let _ = model.predict(x.clone(), &timesteps, None).into_data();
         if i >= args.warmup {
             times.push(started.elapsed().as_secs_f64());
         }
@@ -62,7 +72,7 @@ pub fn run(args: &BenchArgs, device: &Device, batch_slices: usize) -> anyhow::Re
         "forward_images_per_s": batch as f64 / forward, "cpu_util": watch.stop().cpu_utilisation, "peak_rss_mib": peak_memory_mib()}));
 
     // DDPM and DDIM-50 over their first K steps, extrapolated to the whole chain when K is smaller.
-    let shape = [64, 1, 28, 28];
+    let shape = [64, channels, size, size];
     let ddpm = DdpmSampler::new(&schedule, VarianceType::Beta).with_threads(batch_slices);
     let k = args.sample_steps.clamp(1, 1000);
     let watch = Stopwatch::start();

@@ -239,6 +239,9 @@ pub struct BaselineArgs {
 
 #[derive(ClapArgs, Debug)]
 pub struct BenchArgs {
+    /// The network timed: the reference's small U-Net, or seed 002's UNet2DModel (beside diffusers' own).
+    #[arg(long, value_enum, default_value_t = Network::Small)]
+    pub network: Network,
     /// Untimed repetitions before each measurement.
     #[arg(long, default_value_t = 2, value_parser = count(0..=1000))]
     pub warmup: usize,

@@ -7,6 +7,7 @@
 
 mod toy;
 mod unet;
+mod unet2d;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +36,7 @@ pub struct BenchArgs {
     /// Markdown file whose generated sections are replaced with the new figures.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
-    /// Folder for the raw figures as JSON (toy.json, unet.json).
+    /// Folder for the raw figures as JSON (toy.json, unet.json, unet2d.json).
     #[arg(long, default_value = "target/bench")]
     json: PathBuf,
 }
@@ -46,6 +47,8 @@ enum Workload {
     Toy,
     /// The MNIST U-Net: training and forward throughput, DDPM and DDIM sampling.
     Unet,
+    /// Seed 002's UNet2DModel beside diffusers': training and forward throughput.
+    Unet2d,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -58,6 +61,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.only.is_none_or(|w| w == Workload::Unet) {
         unet::run(args, python.as_deref())?;
+    }
+    if args.only.is_none_or(|w| w == Workload::Unet2d) {
+        unet2d::run(args, python.as_deref())?;
     }
     Ok(())
 }

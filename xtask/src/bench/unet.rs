@@ -16,13 +16,13 @@ const SECTION_START: &str = "<!-- cargo xtask bench: unet start -->";
 const SECTION_END: &str = "<!-- cargo xtask bench: unet end -->";
 
 /// What one program measured: its JSON lines, by `kind`.
-struct Report {
-    name: String,
-    lines: Vec<Value>,
+pub(super) struct Report {
+    pub(super) name: String,
+    pub(super) lines: Vec<Value>,
 }
 
 impl Report {
-    fn get(&self, kind: &str, key: &str) -> Option<f64> {
+    pub(super) fn get(&self, kind: &str, key: &str) -> Option<f64> {
         self.lines.iter().find(|l| l["kind"] == kind).and_then(|l| l[key].as_f64())
     }
 }
@@ -30,7 +30,7 @@ impl Report {
 /// `mnist-train bench` settings: warm-up, training steps, forward passes, DDPM steps, DDIM steps,
 /// training batch, forward batch. ndarray takes tens of seconds per training step, so it gets the
 /// fewest; `--quick` only checks that everything runs, on tiny batches.
-fn settings(backend: &str, quick: bool) -> [(&'static str, usize); 7] {
+fn settings(backend: &str, quick: bool) -> [(&'static str, String); 7] {
     let [warmup, train, forward, ddpm, ddim, train_batch, forward_batch] = match (backend, quick) {
         (_, true) => [0, 1, 1, 1, 1, 8, 8],
         ("ndarray", false) => [1, 2, 2, 5, 5, 128, 256],
@@ -45,6 +45,7 @@ fn settings(backend: &str, quick: bool) -> [(&'static str, usize); 7] {
         ("--train-batch", train_batch),
         ("--forward-batch", forward_batch),
     ]
+    .map(|(flag, value)| (flag, value.to_string()))
 }
 
 /// The report of flex with every kernel, and of flex with Burn's ops.
@@ -80,15 +81,16 @@ pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn json_lines(stdout: &[u8]) -> Vec<Value> {
+pub(super) fn json_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-fn run_ours(binary: &Path, backend: &str, kernels: &str, name: &str, settings: &[(&str, usize)]) -> Result<Report> {
+/// `mnist-train --device <backend> bench <settings>` with `DDPM_KERNELS=<kernels>`.
+pub(super) fn run_ours(binary: &Path, backend: &str, kernels: &str, name: &str, settings: &[(&str, impl AsRef<str>)]) -> Result<Report> {
     let output = Command::new(binary)
         .env("DDPM_KERNELS", kernels)
         .args(["--device", backend, "bench"])
-        .args(settings.iter().flat_map(|(flag, value)| [flag.to_string(), value.to_string()]))
+        .args(settings.iter().flat_map(|(flag, value)| [flag.to_string(), value.as_ref().to_string()]))
         .output()
         .with_context(|| format!("running {}", binary.display()))?;
     if !output.status.success() {
