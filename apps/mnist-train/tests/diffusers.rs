@@ -126,3 +126,34 @@ fn a_run_of_another_network_is_refused_by_the_diffusers_export() {
     );
     assert!(!export.exists());
 }
+
+#[test]
+fn a_pipeline_this_toolkit_cannot_run_is_refused_through_the_binary_naming_the_field() {
+    let cases = [
+        ("unet/config.json", "resnet_time_scale_shift", serde_json::json!("scale_shift")),
+        ("unet/config.json", "down_block_types", serde_json::json!(["CrossAttnDownBlock2D", "AttnDownBlock2D"])),
+        ("unet/config.json", "class_embed_type", serde_json::json!("timestep")),
+        ("scheduler/scheduler_config.json", "prediction_type", serde_json::json!("flow_prediction")),
+        ("scheduler/scheduler_config.json", "beta_schedule", serde_json::json!("exp")),
+        ("scheduler/scheduler_config.json", "thresholding", serde_json::json!(true)),
+        ("model_index.json", "_class_name", serde_json::json!("StableDiffusionPipeline")),
+    ];
+    for (file, field, value) in cases {
+        let folder = tempfile::tempdir().unwrap();
+        for part in ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json"]
+        {
+            std::fs::create_dir_all(folder.path().join(part).parent().unwrap()).unwrap();
+            std::fs::copy(fixtures().join("tiny-mnist").join(part), folder.path().join(part)).unwrap();
+        }
+        let path = folder.path().join(file);
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json[field] = value;
+        std::fs::write(&path, json.to_string()).unwrap();
+        let out = folder.path().join("samples");
+        let output = run(&["sample", "--checkpoint", folder.path().to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "2"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{file} {field}: {stderr}");
+        assert!(stderr.contains(field) && stderr.contains(file) && !stderr.contains("panicked"), "{file} {field}: {stderr}");
+        assert!(!out.exists(), "{file} {field}: nothing is sampled");
+    }
+}
