@@ -8,7 +8,7 @@ use ddpm_data::image::write_grid;
 use ddpm_data::{ShuffledBatches, random_horizontal_flips};
 use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNet2DModel};
 use ddpm_run::{ImageRun, Start, print_model};
-use ddpm_train::{EmaConfig, FitHooks, LrSchedule, TrainConfig, TrainError, Trainer};
+use ddpm_train::{FitHooks, TrainConfig, TrainError, Trainer};
 
 use crate::cli::TrainArgs;
 use crate::run::{self, APP, FolderData, FolderRun, RunOptions, read_folder};
@@ -123,15 +123,8 @@ fn train_network<N: ImageNetwork>(
 
 /// The new run's optimiser settings from the flags.
 fn train_config(args: &TrainArgs) -> TrainConfig {
-    TrainConfig::new()
-        .with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS))
-        .with_batch_size(Some(args.batch_size))
-        .with_learning_rate(args.lr)
-        .with_lr_schedule(LrSchedule::Cosine { warmup_steps: args.warmup, min_lr: args.min_lr })
-        .with_weight_decay(args.weight_decay)
-        .with_grad_clip_norm((args.clip > 0.0).then_some(args.clip))
-        .with_ema((args.ema_decay > 0.0).then(|| EmaConfig::new().with_decay(args.ema_decay)))
-        .with_seed(args.run.seed)
+    let config = TrainConfig::new().with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS)).with_batch_size(Some(args.batch_size));
+    args.optimizer.apply(config).with_seed(args.run.seed)
 }
 
 /// Draws 16 samples (the run's sampler, seed 0) from the EMA weights every `every` steps into `dir/step-N.png`.

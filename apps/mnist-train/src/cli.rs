@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use ddpm_run::numbers::{MAX_STEPS, count, positive, real};
-use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
+use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs};
 use ddpm_schedule::NamedSchedule;
 
 /// The largest batch a flag takes. Training the small U-Net holds about 5 MiB of activations per
@@ -97,23 +97,8 @@ pub struct TrainArgs {
     /// 32 beat 64 and 128 (BENCHMARKS.md): more steps of smaller batches learn more.
     #[arg(long, default_value_t = 32, value_parser = count(1..=MAX_BATCH))]
     pub batch_size: usize,
-    /// Peak learning rate (AdamW).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3, value_parser = positive(1.0))]
-    pub lr: f64,
-    /// Linear warm-up steps before the cosine decay.
-    #[arg(long, default_value_t = 100, value_parser = count(0..=MAX_STEPS))]
-    pub warmup: usize,
-    /// Learning rate at the last step.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-5, value_parser = real(0.0..=1.0))]
-    pub min_lr: f64,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0, value_parser = real(0.0..=1.0))]
-    pub weight_decay: f64,
-    /// Clip the gradient's global norm to this; 0 disables clipping.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0, value_parser = real(0.0..=1e6))]
-    pub clip: f64,
-    /// EMA decay of the weights sampled from; 0 disables the EMA.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.999, value_parser = real(0.0..1.0))]
-    pub ema_decay: f64,
+    #[command(flatten)]
+    pub optimizer: OptimizerArgs,
     /// Draw a grid of 16 samples (the run's sampler) from the EMA weights every this many steps; 0 disables.
     /// A conditional run draws every digit in turn with guidance 1.5, as `sample` does.
     #[arg(long, default_value_t = 500, value_parser = count(0..=MAX_STEPS))]

@@ -9,7 +9,7 @@ use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
 use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNet2DModel};
 use ddpm_run::{ImageRun, Start, print_model};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
-use ddpm_train::{Batch, ClassConditioning, EmaConfig, FitHooks, LrSchedule, TrainConfig, TrainError, Trainer};
+use ddpm_train::{Batch, ClassConditioning, FitHooks, TrainConfig, TrainError, Trainer};
 
 use crate::cli::TrainArgs;
 use crate::eval::{Evaluator, Report};
@@ -97,14 +97,9 @@ fn train_network<N: ImageNetwork>(
 
 /// The new run's optimiser settings from the flags.
 fn train_config(args: &TrainArgs) -> TrainConfig {
-    TrainConfig::new()
-        .with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS))
-        .with_batch_size(Some(args.batch_size))
-        .with_learning_rate(args.lr)
-        .with_lr_schedule(LrSchedule::Cosine { warmup_steps: args.warmup, min_lr: args.min_lr })
-        .with_weight_decay(args.weight_decay)
-        .with_grad_clip_norm((args.clip > 0.0).then_some(args.clip))
-        .with_ema((args.ema_decay > 0.0).then(|| EmaConfig::new().with_decay(args.ema_decay)))
+    let config = TrainConfig::new().with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS)).with_batch_size(Some(args.batch_size));
+    args.optimizer
+        .apply(config)
         .with_conditioning(args.conditional.then(|| ClassConditioning::new(run::DIGITS).with_drop_probability(args.cond_drop)))
         .with_seed(args.run.seed)
 }

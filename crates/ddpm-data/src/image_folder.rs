@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use crate::{DataError, SingleImage};
+use crate::{DataError, SingleImage, hex_sha256};
 
 /// How many unreadable files an error lists before it says "and N more".
 const LISTED: usize = 10;
@@ -74,13 +72,13 @@ impl ImageFolder {
         if files.is_empty() {
             return Err(DataError::ImageFolder(format!("{} holds no PNG or JPEG files (searched all its subfolders)", dir.display())));
         }
-        let (mut pixels, mut skipped, mut hasher) = (Vec::new(), Vec::new(), Sha256::new());
+        let (mut pixels, mut skipped, mut listing) = (Vec::new(), Vec::new(), String::new());
         for (i, file) in files.iter().enumerate() {
             match SingleImage::load(file, channels, size) {
                 Ok(image) => {
                     pixels.extend(image.pixels);
                     let length = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-                    hasher.update(format!("{}\0{length}\n", file.strip_prefix(dir).unwrap_or(file).display()));
+                    listing += &format!("{}\0{length}\n", file.strip_prefix(dir).unwrap_or(file).display());
                 }
                 Err(error @ DataError::InvalidParameter(_)) => return Err(error),
                 Err(error) => skipped.push((file.clone(), error.to_string())),
@@ -105,8 +103,7 @@ impl ImageFolder {
                 listed(&skipped)
             )));
         }
-        let fingerprint = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { pixels, count, channels, size, skipped, fingerprint })
+        Ok(Self { pixels, count, channels, size, skipped, fingerprint: hex_sha256(listing.as_bytes()) })
     }
 }
 

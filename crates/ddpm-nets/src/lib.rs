@@ -6,6 +6,7 @@
 //! state dicts). [`Classifier`] is the digit classifier behind the quality metrics.
 
 mod activation;
+mod classes;
 mod classifier;
 mod denoiser;
 mod mlp;

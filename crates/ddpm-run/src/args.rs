@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_schedule::Prediction;
-use ddpm_train::{LossWeighting, TrainConfig};
+use ddpm_train::{EmaConfig, LossWeighting, LrSchedule, TrainConfig};
 
 use crate::Weights;
 use crate::numbers::{MAX_STEPS, count, positive, real};
@@ -49,6 +49,41 @@ impl ObjectiveArgs {
     /// `config` with this objective.
     pub fn apply(&self, config: TrainConfig) -> TrainConfig {
         config.with_prediction(self.prediction).with_loss_weighting(self.loss_weighting())
+    }
+}
+
+/// The optimiser and its plan: AdamW with a warm-up and cosine decay, clipping, and the EMA sampled from.
+/// The defaults are mnist-train's; an app changes one with `mut_arg`.
+#[derive(Args, Debug, Clone)]
+pub struct OptimizerArgs {
+    /// Peak learning rate (AdamW).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3, value_parser = positive(1.0))]
+    pub lr: f64,
+    /// Linear warm-up steps before the cosine decay.
+    #[arg(long, default_value_t = 100, value_parser = count(0..=MAX_STEPS))]
+    pub warmup: usize,
+    /// Learning rate at the last step.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-5, value_parser = real(0.0..=1.0))]
+    pub min_lr: f64,
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0, value_parser = real(0.0..=1.0))]
+    pub weight_decay: f64,
+    /// Clip the gradient's global norm to this; 0 disables clipping.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0, value_parser = real(0.0..=1e6))]
+    pub clip: f64,
+    /// EMA decay of the weights sampled from; 0 disables the EMA.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.999, value_parser = real(0.0..1.0))]
+    pub ema_decay: f64,
+}
+
+impl OptimizerArgs {
+    /// `config` with this optimiser, plan and EMA.
+    pub fn apply(&self, config: TrainConfig) -> TrainConfig {
+        config
+            .with_learning_rate(self.lr)
+            .with_lr_schedule(LrSchedule::Cosine { warmup_steps: self.warmup, min_lr: self.min_lr })
+            .with_weight_decay(self.weight_decay)
+            .with_grad_clip_norm((self.clip > 0.0).then_some(self.clip))
+            .with_ema((self.ema_decay > 0.0).then(|| EmaConfig::new().with_decay(self.ema_decay)))
     }
 }
 

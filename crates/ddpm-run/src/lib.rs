@@ -17,7 +17,7 @@ pub mod numbers;
 mod progress;
 mod stopwatch;
 
-pub use args::{ObjectiveArgs, SamplerArgs, TrainRunArgs, WeightingKind, refuse_with_resume};
+pub use args::{ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs, WeightingKind, refuse_with_resume};
 pub use backend::{BackendArgs, DeviceChoice, set_cpu_threads};
 pub use description::{Experiment, ImageShape, LoadedRun, RunDescription, Weights};
 pub use diffusers::{DiffusersPipeline, MODEL_INDEX, SampleSource};

@@ -27,13 +27,16 @@ pub struct DiffusersScheduler {
     pub sampler: SamplerConfig,
 }
 
-/// Fields that must hold one value (or be absent), because this toolkit implements only that one.
-const FIXED: [(&str, Value); 5] = [
-    ("thresholding", Value::Bool(false)),
-    ("rescale_betas_zero_snr", Value::Bool(false)),
-    ("set_alpha_to_one", Value::Bool(true)),
-    ("steps_offset", Value::Null),
-    ("clip_sample_range", Value::Null),
+/// A field that must hold one value (or be absent), because this toolkit implements only that one: its
+/// name, whether a value is that one, and how to say it.
+type FixedField = (&'static str, fn(&Value) -> bool, &'static str);
+
+const FIXED: [FixedField; 5] = [
+    ("thresholding", |v| v.as_bool() == Some(false), "false"),
+    ("rescale_betas_zero_snr", |v| v.as_bool() == Some(false), "false"),
+    ("set_alpha_to_one", |v| v.as_bool() == Some(true), "true"),
+    ("steps_offset", |v| v.as_u64() == Some(0), "0"),
+    ("clip_sample_range", |v| v.as_f64() == Some(1.0), "1 (x_0 is clipped to [-1, 1])"),
 ];
 
 fn text<'a>(map: &'a Map<String, Value>, name: &str, default: &'a str) -> Result<&'a str, String> {
@@ -64,19 +67,8 @@ impl DiffusersScheduler {
             "DDIMScheduler" => SamplerKind::Ddim,
             other => return Err(unsupported("_class_name", other, "DDPMScheduler and DDIMScheduler")),
         };
-        for (name, expected) in FIXED {
-            let Some(value) = map.get(name).filter(|v| !v.is_null()) else { continue };
-            let fine = match name {
-                "steps_offset" => value.as_u64() == Some(0),
-                "clip_sample_range" => value.as_f64() == Some(1.0),
-                _ => *value == expected,
-            };
-            if !fine {
-                let wanted = match name {
-                    "steps_offset" => "0".to_string(),
-                    "clip_sample_range" => "1 (x_0 is clipped to [-1, 1])".to_string(),
-                    _ => expected.to_string(),
-                };
+        for (name, supported, wanted) in FIXED {
+            if let Some(value) = map.get(name).filter(|v| !v.is_null() && !supported(v)) {
                 return Err(format!("{name} is {value}, which this toolkit does not support (only {wanted})"));
             }
         }

@@ -15,12 +15,13 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use ddpm_kernels::conv2d;
 
 pub use basic::{BasicUNet, BasicUNetConfig};
 pub use block::{Attention, Block, BlockStyle};
 
+use crate::classes::{embed_classes, known_classes};
 use crate::{Denoiser, TimeEncoding, TimeTable};
 
 /// The most resolution levels ([`UNetConfig::channel_mults`]) a U-Net may have.
@@ -317,7 +318,7 @@ pub struct UNet {
 impl UNet {
     /// The classes of a conditional network (`None` when unconditional).
     pub fn num_classes(&self) -> Option<usize> {
-        self.class_embedding.as_ref().map(|e| e.weight.dims()[0] - 1)
+        self.class_embedding.as_ref().map(known_classes)
     }
 
     /// # Shapes
@@ -336,19 +337,7 @@ impl UNet {
             }
         }
         if let Some(embedding) = &self.class_embedding {
-            let null = embedding.weight.dims()[0] - 1;
-            let labels: Vec<i64> = match classes {
-                Some(classes) => classes
-                    .iter()
-                    .map(|&c| {
-                        assert!(c <= null, "class {c} is out of range: this U-Net knows classes 0..{null} and {null} for none");
-                        c as i64
-                    })
-                    .collect(),
-                None => vec![null as i64; timesteps.len()],
-            };
-            let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [timesteps.len(), 1]), &device);
-            time = time + embedding.forward(labels).squeeze_dim::<2>(1); // [B, time_hidden]
+            time = time + embed_classes(embedding, classes, timesteps.len()); // [B, time_hidden]
         }
         let mut x = match &self.conv_in {
             Some(conv) => conv2d(conv, x_t),

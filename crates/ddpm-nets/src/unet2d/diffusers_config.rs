@@ -145,7 +145,6 @@ impl UNet2DConfig {
 
     /// The `unet/config.json` diffusers writes for this model, every field present.
     pub fn to_diffusers(&self) -> Value {
-        let names = |types: Vec<String>| Value::from(types);
         json!({
             "_class_name": "UNet2DModel",
             "_diffusers_version": DIFFUSERS_VERSION,
@@ -156,7 +155,7 @@ impl UNet2DConfig {
             "block_out_channels": self.block_out_channels,
             "center_input_sample": self.center_input_sample,
             "class_embed_type": null,
-            "down_block_types": names(self.down_block_types.iter().map(|t| format!("{t:?}")).collect()),
+            "down_block_types": self.down_block_types.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
             "downsample_padding": self.downsample_padding,
             "downsample_type": "conv",
             "dropout": self.dropout,
@@ -175,7 +174,7 @@ impl UNet2DConfig {
             "sample_size": self.sample_size,
             "time_embedding_dim": self.time_embedding_dim,
             "time_embedding_type": "positional",
-            "up_block_types": names(self.up_block_types.iter().map(|t| format!("{t:?}")).collect()),
+            "up_block_types": self.up_block_types.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
             "upsample_type": "conv",
         })
     }

@@ -16,13 +16,14 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, GroupNorm, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_kernels::{conv2d, group_norm_silu};
 
 pub use blocks::{DownBlock, Downsample2D, MidBlock, ResnetBlock2D, SpatialAttention, UpBlock, Upsample2D};
 pub use diffusers_config::DIFFUSERS_VERSION;
 
 use crate::Denoiser;
+use crate::classes::{embed_classes, known_classes};
 use crate::unet::{MAX_IMAGE_SIZE, MAX_LEVELS, MAX_PARAMETERS};
 use blocks::BlockSettings;
 
@@ -321,10 +322,12 @@ impl TimeProjection {
         let mut values = Vec::with_capacity(timesteps.len() * self.width);
         for &t in timesteps {
             let arguments = frequencies.iter().map(|w| t as f32 * w);
-            let sines = arguments.clone().map(f32::sin);
-            let cosines = arguments.map(f32::cos);
-            let row: Vec<f32> = if self.flip_sin_to_cos { cosines.chain(sines).collect() } else { sines.chain(cosines).collect() };
-            values.extend(row);
+            let (sines, cosines) = (arguments.clone().map(f32::sin), arguments.map(f32::cos));
+            if self.flip_sin_to_cos {
+                values.extend(cosines.chain(sines));
+            } else {
+                values.extend(sines.chain(cosines));
+            }
             values.extend(std::iter::repeat_n(0.0, self.width - 2 * half));
         }
         Tensor::from_data(TensorData::new(values, [timesteps.len(), self.width]), device)
@@ -359,7 +362,7 @@ impl UNet2DModel {
     /// The classes of a class-embedded network, not counting the "no class" row (`None` when
     /// unconditional).
     pub fn num_classes(&self) -> Option<usize> {
-        self.class_embedding.as_ref().map(|e| e.weight.dims()[0] - 1)
+        self.class_embedding.as_ref().map(known_classes)
     }
 
     /// # Shapes
@@ -375,19 +378,7 @@ impl UNet2DModel {
         let t_emb = self.time_proj.encode(timesteps, &device);
         let mut temb = self.time_embedding.linear_2.forward(silu(self.time_embedding.linear_1.forward(t_emb))); // [B, time]
         if let Some(embedding) = &self.class_embedding {
-            let rows = embedding.weight.dims()[0];
-            let labels: Vec<i64> = match classes {
-                Some(classes) => classes
-                    .iter()
-                    .map(|&c| {
-                        assert!(c < rows, "class {c} is out of range: this UNet2DModel embeds {rows} classes");
-                        c as i64
-                    })
-                    .collect(),
-                None => vec![rows as i64 - 1; timesteps.len()],
-            };
-            let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [timesteps.len(), 1]), &device);
-            temb = temb + embedding.forward(labels).squeeze_dim::<2>(1);
+            temb = temb + embed_classes(embedding, classes, timesteps.len());
         }
 
         let mut x = conv2d(&self.conv_in, x_t);
