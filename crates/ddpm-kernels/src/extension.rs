@@ -10,6 +10,7 @@ use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, TensorMetadata, backe
 
 use crate::gemm_conv::{self, ConvGeometry};
 use crate::group_norm::{self, NormGeometry};
+use crate::upsample::{self, UpsampleGeometry};
 
 /// The kernels' ops.
 #[backend_extension(Flex, Autodiff)]
@@ -33,6 +34,9 @@ pub trait Kernels: Backend {
         groups: usize,
         eps: f64,
     ) -> FloatTensor<Self>;
+    /// `cat([upsample_2x(x), skip], 1)` (see [`upsample`]).
+    /// `x` `[B, C, H, W]`, `skip` `[B, C_skip, 2H, 2W]` -> `[B, C + C_skip, 2H, 2W]`
+    fn upsample_cat(x: FloatTensor<Self>, skip: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// What autodiff needs of the backend it wraps for [`Kernels`]: the gradients, and the forward
@@ -56,6 +60,9 @@ pub trait KernelGradients: Backend {
         stats: FloatTensor<Self>,
         groups: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// `(dx [B, channels, height, width], dskip)` of [`Kernels::upsample_cat`] from `dy`.
+    fn upsample_cat_backward(dy: FloatTensor<Self>, channels: usize, height: usize, width: usize)
+    -> (FloatTensor<Self>, FloatTensor<Self>);
     /// `dy` `[B, c_out, h_out, w_out]`, `weight` -> `dx` `[B, c_in, height, width]`
     fn conv2d_gemm_input_grad(
         dy: FloatTensor<Self>,
@@ -100,6 +107,14 @@ impl Kernels for Flex {
     fn group_norm_silu(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, shift: FlexTensor, groups: usize, eps: f64) -> FlexTensor {
         Self::group_norm_silu_with_stats(x, gamma, beta, shift, groups, eps).0
     }
+
+    fn upsample_cat(x: FlexTensor, skip: FlexTensor) -> FlexTensor {
+        let (x, skip) = (x.to_contiguous(), skip.to_contiguous());
+        let ([batch, channels, height, width], skip_channels) = (dims4(&x), dims4(&skip)[1]);
+        let geometry = UpsampleGeometry { batch, channels, skip_channels, height, width };
+        let y = upsample::forward(&geometry, x.storage(), skip.storage());
+        flex_tensor(y, vec![batch, channels + skip_channels, 2 * height, 2 * width])
+    }
 }
 
 fn norm_geometry(x: &FlexTensor, groups: usize) -> NormGeometry {
@@ -139,6 +154,17 @@ impl KernelGradients for Flex {
             flex_tensor(d_gamma, vec![channels]),
             flex_tensor(d_beta, vec![channels]),
             flex_tensor(d_shift, vec![geometry.batch, channels]),
+        )
+    }
+
+    fn upsample_cat_backward(dy: FlexTensor, channels: usize, height: usize, width: usize) -> (FlexTensor, FlexTensor) {
+        let dy = dy.to_contiguous();
+        let [batch, channels_out, _, _] = dims4(&dy);
+        let geometry = UpsampleGeometry { batch, channels, skip_channels: channels_out - channels, height, width };
+        let (dx, d_skip) = upsample::backward(&geometry, dy.storage());
+        (
+            flex_tensor(dx, vec![batch, channels, height, width]),
+            flex_tensor(d_skip, vec![batch, channels_out - channels, 2 * height, 2 * width]),
         )
     }
 
@@ -226,6 +252,36 @@ impl<B: Kernels + KernelGradients, C: CheckpointStrategy> Kernels for Autodiff<B
         match GroupNormSiluBackward.prepare::<C>(parents).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(GroupNormSiluState { x, params: [gamma, beta, shift], stats, groups }, y),
             OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn upsample_cat(x: FloatTensor<Self>, skip: FloatTensor<Self>) -> FloatTensor<Self> {
+        let parents = [x.node(), skip.node()];
+        let [_, channels, height, width] = x.shape().dims();
+        let y = B::upsample_cat(x.into_primitive(), skip.into_primitive());
+        match UpsampleCatBackward.prepare::<C>(parents).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish([channels, height, width], y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}
+
+/// The backward step of [`Kernels::upsample_cat`]: parents `[x, skip]`.
+#[derive(Debug)]
+struct UpsampleCatBackward;
+
+impl<B: Kernels + KernelGradients> Backward<B, 2> for UpsampleCatBackward {
+    /// `[channels, height, width]` of `x`.
+    type State = [usize; 3];
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [channels, height, width] = ops.state;
+        let dy = grads.consume::<B>(&ops.node);
+        let (dx, d_skip) = B::upsample_cat_backward(dy, channels, height, width);
+        for (node, grad) in ops.parents.into_iter().zip([dx, d_skip]) {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
         }
     }
 }

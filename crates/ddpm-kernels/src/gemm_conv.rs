@@ -75,6 +75,19 @@ impl ConvGeometry {
         self.channels_out * self.pixels_out()
     }
 
+    /// True for a stride-1 convolution that keeps the image size (`2 p = k - 1`): then tap `(ky, kx)`
+    /// of output pixel `q` (flat index `oy W + ox`) reads input pixel `q + shift(ky, kx)`, so a row of
+    /// `col(x)` is the input plane shifted by a constant (see [`im2col_keeping_size`]).
+    fn keeps_size(&self) -> bool {
+        self.stride == 1 && 2 * self.padding + 1 == self.kernel
+    }
+
+    /// The flat offset from an output pixel to the input pixel tap `(ky, kx)` reads when the
+    /// convolution [keeps the size](Self::keeps_size): `(ky - p) W + (kx - p)`.
+    fn tap_shift(&self, ky: usize, kx: usize) -> isize {
+        (ky as isize - self.padding as isize) * self.width as isize + (kx as isize - self.padding as isize)
+    }
+
     /// True when `col(x)` is the image itself.
     fn is_pointwise(&self) -> bool {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
@@ -89,6 +102,9 @@ impl ConvGeometry {
     fn patches<'a>(&self, x: &'a [f32], buffer: &'a mut [f32]) -> &'a [f32] {
         if self.is_pointwise() {
             x
+        } else if self.keeps_size() {
+            im2col_keeping_size(self, x, buffer);
+            buffer
         } else {
             im2col(self, x, buffer);
             buffer
@@ -106,16 +122,15 @@ fn gemm_parallelism(geometry: &ConvGeometry) -> (usize, gemm::Parallelism) {
 /// Fills `col` (`[K, P]`, row-major) with the patches of one image `x` (`[c_in, H, W]`); taps that fall
 /// in the padding are zero.
 fn im2col(geometry: &ConvGeometry, x: &[f32], col: &mut [f32]) {
-    let ConvGeometry { height, width, kernel, stride, padding, .. } = *geometry;
+    let ConvGeometry { height, width, stride, padding, .. } = *geometry;
     let (height_out, width_out) = (geometry.height_out(), geometry.width_out());
     let rows = col.chunks_exact_mut(height_out * width_out);
-    let taps = (0..geometry.channels_in).flat_map(|c| (0..kernel).flat_map(move |ky| (0..kernel).map(move |kx| (c, ky, kx))));
-    for (row, (c, ky, kx)) in rows.zip(taps) {
+    for (row, (c, ky, kx)) in rows.zip(taps(geometry)) {
         let plane = &x[c * height * width..(c + 1) * height * width];
         let valid = valid_range(kx, width, width_out, stride, padding);
         for (oy, out_row) in row.chunks_exact_mut(width_out).enumerate() {
             let iy = (oy * stride + ky) as isize - padding as isize;
-            if iy < 0 || iy >= height as isize {
+            if iy < 0 || iy >= height as isize || valid.is_empty() {
                 out_row.fill(0.0);
                 continue;
             }
@@ -134,19 +149,76 @@ fn im2col(geometry: &ConvGeometry, x: &[f32], col: &mut [f32]) {
     }
 }
 
+/// The taps of one image in convolution order: `(c, ky, kx)`, one per row of `col(x)`.
+fn taps(geometry: &ConvGeometry) -> impl Iterator<Item = (usize, usize, usize)> {
+    let kernel = geometry.kernel;
+    (0..geometry.channels_in).flat_map(move |c| (0..kernel).flat_map(move |ky| (0..kernel).map(move |kx| (c, ky, kx))))
+}
+
+/// `(output, input)`: the output pixels `q` (flat indices of `[H, W]`) whose shifted input pixel
+/// `q + shift` lies inside the plane of `pixels` values, and those input pixels.
+fn shifted_ranges(pixels: usize, shift: isize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let reach = shift.unsigned_abs().min(pixels);
+    let output = if shift < 0 { reach..pixels } else { 0..pixels - reach };
+    let input = if shift < 0 { 0..pixels - reach } else { reach..pixels };
+    (output, input)
+}
+
+/// Zeroes, in every row of `width` values of `row`, the columns whose tap `ox + dx` falls outside
+/// the row: those a flat shift wrapped around onto the neighbouring row.
+fn zero_wrapped_columns(row: &mut [f32], width: usize, dx: isize) {
+    let wrapped = dx.unsigned_abs().min(width);
+    for line in row.chunks_exact_mut(width) {
+        if dx < 0 {
+            line[..wrapped].fill(0.0);
+        } else {
+            line[width - wrapped..].fill(0.0);
+        }
+    }
+}
+
+/// [`im2col`] for a convolution that [keeps the size](ConvGeometry::keeps_size): each row of `col` is
+/// one block copy of the shifted input plane, then the taps that fell off the plane are zeroed (the
+/// general loop copies a few values per output row, and the calls dominate).
+fn im2col_keeping_size(geometry: &ConvGeometry, x: &[f32], col: &mut [f32]) {
+    let pixels = geometry.height * geometry.width;
+    for (row, (c, ky, kx)) in col.chunks_exact_mut(pixels).zip(taps(geometry)) {
+        let plane = &x[c * pixels..(c + 1) * pixels];
+        let (inside, source) = shifted_ranges(pixels, geometry.tap_shift(ky, kx));
+        row[..inside.start].fill(0.0);
+        row[inside.end..].fill(0.0);
+        row[inside].copy_from_slice(&plane[source]);
+        zero_wrapped_columns(row, geometry.width, kx as isize - geometry.padding as isize);
+    }
+}
+
+/// [`col2im`] for a convolution that [keeps the size](ConvGeometry::keeps_size): the wrapped taps of
+/// each row of `col` are zeroed (so `col` is overwritten), then the row is added onto the shifted
+/// plane in one pass.
+fn col2im_keeping_size(geometry: &ConvGeometry, col: &mut [f32], dx: &mut [f32]) {
+    let pixels = geometry.height * geometry.width;
+    for (row, (c, ky, kx)) in col.chunks_exact_mut(pixels).zip(taps(geometry)) {
+        let plane = &mut dx[c * pixels..(c + 1) * pixels];
+        zero_wrapped_columns(row, geometry.width, kx as isize - geometry.padding as isize);
+        let (inside, target) = shifted_ranges(pixels, geometry.tap_shift(ky, kx));
+        for (target, value) in plane[target].iter_mut().zip(&row[inside]) {
+            *target += value;
+        }
+    }
+}
+
 /// Adds the columns of `col` (`[K, P]`) back onto the image `dx` (`[c_in, H, W]`): the transpose of
 /// [`im2col`].
 fn col2im(geometry: &ConvGeometry, col: &[f32], dx: &mut [f32]) {
-    let ConvGeometry { height, width, kernel, stride, padding, .. } = *geometry;
+    let ConvGeometry { height, width, stride, padding, .. } = *geometry;
     let (height_out, width_out) = (geometry.height_out(), geometry.width_out());
     let rows = col.chunks_exact(height_out * width_out);
-    let taps = (0..geometry.channels_in).flat_map(|c| (0..kernel).flat_map(move |ky| (0..kernel).map(move |kx| (c, ky, kx))));
-    for (row, (c, ky, kx)) in rows.zip(taps) {
+    for (row, (c, ky, kx)) in rows.zip(taps(geometry)) {
         let plane = &mut dx[c * height * width..(c + 1) * height * width];
         let valid = valid_range(kx, width, width_out, stride, padding);
         for (oy, col_row) in row.chunks_exact(width_out).enumerate() {
             let iy = (oy * stride + ky) as isize - padding as isize;
-            if iy < 0 || iy >= height as isize {
+            if iy < 0 || iy >= height as isize || valid.is_empty() {
                 continue;
             }
             let input_row = &mut plane[iy as usize * width..(iy as usize + 1) * width];
@@ -166,7 +238,7 @@ fn col2im(geometry: &ConvGeometry, col: &[f32], dx: &mut [f32]) {
 
 /// The output columns `ox` whose tap `kx` lands inside a row of `width` pixels: `0 <= ox s + kx - p < width`.
 fn valid_range(kx: usize, width: usize, width_out: usize, stride: usize, padding: usize) -> std::ops::Range<usize> {
-    let start = padding.saturating_sub(kx).div_ceil(stride);
+    let start = padding.saturating_sub(kx).div_ceil(stride).min(width_out);
     let end = (width + padding).saturating_sub(kx).div_ceil(stride).min(width_out);
     start..end.max(start)
 }
@@ -221,10 +293,8 @@ pub fn forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32])
     let (threads, parallelism) = gemm_parallelism(geometry);
     let share = images_per_share(geometry.batch, threads);
     let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
-    let mut y = vec![0.0; geometry.batch * geometry.output_len()];
-    for (channel, &b) in y.chunks_exact_mut(pixels).zip(bias.iter().cycle()) {
-        channel.fill(b);
-    }
+    // Prefilled with the bias, one image copied `batch` times (a single pass over the output).
+    let mut y = bias.iter().flat_map(|&b| std::iter::repeat_n(b, pixels)).collect::<Vec<f32>>().repeat(geometry.batch);
     let col_len = geometry.patch_buffer_len();
     y.par_chunks_mut(share * geometry.output_len()).zip(x.par_chunks(share * geometry.image_len())).for_each(|(y, x)| {
         with_patch_buffer(col_len, |col| {
@@ -256,7 +326,11 @@ pub fn input_grad(geometry: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f3
                     matmul(shape, dx, false, weight, (1, patch), dy, (pixels, 1), parallelism);
                 } else {
                     matmul(shape, col, false, weight, (1, patch), dy, (pixels, 1), parallelism);
-                    col2im(geometry, col, dx);
+                    if geometry.keeps_size() {
+                        col2im_keeping_size(geometry, col, dx);
+                    } else {
+                        col2im(geometry, col, dx);
+                    }
                 }
             }
         })
@@ -345,6 +419,30 @@ mod tests {
             let lhs: f32 = col.iter().zip(&probe).map(|(a, b)| a * b).sum();
             let rhs: f32 = image.iter().zip(&back).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-4, "{geometry:?}: {lhs} vs {rhs}");
+        }
+    }
+
+    /// The block-copy `im2col` and `col2im` of size-keeping convolutions equal the general loops,
+    /// also on images narrower or shorter than the kernel's reach (every tap wraps or falls off).
+    #[test]
+    fn size_keeping_patches_equal_the_general_loops() {
+        for (height, width, kernel) in [(5, 7, 3), (28, 28, 3), (7, 7, 5), (1, 1, 3), (1, 4, 3), (3, 1, 5), (2, 3, 5)] {
+            let geometry =
+                ConvGeometry { batch: 1, channels_in: 3, height, width, channels_out: 2, kernel, stride: 1, padding: kernel / 2 };
+            assert!(geometry.keeps_size());
+            let x: Vec<f32> = (0..geometry.image_len()).map(|i| 1.0 + i as f32).collect();
+            let len = geometry.patch_len() * geometry.pixels_out();
+            let (mut general, mut blocks) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+            im2col(&geometry, &x, &mut general);
+            im2col_keeping_size(&geometry, &x, &mut blocks);
+            assert_eq!(general, blocks, "im2col {geometry:?}");
+            let col: Vec<f32> = (0..len).map(|i| (i as f32 * 0.61).sin()).collect();
+            let (mut general, mut blocks) = (vec![0.5; x.len()], vec![0.5; x.len()]);
+            col2im(&geometry, &col, &mut general);
+            col2im_keeping_size(&geometry, &mut col.clone(), &mut blocks);
+            for (a, b) in general.iter().zip(&blocks) {
+                assert!((a - b).abs() < 1e-6, "col2im {geometry:?}: {a} vs {b}");
+            }
         }
     }
 }

@@ -6,7 +6,9 @@
 //! - [`conv2d`]: a `Conv2d` forward by GEMM straight into the output (see `gemm_conv`), with its own
 //!   input, weight and bias gradients;
 //! - [`group_norm_silu`]: GroupNorm, a per-channel shift (the time embedding) and SiLU in one pass
-//!   over the activations, and its backward in two (see `group_norm`).
+//!   over the activations, and its backward in two (see `group_norm`);
+//! - [`upsample_nearest_cat`]: the U-Net decoder's nearest 2x upsampling and skip concatenation in
+//!   one pass (see `upsample`).
 //!
 //! `DDPM_KERNELS=burn` in the environment, or [`with_burn_ops`] around a call, runs Burn's ops
 //! everywhere: the reference the kernels are tested and benchmarked against. `DDPM_KERNELS=conv2d`
@@ -21,6 +23,8 @@ mod group_norm;
 #[cfg(feature = "flex")]
 mod shares;
 mod switch;
+#[cfg(feature = "flex")]
+mod upsample;
 
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
@@ -79,6 +83,43 @@ pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>, shift: Option<Tensor<2>>)
         Some(shift) => normed + shift.unsqueeze_dims(&[2, 3]),
         None => normed,
     })
+}
+
+/// Nearest-neighbour 2x upsampling: each pixel becomes a 2x2 block (Burn's ops, on every backend;
+/// [`upsample_nearest_cat`] is the kernel where a skip follows).
+///
+/// # Shapes
+/// `x`: `[B, C, H, W]` -> `[B, C, 2H, 2W]`
+pub fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
+    let [batch, channels, height, width] = x.dims();
+    x.reshape([batch, channels, height, 1, width, 1]).expand([batch, channels, height, 2, width, 2]).reshape([
+        batch,
+        channels,
+        2 * height,
+        2 * width,
+    ])
+}
+
+/// `cat([upsample_nearest(x), skip], 1)`, the U-Net decoder's input, by the one-pass kernel on flex
+/// and by Burn's ops otherwise.
+///
+/// # Shapes
+/// `x`: `[B, C, H, W]`, `skip`: `[B, C_skip, 2H, 2W]` -> `[B, C + C_skip, 2H, 2W]`
+pub fn upsample_nearest_cat(x: Tensor<4>, skip: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if runs_on_kernels(Kernel::UpsampleCat, &x) && runs_on_kernels(Kernel::UpsampleCat, &skip) {
+        use burn::backend::Dispatch;
+        use extension::Kernels;
+        let ([batch, _, height, width], [skip_batch, _, skip_height, skip_width]) = (x.dims(), skip.dims());
+        assert!(
+            [skip_batch, skip_height, skip_width] == [batch, 2 * height, 2 * width],
+            "upsample_nearest_cat: a skip of {:?} cannot follow an upsampled {:?}",
+            skip.dims(),
+            x.dims()
+        );
+        return Tensor::from_dispatch(<Dispatch as Kernels>::upsample_cat(x.into_dispatch(), skip.into_dispatch()));
+    }
+    Tensor::cat(vec![upsample_nearest(x), skip], 1)
 }
 
 /// Whether `kernel` may take `x`: it is enabled, and `x` is an f32 tensor with no empty axis on flex

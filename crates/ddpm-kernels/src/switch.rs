@@ -11,15 +11,18 @@ pub enum Kernel {
     Conv2d,
     /// `group_norm_silu`: GroupNorm + shift + SiLU in one pass.
     GroupNormSilu,
+    /// `upsample_cat`: nearest 2x upsampling and the skip concatenation in one pass.
+    UpsampleCat,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 2] = [Kernel::Conv2d, Kernel::GroupNormSilu];
+    pub const ALL: [Kernel; 3] = [Kernel::Conv2d, Kernel::GroupNormSilu, Kernel::UpsampleCat];
 
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Conv2d => "conv2d",
             Kernel::GroupNormSilu => "group_norm_silu",
+            Kernel::UpsampleCat => "upsample_cat",
         }
     }
 

@@ -2,7 +2,8 @@
 //! - the GEMM convolution over odd sizes, batch 1, strides 1 and 2, and the kernel sizes and paddings
 //!   the networks use;
 //! - the fused GroupNorm + shift + SiLU over every group count the presets use, odd sizes, batch 1,
-//!   with and without a shift.
+//!   with and without a shift;
+//! - the upsample-and-concatenate over odd sizes and batch 1.
 #![cfg(feature = "flex")]
 
 use burn::module::Param;
@@ -104,6 +105,37 @@ fn fused_group_norm_silu_matches_burn_forward_and_gradients() {
         let reference = ddpm_kernels::with_burn_ops(|| run_norm(&norm, &x, shift.as_ref(), &probe));
         let name = format!("{batch}x{channels}x{height}x{width}, {groups} groups, shift {shifted}");
         for ((what, actual), expected) in ["y", "dx", "dgamma", "dbeta", "dshift"].iter().zip(kernels).zip(reference) {
+            assert_close(&format!("{name}: {what}"), actual, expected);
+        }
+    }
+}
+
+#[test]
+fn nearest_upsampling_repeats_each_pixel_in_a_2x2_block() {
+    let x = Tensor::<4>::from_data(burn::tensor::TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]), &Device::flex());
+    let y: Vec<f32> = ddpm_kernels::upsample_nearest(x).into_data().try_into_vec().unwrap();
+    assert_eq!(y, vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]);
+}
+
+#[test]
+fn upsample_cat_matches_burn_forward_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    for (batch, channels, skip_channels, height, width) in [(3, 4, 2, 3, 5), (1, 1, 3, 1, 1), (2, 8, 8, 7, 7)] {
+        let x = Tensor::<4>::random([batch, channels, height, width], Distribution::Normal(0.0, 1.0), &device);
+        let skip = Tensor::<4>::random([batch, skip_channels, 2 * height, 2 * width], Distribution::Normal(0.0, 1.0), &device);
+        let probe_shape = [batch, channels + skip_channels, 2 * height, 2 * width];
+        let probe = Tensor::<4>::random(probe_shape, Distribution::Normal(0.0, 1.0), &device);
+        let run = || {
+            let (x, skip) = (x.clone().require_grad(), skip.clone().require_grad());
+            let y = ddpm_kernels::upsample_nearest_cat(x.clone(), skip.clone());
+            let grads = (y.clone() * probe.clone()).sum().backward();
+            [y.inner(), x.grad(&grads).expect("x requires a gradient"), skip.grad(&grads).expect("skip requires a gradient")]
+        };
+        let kernels = run();
+        let reference = ddpm_kernels::with_burn_ops(run);
+        let name = format!("{batch}x({channels}+{skip_channels})x{height}x{width}");
+        for ((what, actual), expected) in ["y", "dx", "dskip"].iter().zip(kernels).zip(reference) {
             assert_close(&format!("{name}: {what}"), actual, expected);
         }
     }

@@ -8,9 +8,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
-use ddpm_kernels::conv2d;
-
-use super::upsample_nearest;
+use ddpm_kernels::{conv2d, upsample_nearest};
 
 /// Three 5x5 convs down (32-64-64, 2x max-pool after the first two), three back up (64-32-out,
 /// 2x nearest upsampling before the last two, each adding the matching skip), SiLU after every conv.

@@ -16,7 +16,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
-use ddpm_kernels::conv2d;
+use ddpm_kernels::{conv2d, upsample_nearest_cat};
 
 pub use basic::{BasicUNet, BasicUNetConfig};
 pub use block::{Attention, Block, BlockStyle};
@@ -355,7 +355,7 @@ impl UNet {
         x = self.mid.forward(x, &time);
         for level in &self.up {
             let skip = skips.pop().expect("one skip per level");
-            x = level.forward(Tensor::cat(vec![upsample_nearest(x), skip], 1), &time);
+            x = level.forward(upsample_nearest_cat(x, skip), &time);
         }
         conv2d(&self.conv_out, x)
     }
@@ -365,18 +365,6 @@ impl Denoiser<4> for UNet {
     fn predict(&self, x_t: Tensor<4>, timesteps: &[usize], classes: Option<&[usize]>) -> Tensor<4> {
         self.forward(x_t, timesteps, classes)
     }
-}
-
-/// Nearest-neighbour 2x upsampling, `[B, C, H, W] -> [B, C, 2H, 2W]`, as a broadcast (its gradient is
-/// a plain sum over each 2x2 block).
-pub(crate) fn upsample_nearest(x: Tensor<4>) -> Tensor<4> {
-    let [batch, channels, height, width] = x.dims();
-    x.reshape([batch, channels, height, 1, width, 1]).expand([batch, channels, height, 2, width, 2]).reshape([
-        batch,
-        channels,
-        2 * height,
-        2 * width,
-    ])
 }
 
 #[cfg(test)]

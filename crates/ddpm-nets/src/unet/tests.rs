@@ -1,5 +1,5 @@
 use burn::module::Module;
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor};
 
 use super::*;
 
@@ -95,13 +95,6 @@ fn sizes_the_downsampling_cannot_divide_are_explained() {
     assert!(err.contains("multiple of 8") && err.contains("96"), "{err}");
     let err = UNetConfig::small(1, 28).with_groups(5).validate().unwrap_err();
     assert!(err.contains("5 groups"), "{err}");
-}
-
-#[test]
-fn nearest_upsampling_repeats_each_pixel_in_a_2x2_block() {
-    let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]), &Device::flex());
-    let y: Vec<f32> = upsample_nearest(x).into_data().try_into_vec().unwrap();
-    assert_eq!(y, vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]);
 }
 
 #[test]

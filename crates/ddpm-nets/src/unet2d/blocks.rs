@@ -6,9 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor};
-use ddpm_kernels::{conv2d, group_norm_silu};
-
-use crate::unet::upsample_nearest;
+use ddpm_kernels::{conv2d, group_norm_silu, upsample_nearest};
 
 /// What every block of one network shares: its GroupNorm settings, dropout and the time embedding width.
 #[derive(Debug, Clone, Copy)]
