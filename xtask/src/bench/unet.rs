@@ -53,8 +53,13 @@ const FLEX: &str = "ddpm (flex)";
 const FLEX_BURN_OPS: &str = "ddpm (flex, Burn's ops)";
 
 /// The runs on flex: (`DDPM_KERNELS`, report name), the kernel-only ones for the gains table.
-const FLEX_RUNS: [(&str, &str); 4] =
-    [("all", FLEX), ("burn", FLEX_BURN_OPS), ("conv2d", "conv2d kernel alone"), ("group_norm_silu", "GroupNorm+SiLU kernel alone")];
+const FLEX_RUNS: [(&str, &str); 5] = [
+    ("all", FLEX),
+    ("burn", FLEX_BURN_OPS),
+    ("conv2d", "conv2d kernel alone"),
+    ("group_norm_silu", "GroupNorm+SiLU kernel alone"),
+    ("upsample_cat", "upsample+cat kernel alone"),
+];
 
 pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
     let binary = build_app("mnist-train")?;
