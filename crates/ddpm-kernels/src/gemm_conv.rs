@@ -166,6 +166,7 @@ fn shifted_ranges(pixels: usize, shift: isize) -> (std::ops::Range<usize>, std::
 
 /// Zeroes, in every row of `width` values of `row`, the columns whose tap `ox + dx` falls outside
 /// the row: those a flat shift wrapped around onto the neighbouring row.
+///
 /// One column at a time, by stride: a `fill` per line would be a `memset` call per one or two values.
 fn zero_wrapped_columns(row: &mut [f32], width: usize, dx: isize) {
     let wrapped = dx.unsigned_abs().min(width);
