@@ -110,6 +110,16 @@ impl ConvGeometry {
             buffer
         }
     }
+
+    /// Adds the patch columns `col` of one image back onto it (`dx`): the transpose of
+    /// [`patches`](Self::patches) for a convolution that has a patch buffer. `col` may be overwritten.
+    fn add_patches(&self, col: &mut [f32], dx: &mut [f32]) {
+        if self.keeps_size() {
+            col2im_keeping_size(self, col, dx);
+        } else {
+            col2im(self, col, dx);
+        }
+    }
 }
 
 /// How GEMMs run: batch shares in parallel with sequential GEMMs, or (fewer images than threads)
@@ -325,11 +335,7 @@ pub fn input_grad(geometry: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f3
                     matmul(shape, dx, false, weight, (1, patch), dy, (pixels, 1), parallelism);
                 } else {
                     matmul(shape, col, false, weight, (1, patch), dy, (pixels, 1), parallelism);
-                    if geometry.keeps_size() {
-                        col2im_keeping_size(geometry, col, dx);
-                    } else {
-                        col2im(geometry, col, dx);
-                    }
+                    geometry.add_patches(col, dx);
                 }
             }
         })
