@@ -129,7 +129,7 @@ pub struct TrainArgs {
 pub struct SampleArgs {
     /// A training run's --out folder (or its checkpoint/ folder), or a diffusers pipeline folder of 28x28
     /// (or 32x32) grayscale digits. Everything else is read from it; a run samples with its recorded
-    /// sampler (DPM-Solver++(2M), 20 trailing steps, x_0 clipped, for runs of this version), a pipeline
+    /// sampler (DPM-Solver++(2M), 10 trailing steps, x_0 clipped, for runs of this version), a pipeline
     /// with its scheduler's (DDPM over all T, or DDIM-50), unless the flags below say otherwise.
     #[arg(long)]
     pub checkpoint: PathBuf,

@@ -28,8 +28,8 @@ const MAX_WIDTH: u64 = 65_536;
     // profit (measured on 2 cores: 1000 training steps in 1.24 s on one thread, 1.66 s on two; BENCHMARKS.md).
     mut_arg("threads", |arg| arg.default_value("1").help(
         "CPU threads for the flex and ndarray kernels; 0 uses every core. One is the default: the toy \
-         network's matrices are too small to split with profit. Sampling splits the batch across the cores \
-         left over (same samples either way)"
+         network's matrices are too small to split with profit. Training and sampling split the batch \
+         across the cores left over (the same samples either way; the same training up to rounding)"
     ))
 )]
 pub struct Args {

@@ -39,9 +39,9 @@ pub struct Summary {
 /// What a run writes into its folder; a folder holding any of them is another run's.
 pub const OUTPUTS: [&str; 6] = ["samples.npy", "histogram.png", "loss.png", "loss.csv", "config.json", "summary.json"];
 
-/// Runs the experiment on `device` and writes everything into `out`; sampling splits the batch
-/// across `sampling_threads` threads.
-pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_threads: usize, out: &Path) -> Result<Summary> {
+/// Runs the experiment on `device` and writes everything into `out`; training and sampling split the
+/// batch into `slices` that run at once.
+pub fn run(config: &ToyConfig, device: &Device, device_name: &str, slices: usize, out: &Path) -> Result<Summary> {
     if let Some(file) = OUTPUTS.iter().find(|file| out.join(file).exists()) {
         anyhow::bail!("{} already holds a run ({file}): pick another --out, or delete that folder", out.display());
     }
@@ -62,7 +62,7 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_thre
     let stopwatch = Stopwatch::start();
     let mut no_hooks = NoHooks;
     let mut progress = WithProgressBar::new(0, config.train.steps, &mut no_hooks);
-    let trained = train(model, data_tensor, &schedule, &config.train, &train_device, &mut progress)?;
+    let trained = train(model, data_tensor, &schedule, &config.train, &train_device, slices, &mut progress)?;
     progress.finish();
     let train_timing = stopwatch.stop();
 
@@ -70,7 +70,7 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, sampling_thre
     let bar = progress_bar(config.timesteps, "sampling");
     let stopwatch = Stopwatch::start();
     let estimator = Estimator::new(&schedule, config.train.prediction);
-    let sampled = DdpmSampler::with_estimator(estimator, config.variance).with_threads(sampling_threads).sample(
+    let sampled = DdpmSampler::with_estimator(estimator, config.variance).with_threads(slices).sample(
         &model,
         [config.samples, 1],
         &mut NoiseRng::new(config.sample_seed),

@@ -10,7 +10,9 @@ use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, TensorMetadata, backe
 
 use crate::gemm_conv::{self, ConvGeometry};
 use crate::group_norm::{self, NormGeometry};
+use crate::switch::{Kernel, enabled};
 use crate::upsample::{self, UpsampleGeometry};
+use crate::winograd;
 
 /// The kernels' ops.
 #[backend_extension(Flex, Autodiff)]
@@ -100,7 +102,11 @@ impl Kernels for Flex {
         let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.to_contiguous());
         let [channels_out, _, kernel, _] = dims4(&weight);
         let geometry = geometry(dims4(&x), channels_out, kernel, stride, padding);
-        let y = gemm_conv::forward(&geometry, x.storage(), weight.storage(), bias.storage());
+        let y = if winograd::covers(&geometry) && enabled(Kernel::Winograd) {
+            winograd::forward(&geometry, x.storage(), weight.storage(), bias.storage())
+        } else {
+            gemm_conv::forward(&geometry, x.storage(), weight.storage(), bias.storage())
+        };
         flex_tensor(y, vec![geometry.batch, channels_out, geometry.height_out(), geometry.width_out()])
     }
 

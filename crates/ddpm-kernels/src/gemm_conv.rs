@@ -11,29 +11,10 @@
 //! patch buffer and weight-gradient accumulator. A 1x1 convolution of stride 1 and no padding uses the
 //! image itself as `col(x)`.
 
-use std::cell::RefCell;
-
 use rayon::prelude::*;
 
+use crate::scratch::with_scratch;
 use crate::shares::{images_per_share, sum_in_order};
-
-/// Runs `f` on a patch buffer of `len` values, reused across calls by each thread so that the buffer's
-/// pages are not faulted in afresh on every convolution (a fresh buffer when this thread's is in use:
-/// a task stolen while waiting inside a parallel GEMM). Its contents are whatever the last use left.
-fn with_patch_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    thread_local! {
-        static BUFFER: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    }
-    BUFFER.with(|buffer| match buffer.try_borrow_mut() {
-        Ok(mut buffer) => {
-            if buffer.len() < len {
-                buffer.resize(len, 0.0);
-            }
-            f(&mut buffer[..len])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
-}
 
 /// The sizes of one convolution: a square kernel, the same stride and padding on both axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +105,7 @@ impl ConvGeometry {
 
 /// How GEMMs run: batch shares in parallel with sequential GEMMs, or (fewer images than threads)
 /// images in turn with each GEMM parallel.
-fn gemm_parallelism(geometry: &ConvGeometry) -> (usize, gemm::Parallelism) {
+pub(crate) fn gemm_parallelism(geometry: &ConvGeometry) -> (usize, gemm::Parallelism) {
     let threads = rayon::current_num_threads();
     if geometry.batch >= threads { (threads, gemm::Parallelism::None) } else { (1, gemm::Parallelism::Rayon(threads)) }
 }
@@ -255,7 +236,7 @@ fn valid_range(kx: usize, width: usize, width_out: usize, stride: usize, padding
 /// `dst = (accumulate ? dst : 0) + lhs rhs` for row-major `[m, k] x [k, n]` operands given by their
 /// strides (`(row stride, column stride)`), so that transposes are free.
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(crate) fn matmul(
     [m, n, k]: [usize; 3],
     dst: &mut [f32],
     accumulate: bool,
@@ -302,17 +283,29 @@ pub fn forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32])
     let (threads, parallelism) = gemm_parallelism(geometry);
     let share = images_per_share(geometry.batch, threads);
     let (pixels, patch) = (geometry.pixels_out(), geometry.patch_len());
-    // Prefilled with the bias, one image copied `batch` times (a single pass over the output).
-    let mut y = bias.iter().flat_map(|&b| std::iter::repeat_n(b, pixels)).collect::<Vec<f32>>().repeat(geometry.batch);
+    assert_eq!(x.len(), geometry.batch * geometry.image_len());
+    let mut bias_image = vec![0.0; geometry.output_len()];
+    for (channel, &b) in bias_image.chunks_exact_mut(pixels).zip(bias) {
+        channel.fill(b);
+    }
+    let len = geometry.batch * geometry.output_len();
+    let mut y = Vec::with_capacity(len);
     let col_len = geometry.patch_buffer_len();
-    y.par_chunks_mut(share * geometry.output_len()).zip(x.par_chunks(share * geometry.image_len())).for_each(|(y, x)| {
-        with_patch_buffer(col_len, |col| {
-            for (y, x) in y.chunks_exact_mut(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
-                let col = geometry.patches(x, col);
-                matmul([geometry.channels_out, pixels, patch], y, true, weight, (patch, 1), col, (pixels, 1), parallelism);
-            }
-        })
-    });
+    y.spare_capacity_mut()[..len].par_chunks_mut(share * geometry.output_len()).zip(x.par_chunks(share * geometry.image_len())).for_each(
+        |(y, x)| {
+            with_scratch(col_len, |col| {
+                for (y, x) in y.chunks_exact_mut(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
+                    // Each image's output is first written here, on the thread that computes it: the bias,
+                    // then the GEMM adds `W col(x)` while the image is still in cache.
+                    let y = y.write_copy_of_slice(&bias_image);
+                    let col = geometry.patches(x, col);
+                    matmul([geometry.channels_out, pixels, patch], y, true, weight, (patch, 1), col, (pixels, 1), parallelism);
+                }
+            })
+        },
+    );
+    // SAFETY: the images' chunks cover all `len` values, and each was initialised by the copy of the bias.
+    unsafe { y.set_len(len) };
     y
 }
 
@@ -328,7 +321,7 @@ pub fn input_grad(geometry: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f3
     let mut dx = vec![0.0; geometry.batch * geometry.image_len()];
     let col_len = geometry.patch_buffer_len();
     dx.par_chunks_mut(share * geometry.image_len()).zip(dy.par_chunks(share * geometry.output_len())).for_each(|(dx, dy)| {
-        with_patch_buffer(col_len, |col| {
+        with_scratch(col_len, |col| {
             for (dx, dy) in dx.chunks_exact_mut(geometry.image_len()).zip(dy.chunks_exact(geometry.output_len())) {
                 let shape = [patch, pixels, geometry.channels_out];
                 if geometry.is_pointwise() {
@@ -359,7 +352,7 @@ pub fn weight_grad(geometry: &ConvGeometry, dy: &[f32], x: &[f32]) -> (Vec<f32>,
         .map(|(dy, x)| {
             let mut d_weight = vec![0.0; geometry.channels_out * patch];
             let mut d_bias = vec![0.0; geometry.channels_out];
-            with_patch_buffer(col_len, |col| {
+            with_scratch(col_len, |col| {
                 for (dy, x) in dy.chunks_exact(geometry.output_len()).zip(x.chunks_exact(geometry.image_len())) {
                     let col = geometry.patches(x, &mut *col);
                     matmul([geometry.channels_out, patch, pixels], &mut d_weight, true, dy, (pixels, 1), col, (1, pixels), parallelism);

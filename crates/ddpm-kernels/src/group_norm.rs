@@ -6,6 +6,8 @@
 //!
 //! The batch is split into one contiguous share per thread (see `shares`).
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::shares::{images_per_share, sum_in_order};
@@ -73,47 +75,17 @@ fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     total
 }
 
-/// Defines `$name`, which runs `$body` compiled for AVX-512 or AVX2 + FMA when the CPU has them
-/// (detected at run time), and for the build's target otherwise. The build targets the x86-64 baseline
-/// (SSE2), and these loops over [`exp`] are where the wider registers pay.
-macro_rules! with_simd_versions {
-    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;) => {
-        $(#[$meta])*
-        fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the features `avx512` was compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU has the features `avx2` was compiled for.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $body($($arg),*)
-        }
-    };
-}
-
 with_simd_versions! {
-    /// `y = silu(x scale + offset)` over one channel.
-    fn silu_affine(y: &mut [f32], x: &[f32], scale: f32, offset: f32) = silu_affine_body;
+    /// `y = silu(x scale + offset)` over one channel, written into `y` (which need not be initialised).
+    fn silu_affine(y: &mut [MaybeUninit<f32>], x: &[f32], scale: f32, offset: f32) = silu_affine_body;
 }
 
 #[inline(always)]
-fn silu_affine_body(y: &mut [f32], x: &[f32], scale: f32, offset: f32) {
+fn silu_affine_body(y: &mut [MaybeUninit<f32>], x: &[f32], scale: f32, offset: f32) {
+    assert_eq!(y.len(), x.len());
     for (y, &x) in y.iter_mut().zip(x) {
         let z = x * scale + offset;
-        *y = z * sigmoid(z);
+        y.write(z * sigmoid(z));
     }
 }
 
@@ -168,11 +140,14 @@ fn statistics(values: &[f32], eps: f64) -> (f32, f32) {
 /// # Shapes
 /// `x`: `[B, C, H W]`; `gamma`, `beta`: `[C]`; `shift`: `[B, C]`
 pub fn forward(geometry: &NormGeometry, x: &[f32], gamma: &[f32], beta: &[f32], shift: &[f32], eps: f64) -> (Vec<f32>, Vec<f32>) {
-    let mut y = vec![0.0; x.len()];
+    assert!(x.len() == geometry.batch * geometry.image_len() && shift.len() == geometry.batch * geometry.channels);
+    // Written by the threads that compute it, never zeroed first.
+    let mut y = Vec::with_capacity(x.len());
     let mut stats = vec![0.0; geometry.batch * geometry.groups * 2];
     let (share, image, pixels) = (geometry.share(), geometry.image_len(), geometry.pixels);
     let group_len = geometry.group_channels() * pixels;
-    y.par_chunks_mut(share * image)
+    y.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(share * image)
         .zip(stats.par_chunks_mut(share * geometry.groups * 2))
         .zip(x.par_chunks(share * image).zip(shift.par_chunks(share * geometry.channels)))
         .for_each(|((y, stats), (x, shift))| {
@@ -189,6 +164,9 @@ pub fn forward(geometry: &NormGeometry, x: &[f32], gamma: &[f32], beta: &[f32], 
                 }
             }
         });
+    // SAFETY: the groups' channels cover all of `y` (as they cover `x`, of the same length), and
+    // `silu_affine` wrote every value of each.
+    unsafe { y.set_len(x.len()) };
     (y, stats)
 }
 

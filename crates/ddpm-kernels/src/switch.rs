@@ -13,16 +13,20 @@ pub enum Kernel {
     GroupNormSilu,
     /// `upsample_cat`: nearest 2x upsampling and the skip concatenation in one pass.
     UpsampleCat,
+    /// `winograd`: the forward pass of the 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3), in
+    /// place of the GEMM over patches (so it runs only where `conv2d` does).
+    Winograd,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 3] = [Kernel::Conv2d, Kernel::GroupNormSilu, Kernel::UpsampleCat];
+    pub const ALL: [Kernel; 4] = [Kernel::Conv2d, Kernel::GroupNormSilu, Kernel::UpsampleCat, Kernel::Winograd];
 
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Conv2d => "conv2d",
             Kernel::GroupNormSilu => "group_norm_silu",
             Kernel::UpsampleCat => "upsample_cat",
+            Kernel::Winograd => "winograd",
         }
     }
 

@@ -15,23 +15,33 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use rayon::prelude::*;
 
-/// Runs `loss_of(replica, range)` for each range on its own rayon task, each on a fresh autodiff
-/// replica of `model` (so the slices' graphs share no node and do not serialise on one lock), and
-/// returns the summed detached loss and the summed gradients.
+/// Runs `loss_of(replica, range)` for each range on a fresh autodiff replica of `model` (so the
+/// slices' graphs share no node and do not serialise on one lock), and returns the summed detached
+/// loss and the summed gradients.
+///
+/// Each slice is a rayon task on the CPU kernels' own pool when it has a thread for each, so that the
+/// ops of a slice split their work on that same thread instead of queueing it behind the other
+/// slices'. A smaller pool (the toy's single kernel thread) runs each slice on an OS thread of its own,
+/// as the samplers do.
 pub(crate) fn sliced_gradients<M, F>(model: &M, device: &Device, ranges: Vec<Range<usize>>, loss_of: F) -> (Tensor<1>, GradientsParams)
 where
     M: Module,
     F: Fn(&M, Range<usize>) -> Tensor<1> + Sync,
 {
     let replicas: Vec<(M, Range<usize>)> = ranges.into_iter().map(|range| (model.clone().fork(device), range)).collect();
-    let slices: Vec<(Tensor<1>, GradientsParams)> = replicas
-        .into_par_iter()
-        .map(|(replica, range)| {
-            let loss = loss_of(&replica, range);
-            let grads = GradientsParams::from_grads(loss.backward(), &replica);
-            (loss.detach(), grads)
+    let gradients_of = |(replica, range): (M, Range<usize>)| {
+        let loss = loss_of(&replica, range);
+        let grads = GradientsParams::from_grads(loss.backward(), &replica);
+        (loss.detach(), grads)
+    };
+    let slices: Vec<(Tensor<1>, GradientsParams)> = if rayon::current_num_threads() >= replicas.len() {
+        replicas.into_par_iter().map(gradients_of).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = replicas.into_iter().map(|slice| scope.spawn(|| gradients_of(slice))).collect();
+            threads.into_iter().map(|thread| thread.join().expect("a training slice panicked")).collect()
         })
-        .collect();
+    };
     let (losses, grads): (Vec<_>, Vec<_>) = slices.into_iter().unzip();
     let loss = losses.into_iter().reduce(|a, b| a + b).expect("at least one slice");
     let mut sum = GradientSum { slices: grads, total: GradientsParams::new() };

@@ -53,10 +53,11 @@ const FLEX: &str = "ddpm (flex)";
 const FLEX_BURN_OPS: &str = "ddpm (flex, Burn's ops)";
 
 /// The runs on flex: (`DDPM_KERNELS`, report name), the kernel-only ones for the gains table.
-const FLEX_RUNS: [(&str, &str); 5] = [
+const FLEX_RUNS: [(&str, &str); 6] = [
     ("all", FLEX),
     ("burn", FLEX_BURN_OPS),
-    ("conv2d", "conv2d kernel alone"),
+    ("conv2d", "conv2d kernel alone (GEMM over patches)"),
+    ("conv2d,winograd", "conv2d kernel with Winograd's 3x3"),
     ("group_norm_silu", "GroupNorm+SiLU kernel alone"),
     ("upsample_cat", "upsample+cat kernel alone"),
 ];
