@@ -191,7 +191,16 @@ fn render(all_reports: &[Report], quick: bool) -> String {
         today(),
         table.join("\n"),
         gains,
-        if efficiency.is_empty() { String::new() } else { format!("\nTraining throughput as compute: {}.\n", efficiency.join("; ")) },
+        if efficiency.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nTraining throughput as compute (three times a forward pass's FLOPs per image, counted as direct \
+                 convolutions: the kernels' Winograd forward pass makes fewer multiplications, so ours can pass the \
+                 limit): {}.\n",
+                efficiency.join("; ")
+            )
+        },
         match (quick, torch.is_none()) {
             (true, _) => "\n`--quick` runs tiny batches to check that everything works: its figures are not comparable.\n",
             (false, true) => "\nPyTorch was not available for this run: no ratios.\n",
