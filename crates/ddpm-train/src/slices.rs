@@ -37,9 +37,14 @@ where
     let slices: Vec<(Tensor<1>, GradientsParams)> = if rayon::current_num_threads() >= replicas.len() {
         replicas.into_par_iter().map(gradients_of).collect()
     } else {
+        // The first slice on this thread, each other one on a thread of its own.
+        let gradients_of = &gradients_of;
         std::thread::scope(|scope| {
-            let threads: Vec<_> = replicas.into_iter().map(|slice| scope.spawn(|| gradients_of(slice))).collect();
-            threads.into_iter().map(|thread| thread.join().expect("a training slice panicked")).collect()
+            let mut replicas = replicas.into_iter();
+            let first = replicas.next().expect("at least one slice");
+            let others: Vec<_> = replicas.map(|slice| scope.spawn(move || gradients_of(slice))).collect();
+            let first = gradients_of(first);
+            std::iter::once(first).chain(others.into_iter().map(|thread| thread.join().expect("a training slice panicked"))).collect()
         })
     };
     let (losses, grads): (Vec<_>, Vec<_>) = slices.into_iter().unzip();
