@@ -185,7 +185,11 @@ impl KernelGradients for Flex {
         let (dy, weight) = (dy.to_contiguous(), weight.to_contiguous());
         let [channels_out, channels_in, kernel, _] = dims4(&weight);
         let geometry = geometry([dims4(&dy)[0], channels_in, height, width], channels_out, kernel, stride, padding);
-        let dx = gemm_conv::input_grad(&geometry, dy.storage(), weight.storage());
+        let dx = if winograd::covers(&geometry) && enabled(Kernel::Winograd) {
+            winograd::input_grad(&geometry, dy.storage(), weight.storage())
+        } else {
+            gemm_conv::input_grad(&geometry, dy.storage(), weight.storage())
+        };
         flex_tensor(dx, vec![geometry.batch, channels_in, height, width])
     }
 

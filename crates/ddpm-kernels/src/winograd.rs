@@ -9,8 +9,9 @@
 //! multiplications per (output, input) channel pair and 2x2 output block, where the GEMM over
 //! patches (`gemm_conv`) makes 36. The transforms are additions only.
 //!
-//! These convolutions carry most of a U-Net's arithmetic. Only the forward pass is here: the
-//! gradients stay the GEMMs of `gemm_conv`, which compute the same function up to rounding.
+//! These convolutions carry most of a U-Net's arithmetic. The input gradient of one is again such a
+//! convolution (of `dy`, by the kernels flipped and with their channels swapped), so it runs here too;
+//! the weight gradient stays the GEMM of `gemm_conv`.
 
 use std::mem::MaybeUninit;
 
@@ -94,6 +95,26 @@ pub fn forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32], bias: &[f32])
     // SAFETY: the groups of images cover all of `y`, and `transform_output` wrote every value of each.
     unsafe { y.set_len(batch * image_out) };
     y
+}
+
+/// `dx`, the input gradient of `y = conv(x, W) + b` for a convolution [`covers`] accepts: the same
+/// kind of convolution of `dy` by `W'[c, o, a, b] = W[o, c, 2 - a, 2 - b]`, without a bias.
+///
+/// # Shapes
+/// - `dy`: `[B, c_out, H, W]`; `weight`: `[c_out, c_in, 3, 3]`
+/// - returns `[B, c_in, H, W]`
+pub fn input_grad(geometry: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    let ConvGeometry { channels_in, channels_out, .. } = *geometry;
+    assert_eq!(weight.len(), channels_out * channels_in * 9);
+    let mut flipped = vec![0.0; weight.len()];
+    for (pair, kernel) in weight.chunks_exact(9).enumerate() {
+        let (o, c) = (pair / channels_in, pair % channels_in);
+        for (tap, &value) in kernel.iter().enumerate() {
+            flipped[(c * channels_out + o) * 9 + 8 - tap] = value;
+        }
+    }
+    let transposed = ConvGeometry { channels_in: channels_out, channels_out: channels_in, ..*geometry };
+    forward(&transposed, dy, &flipped, &vec![0.0; channels_in])
 }
 
 /// `U_xi = (G g G^T)_xi` for every kernel `g`, as 16 `[c_out, c_in]` matrices, with
@@ -279,8 +300,8 @@ mod tests {
     use super::*;
     use crate::gemm_conv;
 
-    /// F(2x2, 3x3) equals the GEMM over patches on odd and even sizes, one pixel, one image and the
-    /// image groups of a wide batch, to f32 rounding.
+    /// F(2x2, 3x3) equals the GEMM over patches, forward and input gradient, on odd and even sizes, one
+    /// pixel, one image and the image groups of a wide batch, to f32 rounding.
     #[test]
     fn equals_the_gemm_over_patches() {
         let wave = |n: usize, phase: f32| (0..n).map(|i| ((i as f32) * 0.37 + phase).sin()).collect::<Vec<_>>();
@@ -293,10 +314,17 @@ mod tests {
             let bias = wave(channels_out, 2.9);
             let expected = gemm_conv::forward(&geometry, &x, &weight, &bias);
             let actual = forward(&geometry, &x, &weight, &bias);
-            assert_eq!(actual.len(), expected.len());
-            for (index, (a, e)) in actual.iter().zip(&expected).enumerate() {
-                assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{geometry:?} at {index}: {a} vs {e}");
-            }
+            assert_close(&actual, &expected, &format!("{geometry:?} forward"));
+            let dy = wave(expected.len(), 0.7);
+            let (actual, expected) = (input_grad(&geometry, &dy, &weight), gemm_conv::input_grad(&geometry, &dy, &weight));
+            assert_close(&actual, &expected, &format!("{geometry:?} input gradient"));
+        }
+    }
+
+    fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
+        assert_eq!(actual.len(), expected.len(), "{what}");
+        for (index, (a, e)) in actual.iter().zip(expected).enumerate() {
+            assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{what} at {index}: {a} vs {e}");
         }
     }
 }
