@@ -4,8 +4,9 @@
 //! lives on flex (with or without autodiff) and the op's settings are ones the kernel covers, and Burn's
 //! own op otherwise, so wgpu, CUDA and ndarray keep their kernels:
 //! - [`conv2d`]: a `Conv2d` forward by GEMM straight into the output (see `gemm_conv`), with its own
-//!   input, weight and bias gradients; the forward pass of a 3x3 convolution of stride 1 by Winograd's
-//!   F(2x2, 3x3), with 16 multiplications where the GEMM makes 36 (see `winograd`);
+//!   input, weight and bias gradients; the forward pass and input gradient of a 3x3 convolution of
+//!   stride 1 by Winograd's F(2x2, 3x3), with 16 multiplications where the GEMM makes 36 (see
+//!   `winograd`);
 //! - [`group_norm_silu`]: GroupNorm, a per-channel shift (the time embedding) and SiLU in one pass
 //!   over the activations, and its backward in two (see `group_norm`);
 //! - [`upsample_nearest_cat`]: the U-Net decoder's nearest 2x upsampling and skip concatenation in

@@ -13,8 +13,8 @@ pub enum Kernel {
     GroupNormSilu,
     /// `upsample_cat`: nearest 2x upsampling and the skip concatenation in one pass.
     UpsampleCat,
-    /// `winograd`: the forward pass of the 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3), in
-    /// place of the GEMM over patches (so it runs only where `conv2d` does).
+    /// `winograd`: the forward pass and input gradient of the 3x3 stride-1 convolutions by Winograd's
+    /// F(2x2, 3x3), in place of the GEMM over patches (so it runs only where `conv2d` does).
     Winograd,
 }
 

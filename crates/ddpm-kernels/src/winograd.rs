@@ -1,5 +1,5 @@
-//! The forward pass of a 3x3 convolution of stride 1 and padding 1 by Winograd's minimal filtering
-//! F(2x2, 3x3) (Lavin & Gray 2016), over f32 slices in NCHW layout.
+//! 3x3 convolutions of stride 1 and padding 1 (forward pass and input gradient) by Winograd's minimal
+//! filtering F(2x2, 3x3) (Lavin & Gray 2016), over f32 slices in NCHW layout.
 //!
 //! Each 2x2 block of output pixels comes from the 4x4 tile of input around it:
 //! `Y = A^T [sum_c (G g_oc G^T) * (B^T d_c B)] A`, with `*` elementwise, `g_oc` the 3x3 kernel from

@@ -1,7 +1,7 @@
 //! Each kernel against Burn's own composition on flex (`with_burn_ops`), forward and every gradient:
 //! - the GEMM convolution over odd sizes, batch 1, strides 1 and 2, and the kernel sizes and paddings
-//!   the networks use (the 3x3 stride-1 cases, a 1x1 image among them, run forward by Winograd's
-//!   F(2x2, 3x3));
+//!   the networks use (the 3x3 stride-1 cases, a 1x1 image among them, run their forward pass and
+//!   input gradient by Winograd's F(2x2, 3x3));
 //! - the fused GroupNorm + shift + SiLU over every group count the presets use, odd sizes, batch 1,
 //!   with and without a shift;
 //! - the upsample-and-concatenate over odd sizes and batch 1.

@@ -196,7 +196,7 @@ fn render(all_reports: &[Report], quick: bool) -> String {
         } else {
             format!(
                 "\nTraining throughput as compute (three times a forward pass's FLOPs per image, counted as direct \
-                 convolutions: the kernels' Winograd forward pass makes fewer multiplications, so ours can pass the \
+                 convolutions: the kernels' Winograd convolutions make fewer multiplications, so ours can pass the \
                  limit): {}.\n",
                 efficiency.join("; ")
             )
