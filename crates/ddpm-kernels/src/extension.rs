@@ -89,6 +89,12 @@ fn geometry(x: [usize; 4], channels_out: usize, kernel: usize, stride: usize, pa
     ConvGeometry { batch, channels_in, height, width, channels_out, kernel, stride, padding }
 }
 
+/// Whether a convolution runs by Winograd's F(2x2, 3x3) (its forward pass and input gradient) rather
+/// than by the GEMM over patches: one it covers, with the `winograd` kernel enabled.
+fn runs_winograd(geometry: &ConvGeometry) -> bool {
+    winograd::covers(geometry) && enabled(Kernel::Winograd)
+}
+
 fn dims4(tensor: &FlexTensor) -> [usize; 4] {
     tensor.shape().dims()
 }
@@ -102,7 +108,7 @@ impl Kernels for Flex {
         let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.to_contiguous());
         let [channels_out, _, kernel, _] = dims4(&weight);
         let geometry = geometry(dims4(&x), channels_out, kernel, stride, padding);
-        let y = if winograd::covers(&geometry) && enabled(Kernel::Winograd) {
+        let y = if runs_winograd(&geometry) {
             winograd::forward(&geometry, x.storage(), weight.storage(), bias.storage())
         } else {
             gemm_conv::forward(&geometry, x.storage(), weight.storage(), bias.storage())
@@ -185,7 +191,7 @@ impl KernelGradients for Flex {
         let (dy, weight) = (dy.to_contiguous(), weight.to_contiguous());
         let [channels_out, channels_in, kernel, _] = dims4(&weight);
         let geometry = geometry([dims4(&dy)[0], channels_in, height, width], channels_out, kernel, stride, padding);
-        let dx = if winograd::covers(&geometry) && enabled(Kernel::Winograd) {
+        let dx = if runs_winograd(&geometry) {
             winograd::input_grad(&geometry, dy.storage(), weight.storage())
         } else {
             gemm_conv::input_grad(&geometry, dy.storage(), weight.storage())
