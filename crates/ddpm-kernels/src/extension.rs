@@ -10,6 +10,7 @@ use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, TensorMetadata, backe
 
 use crate::gemm_conv::{self, ConvGeometry};
 use crate::group_norm::{self, NormGeometry};
+use crate::linear::{self, LinearGeometry};
 use crate::switch::{Kernel, enabled};
 use crate::upsample::{self, UpsampleGeometry};
 use crate::winograd;
@@ -39,6 +40,19 @@ pub trait Kernels: Backend {
     /// `cat([upsample_2x(x), skip], 1)` (see [`upsample`]).
     /// `x` `[B, C, H, W]`, `skip` `[B, C_skip, 2H, 2W]` -> `[B, C + C_skip, 2H, 2W]`
     fn upsample_cat(x: FloatTensor<Self>, skip: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `x W + b`, through a ReLU when `relu` (see [`linear`]).
+    /// `x` `[rows, inputs]`, `weight` `[inputs, outputs]`, `bias` `[outputs]` -> `[rows, outputs]`
+    fn linear_layer(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, relu: bool) -> FloatTensor<Self>;
+    /// `[a b] W + bias`, through a ReLU when `relu`: the layer over `cat([a, b], 1)` without the copy
+    /// (see [`linear::forward_of_cat`]).
+    /// `a` `[rows, inputs_a]`, `b` `[rows, inputs_b]`, `weight` `[inputs_a + inputs_b, outputs]`, `bias` `[outputs]` -> `[rows, outputs]`
+    fn linear_of_cat_layer(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
 }
 
 /// What autodiff needs of the backend it wraps for [`Kernels`]: the gradients, and the forward
@@ -81,6 +95,24 @@ pub trait KernelGradients: Backend {
         kernel: usize,
         stride: usize,
         padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// `dy` where the ReLU's output `y` is positive, 0 elsewhere: the gradient at the ReLU's input.
+    fn relu_grad(dy: FloatTensor<Self>, y: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `dz` `[rows, outputs]` (the gradient at `x W + b`), `weight` `[inputs, outputs]` -> `dx` `[rows, inputs]`
+    fn linear_input_grad(dz: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `dz` `[rows, outputs]`, `x` `[rows, inputs]` -> `(dW [inputs, outputs], db [outputs])`
+    fn linear_weight_grad(dz: FloatTensor<Self>, x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// `dz` `[rows, outputs]`, `a`, `b` -> `(dW [inputs_a + inputs_b, outputs], db [outputs])` of [`Kernels::linear_of_cat_layer`]
+    fn linear_of_cat_weight_grad(
+        dz: FloatTensor<Self>,
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// `dz`, `weight` -> `(da [rows, inputs_a], db [rows, inputs_b])` of [`Kernels::linear_of_cat_layer`]
+    fn linear_of_cat_input_grads(
+        dz: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        inputs_a: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -127,6 +159,30 @@ impl Kernels for Flex {
         let y = upsample::forward(&geometry, x.storage(), skip.storage());
         flex_tensor(y, vec![batch, channels + skip_channels, 2 * height, 2 * width])
     }
+
+    fn linear_layer(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, relu: bool) -> FlexTensor {
+        let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.to_contiguous());
+        let geometry = linear_geometry(&x, &weight);
+        let y = linear::forward(&geometry, x.storage(), weight.storage(), bias.storage(), relu);
+        flex_tensor(y, vec![geometry.rows, geometry.outputs])
+    }
+
+    fn linear_of_cat_layer(a: FlexTensor, b: FlexTensor, weight: FlexTensor, bias: FlexTensor, relu: bool) -> FlexTensor {
+        let [a, b, weight, bias] = [a, b, weight, bias].map(|t| t.to_contiguous());
+        let rows = dims2(&a)[0];
+        let y = linear::forward_of_cat(rows, a.storage(), b.storage(), weight.storage(), bias.storage(), relu);
+        flex_tensor(y, vec![rows, bias.shape()[0]])
+    }
+}
+
+fn dims2(tensor: &FlexTensor) -> [usize; 2] {
+    tensor.shape().dims()
+}
+
+/// The sizes of a layer from its input `[rows, inputs]` and weight `[inputs, outputs]`.
+fn linear_geometry(x: &FlexTensor, weight: &FlexTensor) -> LinearGeometry {
+    let ([rows, inputs], outputs) = (dims2(x), dims2(weight)[1]);
+    LinearGeometry { rows, inputs, outputs }
 }
 
 fn norm_geometry(x: &FlexTensor, groups: usize) -> NormGeometry {
@@ -206,6 +262,44 @@ impl KernelGradients for Flex {
         let (d_weight, d_bias) = gemm_conv::weight_grad(&geometry, dy.storage(), x.storage());
         (flex_tensor(d_weight, vec![channels_out, geometry.channels_in, kernel, kernel]), flex_tensor(d_bias, vec![channels_out]))
     }
+
+    fn relu_grad(dy: FlexTensor, y: FlexTensor) -> FlexTensor {
+        let (dy, y) = (dy.to_contiguous(), y.to_contiguous());
+        flex_tensor(linear::relu_grad(dy.storage(), y.storage()), dy.shape().to_vec())
+    }
+
+    fn linear_input_grad(dz: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        let (dz, weight) = (dz.to_contiguous(), weight.to_contiguous());
+        let [inputs, outputs] = dims2(&weight);
+        let geometry = LinearGeometry { rows: dims2(&dz)[0], inputs, outputs };
+        flex_tensor(linear::input_grad(&geometry, dz.storage(), weight.storage()), vec![geometry.rows, inputs])
+    }
+
+    fn linear_weight_grad(dz: FlexTensor, x: FlexTensor) -> (FlexTensor, FlexTensor) {
+        let (dz, x) = (dz.to_contiguous(), x.to_contiguous());
+        let ([rows, inputs], outputs) = (dims2(&x), dims2(&dz)[1]);
+        let geometry = LinearGeometry { rows, inputs, outputs };
+        let (d_weight, d_bias) = linear::weight_grad(&geometry, dz.storage(), x.storage());
+        (flex_tensor(d_weight, vec![inputs, outputs]), flex_tensor(d_bias, vec![outputs]))
+    }
+
+    fn linear_of_cat_weight_grad(dz: FlexTensor, a: FlexTensor, b: FlexTensor) -> (FlexTensor, FlexTensor) {
+        let [dz, a, b] = [dz, a, b].map(|t| t.to_contiguous());
+        let ([rows, outputs], inputs) = (dims2(&dz), dims2(&a)[1] + dims2(&b)[1]);
+        let (d_weight, d_bias) = linear::weight_grad_of_cat(rows, dz.storage(), a.storage(), b.storage());
+        (flex_tensor(d_weight, vec![inputs, outputs]), flex_tensor(d_bias, vec![outputs]))
+    }
+
+    fn linear_of_cat_input_grads(dz: FlexTensor, weight: FlexTensor, inputs_a: usize) -> (FlexTensor, FlexTensor) {
+        let (dz, weight) = (dz.to_contiguous(), weight.to_contiguous());
+        let ([rows, outputs], inputs) = (dims2(&dz), dims2(&weight)[0]);
+        let (weight_a, weight_b) = weight.storage().split_at(inputs_a * outputs);
+        let grad = |inputs, weight| {
+            let geometry = LinearGeometry { rows, inputs, outputs };
+            flex_tensor(linear::input_grad(&geometry, dz.storage(), weight), vec![rows, inputs])
+        };
+        (grad(inputs_a, weight_a), grad(inputs - inputs_a, weight_b))
+    }
 }
 
 /// The backward step of [`Kernels::conv2d_gemm`]: parents `[x, weight, bias]`.
@@ -278,6 +372,113 @@ impl<B: Kernels + KernelGradients, C: CheckpointStrategy> Kernels for Autodiff<B
         match UpsampleCatBackward.prepare::<C>(parents).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish([channels, height, width], y),
             OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn linear_layer(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, relu: bool) -> FloatTensor<Self> {
+        let parents = [x.node(), weight.node(), bias.node()];
+        let (x, weight, bias) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+        let y = B::linear_layer(x.clone(), weight.clone(), bias, relu);
+        match LinearBackward.prepare::<C>(parents).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(LinearState { x, weight, relu_output: relu.then(|| y.clone()) }, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn linear_of_cat_layer(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        let parents = [a.node(), b.node(), weight.node(), bias.node()];
+        let [a, b, weight, bias] = [a, b, weight, bias].map(|t| t.into_primitive());
+        let y = B::linear_of_cat_layer(a.clone(), b.clone(), weight.clone(), bias, relu);
+        match LinearOfCatBackward.prepare::<C>(parents).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(LinearOfCatState { inputs: [a, b], weight, relu_output: relu.then(|| y.clone()) }, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}
+
+/// The backward step of [`Kernels::linear_layer`]: parents `[x, weight, bias]`.
+#[derive(Debug)]
+struct LinearBackward;
+
+/// What [`LinearBackward`] keeps: the input, the weight and, after a ReLU, the output (its mask).
+#[derive(Debug, Clone)]
+struct LinearState<B: Backend> {
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    relu_output: Option<FloatTensor<B>>,
+}
+
+impl<B: Kernels + KernelGradients> Backward<B, 3> for LinearBackward {
+    type State = LinearState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let LinearState { x, weight, relu_output } = ops.state;
+        let [x_node, weight_node, bias_node] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let dz = match relu_output {
+            Some(y) => B::relu_grad(dy, y),
+            None => dy,
+        };
+        if weight_node.is_some() || bias_node.is_some() {
+            let (d_weight, d_bias) = B::linear_weight_grad(dz.clone(), x);
+            if let Some(node) = weight_node {
+                grads.register::<B>(node.id, d_weight);
+            }
+            if let Some(node) = bias_node {
+                grads.register::<B>(node.id, d_bias);
+            }
+        }
+        if let Some(node) = x_node {
+            grads.register::<B>(node.id, B::linear_input_grad(dz, weight));
+        }
+    }
+}
+
+/// The backward step of [`Kernels::linear_of_cat_layer`]: parents `[a, b, weight, bias]`.
+#[derive(Debug)]
+struct LinearOfCatBackward;
+
+/// What [`LinearOfCatBackward`] keeps: the two input blocks, the weight and, after a ReLU, the output.
+#[derive(Debug, Clone)]
+struct LinearOfCatState<B: Backend> {
+    inputs: [FloatTensor<B>; 2],
+    weight: FloatTensor<B>,
+    relu_output: Option<FloatTensor<B>>,
+}
+
+impl<B: Kernels + KernelGradients> Backward<B, 4> for LinearOfCatBackward {
+    type State = LinearOfCatState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let LinearOfCatState { inputs: [a, b], weight, relu_output } = ops.state;
+        let [a_node, b_node, weight_node, bias_node] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let dz = match relu_output {
+            Some(y) => B::relu_grad(dy, y),
+            None => dy,
+        };
+        let inputs_a = a.shape()[1];
+        if weight_node.is_some() || bias_node.is_some() {
+            let (d_weight, d_bias) = B::linear_of_cat_weight_grad(dz.clone(), a, b);
+            for (node, grad) in [(weight_node, d_weight), (bias_node, d_bias)] {
+                if let Some(node) = node {
+                    grads.register::<B>(node.id, grad);
+                }
+            }
+        }
+        if a_node.is_some() || b_node.is_some() {
+            let (d_a, d_b) = B::linear_of_cat_input_grads(dz, weight, inputs_a);
+            for (node, grad) in [(a_node, d_a), (b_node, d_b)] {
+                if let Some(node) = node {
+                    grads.register::<B>(node.id, grad);
+                }
+            }
         }
     }
 }

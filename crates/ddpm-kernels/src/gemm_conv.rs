@@ -241,20 +241,62 @@ pub(crate) fn matmul(
     dst: &mut [f32],
     accumulate: bool,
     lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
+    lhs_strides: (usize, usize),
     rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
+    rhs_strides: (usize, usize),
     parallelism: gemm::Parallelism,
 ) {
-    assert!(dst.len() >= m * n && lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs && rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the assertion keeps every index of the three strided matrices inside its slice, and
-    // `dst` is borrowed mutably, so it aliases neither operand.
+    assert!(dst.len() >= m * n);
+    // SAFETY: `dst` holds the `[m, n]` result and is borrowed mutably, so it aliases neither operand.
+    unsafe { gemm_into(dst.as_mut_ptr(), [m, n, k], accumulate, (lhs, lhs_strides), (rhs, rhs_strides), parallelism) }
+}
+
+/// `lhs rhs` as a new row-major `[m, n]` matrix (see [`matmul`]), written straight into fresh memory:
+/// not zeroed first, for the GEMM reads none of it.
+pub(crate) fn product(
+    [m, n, k]: [usize; 3],
+    lhs: &[f32],
+    lhs_strides: (usize, usize),
+    rhs: &[f32],
+    rhs_strides: (usize, usize),
+    parallelism: gemm::Parallelism,
+) -> Vec<f32> {
+    let mut dst = Vec::with_capacity(m * n);
+    // SAFETY: `dst` has room for the `[m, n]` result, a fresh allocation that aliases neither operand.
+    // The GEMM, not asked to accumulate, writes every one of the `m n` values and reads none, so all
+    // are initialised when the length is set.
+    unsafe {
+        gemm_into(dst.as_mut_ptr(), [m, n, k], false, (lhs, lhs_strides), (rhs, rhs_strides), parallelism);
+        dst.set_len(m * n);
+    }
+    dst
+}
+
+/// The one call to `gemm` behind [`matmul`] and [`product`].
+///
+/// # Safety
+/// `dst` must be valid for writes of the row-major `[m, n]` result (and for reads too when
+/// `accumulate`), and alias neither operand.
+unsafe fn gemm_into(
+    dst: *mut f32,
+    [m, n, k]: [usize; 3],
+    accumulate: bool,
+    (lhs, (lhs_rs, lhs_cs)): (&[f32], (usize, usize)),
+    (rhs, (rhs_rs, rhs_cs)): (&[f32], (usize, usize)),
+    parallelism: gemm::Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(k == 0 || (lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs && rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs));
+    // SAFETY: the assertion keeps every index of the two strided operands inside their slices, and the
+    // caller vouches for `dst`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,

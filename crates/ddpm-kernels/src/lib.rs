@@ -10,7 +10,10 @@
 //! - [`group_norm_silu`]: GroupNorm, a per-channel shift (the time embedding) and SiLU in one pass
 //!   over the activations, and its backward in two (see `group_norm`);
 //! - [`upsample_nearest_cat`]: the U-Net decoder's nearest 2x upsampling and skip concatenation in
-//!   one pass (see `upsample`).
+//!   one pass (see `upsample`);
+//! - [`linear`] and [`linear_relu`]: a fully connected layer, and one followed by a ReLU, with the bias
+//!   and the ReLU applied in one pass over the GEMM's output (see `linear`): the toy's MLP;
+//!   [`linear_of_cat`] is the same layer over two column blocks of its input, not concatenated.
 //!
 //! `DDPM_KERNELS=burn` in the environment, or [`with_burn_ops`] around a call, runs Burn's ops
 //! everywhere: the reference the kernels are tested and benchmarked against. `DDPM_KERNELS=conv2d`
@@ -27,6 +30,8 @@ mod gemm_conv;
 #[cfg(feature = "flex")]
 mod group_norm;
 #[cfg(feature = "flex")]
+mod linear;
+#[cfg(feature = "flex")]
 mod scratch;
 #[cfg(feature = "flex")]
 mod shares;
@@ -36,10 +41,10 @@ mod upsample;
 #[cfg(feature = "flex")]
 mod winograd;
 
-use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, Linear};
 use burn::tensor::Tensor;
-use burn::tensor::activation::silu;
+use burn::tensor::activation::{relu, silu};
 
 pub use switch::{Kernel, enabled, with_burn_ops};
 
@@ -130,6 +135,74 @@ pub fn upsample_nearest_cat(x: Tensor<4>, skip: Tensor<4>) -> Tensor<4> {
         return Tensor::from_dispatch(<Dispatch as Kernels>::upsample_cat(x.into_dispatch(), skip.into_dispatch()));
     }
     Tensor::cat(vec![upsample_nearest(x), skip], 1)
+}
+
+/// `layer.forward(x)`, by the kernel on flex for a layer with a bias, by Burn's op otherwise.
+///
+/// # Shapes
+/// `x`: `[rows, d_input]` -> `[rows, d_output]`
+pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    fused_linear(layer, x, false)
+}
+
+/// `relu(layer.forward(x))`, by the kernel on flex for a layer with a bias, by Burn's ops otherwise.
+///
+/// # Shapes
+/// `x`: `[rows, d_input]` -> `[rows, d_output]`
+pub fn linear_relu(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    fused_linear(layer, x, true)
+}
+
+/// `layer.forward(cat([a, b], 1))`, through a ReLU when `then_relu`: on flex by the kernel, which reads
+/// `a` and `b` as the two column blocks of the input without concatenating them (the MLP's `x_t` and its
+/// time input), by Burn's ops otherwise.
+///
+/// # Shapes
+/// `a`: `[rows, d_a]`, `b`: `[rows, d_b]` -> `[rows, d_output]`, for a layer of `d_a + d_b` inputs
+pub fn linear_of_cat(layer: &Linear, a: Tensor<2>, b: Tensor<2>, then_relu: bool) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    {
+        let weight = layer.weight.val();
+        let covered = runs_on_kernels(Kernel::Linear, &a)
+            && runs_on_kernels(Kernel::Linear, &b)
+            && weight.dtype() == burn::tensor::DType::F32
+            && weight.shape().num_elements() > 0;
+        if let (true, Some(bias)) = (covered, &layer.bias) {
+            use burn::backend::Dispatch;
+            use extension::Kernels;
+            let ([rows, inputs_a], [rows_b, inputs_b]) = (a.dims(), b.dims());
+            assert!(
+                rows == rows_b && inputs_a + inputs_b == weight.dims()[0],
+                "linear_of_cat: inputs of {:?} and {:?} for a layer of {:?}",
+                a.dims(),
+                b.dims(),
+                weight.dims()
+            );
+            let [a, b, weight] = [a, b, weight].map(|t| t.into_dispatch());
+            let y = <Dispatch as Kernels>::linear_of_cat_layer(a, b, weight, bias.val().into_dispatch(), then_relu);
+            return Tensor::from_dispatch(y);
+        }
+    }
+    fused_linear(layer, Tensor::cat(vec![a, b], 1), then_relu)
+}
+
+/// `layer.forward(x)`, through a ReLU when `then_relu`.
+fn fused_linear(layer: &Linear, x: Tensor<2>, then_relu: bool) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    {
+        let weight = layer.weight.val();
+        let covered =
+            runs_on_kernels(Kernel::Linear, &x) && weight.dtype() == burn::tensor::DType::F32 && weight.shape().num_elements() > 0;
+        if let (true, Some(bias)) = (covered, &layer.bias) {
+            use burn::backend::Dispatch;
+            use extension::Kernels;
+            assert_eq!(x.dims()[1], weight.dims()[0], "linear: an input of {:?} for a layer of {:?}", x.dims(), weight.dims());
+            let y = <Dispatch as Kernels>::linear_layer(x.into_dispatch(), weight.into_dispatch(), bias.val().into_dispatch(), then_relu);
+            return Tensor::from_dispatch(y);
+        }
+    }
+    let y = layer.forward(x);
+    if then_relu { relu(y) } else { y }
 }
 
 /// Whether `kernel` may take `x`: it is enabled, and `x` is an f32 tensor with no empty axis on flex

@@ -16,10 +16,12 @@ pub enum Kernel {
     /// `winograd`: the forward pass and input gradient of the 3x3 stride-1 convolutions by Winograd's
     /// F(2x2, 3x3), in place of the GEMM over patches (so it runs only where `conv2d` does).
     Winograd,
+    /// `linear`: a fully connected layer (and a ReLU after it), the bias and ReLU in one pass over its output.
+    Linear,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 4] = [Kernel::Conv2d, Kernel::GroupNormSilu, Kernel::UpsampleCat, Kernel::Winograd];
+    pub const ALL: [Kernel; 5] = [Kernel::Conv2d, Kernel::GroupNormSilu, Kernel::UpsampleCat, Kernel::Winograd, Kernel::Linear];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,6 +29,7 @@ impl Kernel {
             Kernel::GroupNormSilu => "group_norm_silu",
             Kernel::UpsampleCat => "upsample_cat",
             Kernel::Winograd => "winograd",
+            Kernel::Linear => "linear",
         }
     }
 

@@ -4,12 +4,15 @@
 //!   input gradient by Winograd's F(2x2, 3x3));
 //! - the fused GroupNorm + shift + SiLU over every group count the presets use, odd sizes, batch 1,
 //!   with and without a shift;
-//! - the upsample-and-concatenate over odd sizes and batch 1.
+//! - the upsample-and-concatenate over odd sizes and batch 1;
+//! - the fully connected layer, with and without the ReLU after it, over the toy MLP's shapes, odd
+//!   sizes, one row and a transposed (non-contiguous) input; and the layer over two column blocks,
+//!   summed directly and by GEMM.
 #![cfg(feature = "flex")]
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
+use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Distribution, Tensor};
 
 /// `|a - b| <= 1e-4 (1 + max |b|)` everywhere: f32 sums of up to a few hundred products taken in
@@ -137,6 +140,81 @@ fn upsample_cat_matches_burn_forward_and_gradients() {
         let reference = ddpm_kernels::with_burn_ops(run);
         let name = format!("{batch}x({channels}+{skip_channels})x{height}x{width}");
         for ((what, actual), expected) in ["y", "dx", "dskip"].iter().zip(kernels).zip(reference) {
+            assert_close(&format!("{name}: {what}"), actual, expected);
+        }
+    }
+}
+
+/// `[y, dx, dW, db]` of the loss `sum(y * probe)` through the layer (`db` as `[1, d_output]`).
+fn run_linear(layer: &Linear, x: &Tensor<2>, probe: &Tensor<2>, relu: bool) -> [Tensor<2>; 4] {
+    let x = x.clone().require_grad();
+    let y = if relu { ddpm_kernels::linear_relu(layer, x.clone()) } else { ddpm_kernels::linear(layer, x.clone()) };
+    let grads = (y.clone() * probe.clone()).sum().backward();
+    let d_bias = layer.bias.as_ref().expect("the layer has a bias").grad(&grads).expect("the bias requires a gradient");
+    [
+        y.inner(),
+        x.grad(&grads).expect("x requires a gradient"),
+        layer.weight.grad(&grads).expect("the weight requires a gradient"),
+        d_bias.unsqueeze(),
+    ]
+}
+
+#[test]
+fn linear_layer_matches_burn_forward_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    // (rows, inputs, outputs, relu, transposed input): the toy MLP's three layers on a slice of its
+    // batch, odd sizes, one row, and an input that is a transposed view.
+    let cases = [
+        (500, 2, 128, true, false),
+        (500, 128, 128, true, false),
+        (500, 128, 1, false, false),
+        (7, 5, 3, true, false),
+        (1, 4, 6, false, false),
+        (9, 6, 5, true, true),
+    ];
+    for (rows, inputs, outputs, relu, transposed) in cases {
+        let layer = LinearConfig::new(inputs, outputs).init(&device);
+        let x = if transposed {
+            Tensor::<2>::random([inputs, rows], Distribution::Normal(0.0, 1.0), &device).transpose()
+        } else {
+            Tensor::<2>::random([rows, inputs], Distribution::Normal(0.0, 1.0), &device)
+        };
+        let probe = Tensor::<2>::random([rows, outputs], Distribution::Normal(0.0, 1.0), &device);
+        let kernels = run_linear(&layer, &x, &probe, relu);
+        let reference = ddpm_kernels::with_burn_ops(|| run_linear(&layer, &x, &probe, relu));
+        let name = format!("{rows}x{inputs} -> {outputs}, relu {relu}, transposed {transposed}");
+        for ((what, actual), expected) in ["y", "dx", "dW", "db"].iter().zip(kernels).zip(reference) {
+            assert_close(&format!("{name}: {what}"), actual, expected);
+        }
+    }
+}
+
+#[test]
+fn linear_of_cat_matches_burn_forward_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(9);
+    // (rows, inputs of a, inputs of b, outputs, relu): the toy's first layer (x_t and t/T, summed
+    // directly), a sinusoidal time input (by GEMM), one row, and no ReLU.
+    for (rows, inputs_a, inputs_b, outputs, relu) in [(500, 1, 1, 128, true), (7, 2, 16, 5, true), (1, 3, 1, 4, false), (9, 1, 3, 6, false)]
+    {
+        let layer = LinearConfig::new(inputs_a + inputs_b, outputs).init(&device);
+        let a = Tensor::<2>::random([rows, inputs_a], Distribution::Normal(0.0, 1.0), &device);
+        let b = Tensor::<2>::random([rows, inputs_b], Distribution::Normal(0.0, 1.0), &device);
+        let probe = Tensor::<2>::random([rows, outputs], Distribution::Normal(0.0, 1.0), &device);
+        let run = || {
+            let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
+            let y = ddpm_kernels::linear_of_cat(&layer, a.clone(), b.clone(), relu);
+            let grads = (y.clone() * probe.clone()).sum().backward();
+            let d_bias = layer.bias.as_ref().expect("the layer has a bias").grad(&grads).expect("the bias requires a gradient");
+            let d_weight = layer.weight.grad(&grads).expect("the weight requires a gradient");
+            let (d_a, d_b) = (a.grad(&grads).expect("a requires a gradient"), b.grad(&grads).expect("b requires a gradient"));
+            [y.inner(), d_a, d_b, d_weight, d_bias.unsqueeze()]
+        };
+        let kernels = run();
+        let reference = ddpm_kernels::with_burn_ops(run);
+        let name = format!("{rows}x({inputs_a}+{inputs_b}) -> {outputs}, relu {relu}");
+        for ((what, actual), expected) in ["y", "da", "db", "dW", "dbias"].iter().zip(kernels).zip(reference) {
             assert_close(&format!("{name}: {what}"), actual, expected);
         }
     }

@@ -5,8 +5,9 @@ use burn::tensor::Tensor;
 /// (`ddpm_schedule::Prediction` says which, and converts between them). Samplers and the trainer only see
 /// this trait, so a trained network, an analytic oracle and a test double are interchangeable.
 ///
-/// `D` is the rank of a batch (2 for vectors `[B, features]`, 4 for images `[B, C, H, W]`).
-pub trait Denoiser<const D: usize> {
+/// `D` is the rank of a batch (2 for vectors `[B, features]`, 4 for images `[B, C, H, W]`). A denoiser is
+/// `Sync`: the slices of a batch (`ddpm_schedule::run_slices`) read it from several threads at once.
+pub trait Denoiser<const D: usize>: Sync {
     /// The model output at `x_t`, given each example's class label when the network is class-conditional.
     ///
     /// `classes`: `None` asks for the unconditional output (a conditional network reads it as its null

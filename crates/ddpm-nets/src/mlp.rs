@@ -71,12 +71,24 @@ impl Mlp {
     /// - output: `[B, data_dim]`
     pub fn forward(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
         let time = self.time.encode(timesteps, &x_t.device());
-        let mut h = Tensor::cat(vec![x_t, time], 1); // [B, data_dim + time width]
+        // The first layer reads [x_t, time] (`[B, data_dim + time width]`) without concatenating them.
         let (last, hidden) = self.layers.split_last().expect("an MLP has at least one layer");
-        for layer in hidden {
-            h = self.activation.apply(layer.forward(h));
+        let Some((first, others)) = hidden.split_first() else {
+            return ddpm_kernels::linear_of_cat(last, x_t, time, false);
+        };
+        let mut h = self.activated(|relu| ddpm_kernels::linear_of_cat(first, x_t, time, relu));
+        for layer in others {
+            h = self.activated(|relu| if relu { ddpm_kernels::linear_relu(layer, h) } else { ddpm_kernels::linear(layer, h) });
         }
-        last.forward(h)
+        ddpm_kernels::linear(last, h)
+    }
+
+    /// The activation after a hidden layer, given the layer as a function of whether to fuse a ReLU into it.
+    fn activated(&self, layer: impl FnOnce(bool) -> Tensor<2>) -> Tensor<2> {
+        match self.activation {
+            Activation::Relu => layer(true),
+            other => other.apply(layer(false)),
+        }
     }
 }
 

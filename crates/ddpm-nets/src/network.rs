@@ -66,7 +66,7 @@ impl NetworkConfig {
 }
 
 /// An image denoiser that samples can be drawn from, class by class when it is class-conditional.
-pub trait ImageDenoiser: Denoiser<4> + Sync {
+pub trait ImageDenoiser: Denoiser<4> {
     /// The classes of a class-conditional network, not counting its "no class" embedding (which is
     /// class index `classes`); `None` when unconditional.
     fn classes(&self) -> Option<usize>;

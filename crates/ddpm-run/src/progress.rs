@@ -74,7 +74,7 @@ pub fn sample_with_progress<const D: usize, P, M>(
 ) -> Sampled<D>
 where
     P: ReverseProcess,
-    M: Denoiser<D> + Sync,
+    M: Denoiser<D>,
 {
     let bar = progress_bar(sampler.timesteps().len(), "sampling");
     let sampled = sampler.sample_classes(model, start, classes, rng, device, trajectory_every, |done, total| {

@@ -5,8 +5,7 @@ use std::ops::Range;
 
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::Denoiser;
-use ddpm_schedule::{NoiseRng, row_slices};
-use rayon::prelude::*;
+use ddpm_schedule::{NoiseRng, row_slices, run_slices};
 
 /// What [`ReverseProcess::sample`] returns.
 #[derive(Debug, Clone)]
@@ -69,8 +68,7 @@ pub trait ReverseProcess: Sync {
     /// The standard deviation of the fresh noise that step adds (0 for a deterministic step).
     fn noise_std_at(&self, position: usize) -> f64;
 
-    /// Slices of the batch that run the whole chain concurrently: as tasks on rayon's global pool (the
-    /// CPU kernels' threads) when it has a thread per slice, else one OS thread each. Worth it on CPU
+    /// Slices of the batch that run the whole chain concurrently (see [`run_slices`]). Worth it on CPU
     /// backends, where single ops leave cores idle (the toy MLP, the U-Net's small ops); the samples
     /// are identical for any count, because the noise is counter-based (see [`NoiseRng`]).
     fn threads(&self) -> usize {
@@ -82,7 +80,7 @@ pub trait ReverseProcess: Sync {
     ///
     /// `trajectory_every = Some(k)` keeps the state every `k` steps (plus x_T and x_0);
     /// `on_step(done, total)` reports progress (from the first slice of the batch), e.g. to a progress bar.
-    fn sample<const D: usize, M: Denoiser<D> + Sync>(
+    fn sample<const D: usize, M: Denoiser<D>>(
         &self,
         model: &M,
         start: impl Into<Start<D>>,
@@ -100,7 +98,7 @@ pub trait ReverseProcess: Sync {
     /// [`ReverseProcess::sample`] with a class label per example (`classes.len()` = the batch) given to
     /// the model at every step, e.g. through [`crate::Guided`] for classifier-free guidance.
     #[allow(clippy::too_many_arguments)]
-    fn sample_classes<const D: usize, M: Denoiser<D> + Sync>(
+    fn sample_classes<const D: usize, M: Denoiser<D>>(
         &self,
         model: &M,
         start: impl Into<Start<D>>,
@@ -122,22 +120,7 @@ pub trait ReverseProcess: Sync {
         let first_draw = rng.reserve_draws(1 + self.timesteps().len() as u64);
         let chain = Chain { process: self, model, classes, rng: *rng, first_draw, start: &start, shape, device, trajectory_every };
         let slices = row_slices(shape[0], self.threads());
-        let parts: Vec<Sampled<D>> = if slices.len() > 1 && rayon::current_num_threads() >= slices.len() {
-            // Each slice as a task on the CPU kernels' own thread pool: the ops it runs then split their
-            // work on that same thread instead of queueing it behind the other slices'.
-            let (first, others) = rayon::join(
-                || chain.run(slices[0].clone(), on_step),
-                || slices[1..].par_iter().map(|rows| chain.run(rows.clone(), |_, _| {})).collect::<Vec<_>>(),
-            );
-            std::iter::once(first).chain(others).collect()
-        } else {
-            // A pool smaller than the slice count (the toy's one kernel thread): one OS thread per slice.
-            std::thread::scope(|scope| {
-                let others: Vec<_> = slices[1..].iter().map(|rows| scope.spawn(|| chain.run(rows.clone(), |_, _| {}))).collect();
-                let first = chain.run(slices[0].clone(), on_step);
-                std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a sampling thread panicked"))).collect()
-            })
-        };
+        let parts = run_slices(slices.len(), || chain.run(slices[0].clone(), on_step), |i| chain.run(slices[i].clone(), |_, _| {}));
         Sampled::concat(parts)
     }
 }

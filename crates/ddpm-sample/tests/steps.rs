@@ -137,7 +137,7 @@ fn splitting_the_batch_across_threads_changes_nothing() {
     };
     let single = run(1);
     assert_eq!(single.1.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Some(39), Some(29), Some(19), Some(9), None]);
-    // On a 2-core machine, 2 slices run as rayon tasks and the others on OS threads.
+    // On a 2-core machine, 2 slices run as rayon tasks, and more as the calling thread and the slice threads.
     for threads in [2, 3, 7, 50] {
         assert_eq!(run(threads), single, "{threads} threads");
     }

@@ -41,6 +41,22 @@ impl NoiseSchedule {
         per_example(&values, device)
     }
 
+    /// `x` times `table[t]` for each example's timestep `t`: one scalar multiplication when every example
+    /// is at the same step (each step of a sampler), a `[B, 1, ..., 1]` factor broadcast over the batch
+    /// otherwise. The two give the same values: the factor is the same f32 either way.
+    fn scaled<const D: usize>(&self, x: Tensor<D>, table: &[f64], timesteps: &[usize]) -> Tensor<D> {
+        match timesteps {
+            [first, rest @ ..] if rest.iter().all(|t| t == first) => {
+                self.check_timestep(*first);
+                x.mul_scalar(table[*first] as f32)
+            }
+            _ => {
+                let device = x.device();
+                x * self.gather::<D>(table, timesteps, &device)
+            }
+        }
+    }
+
     fn check_batch<const D: usize>(x: &Tensor<D>, timesteps: &[usize]) {
         let batch = x.dims()[0];
         assert_eq!(batch, timesteps.len(), "one timestep per example: batch is {batch}, got {} timesteps", timesteps.len());
@@ -51,10 +67,7 @@ impl NoiseSchedule {
     /// Shapes: `x0`, `noise`: `[B, ...]`; `timesteps`: `B` 0-based steps. Returns `[B, ...]`.
     pub fn q_sample<const D: usize>(&self, x0: Tensor<D>, timesteps: &[usize], noise: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x0, timesteps);
-        let device = x0.device();
-        let signal = self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device);
-        let noise_scale = self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device);
-        x0 * signal + noise * noise_scale
+        self.scaled(x0, self.sqrt_alphas_cumprod(), timesteps) + self.scaled(noise, self.sqrt_one_minus_alphas_cumprod(), timesteps)
     }
 
     /// One example at several noise levels, all with the same `noise`: the forward-process figure
@@ -79,9 +92,7 @@ impl NoiseSchedule {
     /// Shapes: `x_t`, `eps`: `[B, ...]`; `timesteps`: `B` 0-based steps. Returns `[B, ...]`.
     pub fn predict_x0_from_eps<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], eps: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x_t, timesteps);
-        let device = x_t.device();
-        x_t * self.gather::<D>(self.sqrt_recip_alphas_cumprod(), timesteps, &device)
-            - eps * self.gather::<D>(self.sqrt_recipm1_alphas_cumprod(), timesteps, &device)
+        self.scaled(x_t, self.sqrt_recip_alphas_cumprod(), timesteps) - self.scaled(eps, self.sqrt_recipm1_alphas_cumprod(), timesteps)
     }
 
     /// The noise that takes x_0 to x_t: eps = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t).
@@ -90,7 +101,7 @@ impl NoiseSchedule {
     pub fn predict_eps_from_x0<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], x0: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x_t, timesteps);
         let device = x_t.device();
-        (x_t - x0 * self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device))
+        (x_t - self.scaled(x0, self.sqrt_alphas_cumprod(), timesteps))
             / self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device)
     }
 
@@ -100,9 +111,7 @@ impl NoiseSchedule {
     /// Shapes: `x0`, `eps`: `[B, ...]`; returns `[B, ...]`.
     pub fn velocity<const D: usize>(&self, x0: Tensor<D>, timesteps: &[usize], eps: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x0, timesteps);
-        let device = x0.device();
-        eps * self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device)
-            - x0 * self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device)
+        self.scaled(eps, self.sqrt_alphas_cumprod(), timesteps) - self.scaled(x0, self.sqrt_one_minus_alphas_cumprod(), timesteps)
     }
 
     /// x_0 from x_t and the velocity: x_0 = sqrt(abar_t) x_t - sqrt(1 - abar_t) v.
@@ -110,9 +119,7 @@ impl NoiseSchedule {
     /// Shapes: `x_t`, `v`: `[B, ...]`; returns `[B, ...]`.
     pub fn predict_x0_from_v<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], v: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x_t, timesteps);
-        let device = x_t.device();
-        x_t * self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device)
-            - v * self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device)
+        self.scaled(x_t, self.sqrt_alphas_cumprod(), timesteps) - self.scaled(v, self.sqrt_one_minus_alphas_cumprod(), timesteps)
     }
 
     /// The noise from x_t and the velocity: eps = sqrt(1 - abar_t) x_t + sqrt(abar_t) v.
@@ -120,9 +127,7 @@ impl NoiseSchedule {
     /// Shapes: `x_t`, `v`: `[B, ...]`; returns `[B, ...]`.
     pub fn predict_eps_from_v<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], v: Tensor<D>) -> Tensor<D> {
         Self::check_batch(&x_t, timesteps);
-        let device = x_t.device();
-        x_t * self.gather::<D>(self.sqrt_one_minus_alphas_cumprod(), timesteps, &device)
-            + v * self.gather::<D>(self.sqrt_alphas_cumprod(), timesteps, &device)
+        self.scaled(x_t, self.sqrt_one_minus_alphas_cumprod(), timesteps) + self.scaled(v, self.sqrt_alphas_cumprod(), timesteps)
     }
 
     /// The posterior q(x_{t-1} | x_t, x_0) = N(coef1_t x_0 + coef2_t x_t, beta-tilde_t I) (Ho et al. eq. 6-7),
@@ -144,8 +149,6 @@ impl NoiseSchedule {
     /// Shapes: `x0`, `x_t`: `[B, ...]`; `timesteps`: `B` 0-based steps. Returns `[B, ...]`.
     pub fn q_posterior_mean<const D: usize>(&self, x0: Tensor<D>, x_t: Tensor<D>, timesteps: &[usize]) -> Tensor<D> {
         Self::check_batch(&x0, timesteps);
-        let device = x0.device();
-        x0 * self.gather::<D>(self.posterior_mean_coef1(), timesteps, &device)
-            + x_t * self.gather::<D>(self.posterior_mean_coef2(), timesteps, &device)
+        self.scaled(x0, self.posterior_mean_coef1(), timesteps) + self.scaled(x_t, self.posterior_mean_coef2(), timesteps)
     }
 }

@@ -15,13 +15,15 @@ mod error;
 mod forward;
 mod noise;
 mod prediction;
+mod slices;
 mod tables;
 
 pub use beta::{BetaSchedule, NamedSchedule};
 pub use error::ScheduleError;
 pub use forward::{Posterior, per_example};
-pub use noise::{NoiseRng, row_slices};
+pub use noise::NoiseRng;
 pub use prediction::Prediction;
+pub use slices::{row_slices, run_slices};
 pub use tables::NoiseSchedule;
 
 /// The most diffusion steps T a schedule may have: 100 times the DDPM paper's 1000, and tables that

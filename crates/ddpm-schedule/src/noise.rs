@@ -56,18 +56,19 @@ impl NoiseRng {
     /// Values `start .. start + out.len()` of normal draw `draw`, written into `out`.
     pub fn fill_normal(&self, draw: u64, start: usize, out: &mut [f32]) {
         let mut rng = self.stream(draw);
-        let first_pair = start / 2;
-        rng.set_word_pos(first_pair as u128 * 4); // two u64 (four u32 words) per pair
-        let mut index = first_pair * 2;
-        let end = start + out.len();
-        while index < end {
-            let (a, b) = box_muller(rng.next_u64(), rng.next_u64());
-            for value in [a, b] {
-                if (start..end).contains(&index) {
-                    out[index - start] = value;
-                }
-                index += 1;
-            }
+        rng.set_word_pos((start / 2) as u128 * 4); // two u64 (four u32 words) per pair
+        let mut pair = || box_muller(rng.next_u64(), rng.next_u64());
+        // An odd start begins with the second value of its pair.
+        let (head, body) = out.split_at_mut((start % 2).min(out.len()));
+        if let [first] = head {
+            *first = pair().1;
+        }
+        let mut pairs = body.chunks_exact_mut(2);
+        for values in &mut pairs {
+            (values[0], values[1]) = pair();
+        }
+        if let [last] = pairs.into_remainder() {
+            *last = pair().0;
         }
     }
 
@@ -101,13 +102,6 @@ impl NoiseRng {
     }
 }
 
-/// `count` contiguous, near-equal, non-empty ranges covering `0..rows` (fewer when rows are few): the
-/// slices of a batch that run on their own threads, each drawing its rows with [`NoiseRng::normal_rows`].
-pub fn row_slices(rows: usize, count: usize) -> Vec<std::ops::Range<usize>> {
-    let count = count.clamp(1, rows.max(1));
-    (0..count).map(|i| (i * rows / count)..((i + 1) * rows / count)).collect()
-}
-
 /// Two independent N(0, 1) values from two uniform 64-bit words (the Box-Muller transform).
 fn box_muller(a: u64, b: u64) -> (f32, f32) {
     let unit = |w: u64| ((w >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64); // in (0, 1)
@@ -119,14 +113,6 @@ fn box_muller(a: u64, b: u64) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn row_slices_cover_the_rows_evenly() {
-        assert_eq!(row_slices(128, 2), vec![0..64, 64..128]);
-        assert_eq!(row_slices(7, 3), vec![0..2, 2..4, 4..7]);
-        assert_eq!(row_slices(2, 4), vec![0..1, 1..2]);
-        assert_eq!(row_slices(5, 0), vec![0..5]);
-    }
 
     #[test]
     fn values_are_standard_normal() {

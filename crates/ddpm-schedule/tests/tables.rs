@@ -84,6 +84,25 @@ fn q_sample_uses_each_examples_own_timestep() {
 }
 
 #[test]
+fn a_batch_at_one_step_gives_the_values_of_a_mixed_batch() {
+    // A batch whose examples share a step is scaled by a scalar, a mixed one by a per-example factor:
+    // the rows at that step must come out the same, bit for bit.
+    let s = linear();
+    let device = Device::flex();
+    let rows = |values: Vec<f32>| Tensor::<2>::from_data(TensorData::new(values, [4, 3]), &device);
+    let values = |t: Tensor<2>| t.slice(0..3).into_data().try_into_vec::<f32>().unwrap();
+    let x0 = rows((0..12).map(|i| (i as f32 * 0.37).sin()).collect());
+    let x_t = rows((0..12).map(|i| (i as f32 * 0.91).cos() * 1.7).collect());
+    let (shared, mixed) = ([412, 412, 412, 412], [412, 412, 412, 3]);
+    let mean = |steps: &[usize]| values(s.q_posterior_mean(x0.clone(), x_t.clone(), steps));
+    assert_eq!(mean(&shared), mean(&mixed));
+    let x0_hat = |steps: &[usize]| values(s.predict_x0_from_eps(x_t.clone(), steps, x0.clone()));
+    assert_eq!(x0_hat(&shared), x0_hat(&mixed));
+    let noised = |steps: &[usize]| values(s.q_sample(x0.clone(), steps, x_t.clone()));
+    assert_eq!(noised(&shared), noised(&mixed));
+}
+
+#[test]
 fn invalid_schedules_are_clear_errors() {
     let err = |schedule: BetaSchedule, steps| NoiseSchedule::new(&schedule, steps).unwrap_err();
     assert_eq!(err(BetaSchedule::ddpm_linear(), 0), ScheduleError::NoSteps);

@@ -79,7 +79,7 @@ impl<M: Module> Trainer<M> {
     }
 
     /// Runs each step's forward and backward passes as `slices` parts of the batch at the same time,
-    /// one rayon task each, and sums their gradients: the same step up to rounding, but it keeps every
+    /// one thread each, and sums their gradients: the same step up to rounding, but it keeps every
     /// core of a CPU busy where Burn's own per-op threading leaves them idle. Use the number of cores on
     /// the CPU backends and 1 (the default) on a GPU. Batches smaller than `slices` use one slice per example.
     pub fn with_batch_slices(mut self, slices: usize) -> Self {
@@ -108,10 +108,9 @@ impl<M: Module> Trainer<M> {
     {
         let Batch { x0, classes } = batch.into();
         let device = x0.device();
-        let shape = x0.dims();
-        let batch = shape[0];
+        let batch = x0.dims()[0];
         let timesteps = self.rng.uniform_indices(batch, self.schedule.num_steps());
-        let noise = self.rng.normal(shape, &device);
+        let noise_draw = self.rng.next_draw();
         let classes = self.config.conditioning.as_ref().map(|conditioning| {
             let labels = classes.as_deref().expect("a class-conditional run needs a label per example");
             assert_eq!(labels.len(), batch, "one class label per example");
@@ -122,18 +121,22 @@ impl<M: Module> Trainer<M> {
                 .map(|(&c, u)| if (u as f64) < conditioning.drop_probability { conditioning.classes } else { c })
                 .collect::<Vec<_>>()
         });
-        let x_t = self.schedule.q_sample(x0.clone(), &timesteps, noise.clone());
         let prediction = self.config.prediction;
-        let target = prediction.target(&self.schedule, x0, &timesteps, noise);
         let weights: Option<Vec<f64>> = match self.config.loss_weighting {
             crate::LossWeighting::Uniform => None,
             weighting => Some(timesteps.iter().map(|&t| weighting.weight(&self.schedule, t, prediction)).collect()),
         };
-        // The (weighted) mean over the examples in `range`, times their share of the batch.
+        // The (weighted) mean over the examples in `range`, times their share of the batch. Each slice
+        // draws its own rows of the noise and noises its own examples, on its own thread.
+        let (rng, schedule) = (self.rng, &self.schedule);
         let loss_of = |model: &M, range: Range<usize>| {
-            let rows = |x: &Tensor<D>| if range.len() == batch { x.clone() } else { x.clone().narrow(0, range.start, range.len()) };
+            let x0 = if range.len() == batch { x0.clone() } else { x0.clone().narrow(0, range.start, range.len()) };
+            let noise = rng.normal_rows(noise_draw, range.start, x0.dims(), &device);
+            let steps = &timesteps[range.clone()];
+            let x_t = schedule.q_sample(x0.clone(), steps, noise.clone());
+            let target = prediction.target(schedule, x0, steps, noise);
             let labels = classes.as_ref().map(|c| &c[range.clone()]);
-            let squared_error = (model.predict(rows(&x_t), &timesteps[range.clone()], labels) - rows(&target)).square();
+            let squared_error = (model.predict(x_t, steps, labels) - target).square();
             let loss = match &weights {
                 None => squared_error.mean(),
                 Some(weights) => (squared_error * per_example::<D>(&weights[range.clone()], &device)).mean(),

@@ -202,7 +202,7 @@ fn a_batch_cut_into_slices_takes_the_same_steps_as_the_whole_batch() {
     for weighting in [LossWeighting::Uniform, LossWeighting::MinSnr { gamma: 5.0 }] {
         let (whole_losses, whole_weights) = train(1, weighting);
         // Two even slices, and three uneven ones (4 examples: 2 + 1 + 1; on fewer than 3 cores they run on
-        // OS threads of their own, the toy's path).
+        // the slices' own threads, the toy's path).
         for slices in [2, 3] {
             let (losses, weights) = train(slices, weighting);
             for (a, b) in losses.iter().zip(&whole_losses) {
