@@ -161,27 +161,20 @@ pub fn linear_relu(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
 /// `a`: `[rows, d_a]`, `b`: `[rows, d_b]` -> `[rows, d_output]`, for a layer of `d_a + d_b` inputs
 pub fn linear_of_cat(layer: &Linear, a: Tensor<2>, b: Tensor<2>, then_relu: bool) -> Tensor<2> {
     #[cfg(feature = "flex")]
-    {
-        let weight = layer.weight.val();
-        let covered = runs_on_kernels(Kernel::Linear, &a)
-            && runs_on_kernels(Kernel::Linear, &b)
-            && weight.dtype() == burn::tensor::DType::F32
-            && weight.shape().num_elements() > 0;
-        if let (true, Some(bias)) = (covered, &layer.bias) {
-            use burn::backend::Dispatch;
-            use extension::Kernels;
-            let ([rows, inputs_a], [rows_b, inputs_b]) = (a.dims(), b.dims());
-            assert!(
-                rows == rows_b && inputs_a + inputs_b == weight.dims()[0],
-                "linear_of_cat: inputs of {:?} and {:?} for a layer of {:?}",
-                a.dims(),
-                b.dims(),
-                weight.dims()
-            );
-            let [a, b, weight] = [a, b, weight].map(|t| t.into_dispatch());
-            let y = <Dispatch as Kernels>::linear_of_cat_layer(a, b, weight, bias.val().into_dispatch(), then_relu);
-            return Tensor::from_dispatch(y);
-        }
+    if let Some((weight, bias)) = linear_parameters(layer, &[&a, &b]) {
+        use burn::backend::Dispatch;
+        use extension::Kernels;
+        let ([rows, inputs_a], [rows_b, inputs_b]) = (a.dims(), b.dims());
+        assert!(
+            rows == rows_b && inputs_a + inputs_b == weight.dims()[0],
+            "linear_of_cat: inputs of {:?} and {:?} for a layer of {:?}",
+            a.dims(),
+            b.dims(),
+            weight.dims()
+        );
+        let [a, b, weight] = [a, b, weight].map(|t| t.into_dispatch());
+        let y = <Dispatch as Kernels>::linear_of_cat_layer(a, b, weight, bias.into_dispatch(), then_relu);
+        return Tensor::from_dispatch(y);
     }
     fused_linear(layer, Tensor::cat(vec![a, b], 1), then_relu)
 }
@@ -189,20 +182,27 @@ pub fn linear_of_cat(layer: &Linear, a: Tensor<2>, b: Tensor<2>, then_relu: bool
 /// `layer.forward(x)`, through a ReLU when `then_relu`.
 fn fused_linear(layer: &Linear, x: Tensor<2>, then_relu: bool) -> Tensor<2> {
     #[cfg(feature = "flex")]
-    {
-        let weight = layer.weight.val();
-        let covered =
-            runs_on_kernels(Kernel::Linear, &x) && weight.dtype() == burn::tensor::DType::F32 && weight.shape().num_elements() > 0;
-        if let (true, Some(bias)) = (covered, &layer.bias) {
-            use burn::backend::Dispatch;
-            use extension::Kernels;
-            assert_eq!(x.dims()[1], weight.dims()[0], "linear: an input of {:?} for a layer of {:?}", x.dims(), weight.dims());
-            let y = <Dispatch as Kernels>::linear_layer(x.into_dispatch(), weight.into_dispatch(), bias.val().into_dispatch(), then_relu);
-            return Tensor::from_dispatch(y);
-        }
+    if let Some((weight, bias)) = linear_parameters(layer, &[&x]) {
+        use burn::backend::Dispatch;
+        use extension::Kernels;
+        assert_eq!(x.dims()[1], weight.dims()[0], "linear: an input of {:?} for a layer of {:?}", x.dims(), weight.dims());
+        let y = <Dispatch as Kernels>::linear_layer(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), then_relu);
+        return Tensor::from_dispatch(y);
     }
     let y = layer.forward(x);
     if then_relu { relu(y) } else { y }
+}
+
+/// The layer's weight and bias when the linear kernel covers it on `inputs`: every input may run on
+/// the kernels (see [`runs_on_kernels`]), and the layer is a non-empty f32 one with a bias.
+#[cfg(feature = "flex")]
+fn linear_parameters(layer: &Linear, inputs: &[&Tensor<2>]) -> Option<(Tensor<2>, Tensor<1>)> {
+    let weight = layer.weight.val();
+    let covered = inputs.iter().all(|x| runs_on_kernels(Kernel::Linear, x))
+        && weight.dtype() == burn::tensor::DType::F32
+        && weight.shape().num_elements() > 0;
+    let bias = layer.bias.as_ref().filter(|_| covered)?;
+    Some((weight, bias.val()))
 }
 
 /// Whether `kernel` may take `x`: it is enabled, and `x` is an f32 tensor with no empty axis on flex
