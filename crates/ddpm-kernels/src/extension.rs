@@ -1,6 +1,7 @@
 //! The kernels as a Burn backend extension: implemented on flex, differentiated through `Autodiff`
 //! by the kernels' own gradients.
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -302,6 +303,25 @@ impl KernelGradients for Flex {
     }
 }
 
+/// Registers each gradient whose parent is tracked (`ids` as `ops.parents.map(|node| node.map(|node|
+/// node.id))`: `None` for a parent that needs no gradient); the others are dropped.
+fn register_tracked<B: Backend, const N: usize>(grads: &mut Gradients, ids: [Option<NodeId>; N], gradients: [FloatTensor<B>; N]) {
+    for (id, grad) in ids.into_iter().zip(gradients) {
+        if let Some(id) = id {
+            grads.register::<B>(id, grad);
+        }
+    }
+}
+
+/// The gradient at a layer's pre-activation from the one at its output: `dy` masked by the ReLU's
+/// output `y` when the layer had one.
+fn before_relu<B: KernelGradients>(dy: FloatTensor<B>, relu_output: Option<FloatTensor<B>>) -> FloatTensor<B> {
+    match relu_output {
+        Some(y) => B::relu_grad(dy, y),
+        None => dy,
+    }
+}
+
 /// The backward step of [`Kernels::conv2d_gemm`]: parents `[x, weight, bias]`.
 #[derive(Debug)]
 struct Conv2dGemmBackward;
@@ -312,21 +332,16 @@ impl<B: Kernels + KernelGradients> Backward<B, 3> for Conv2dGemmBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let (x, weight, stride, padding) = ops.state;
-        let [x_node, weight_node, bias_node] = ops.parents;
+        let [x_id, weight_id, bias_id] = ops.parents.map(|node| node.map(|node| node.id));
         let dy = grads.consume::<B>(&ops.node);
         let x_shape = x.shape();
         let kernel = weight.shape()[2];
-        if weight_node.is_some() || bias_node.is_some() {
+        if weight_id.is_some() || bias_id.is_some() {
             let (d_weight, d_bias) = B::conv2d_gemm_weight_grad(dy.clone(), x, kernel, stride, padding);
-            if let Some(node) = weight_node {
-                grads.register::<B>(node.id, d_weight);
-            }
-            if let Some(node) = bias_node {
-                grads.register::<B>(node.id, d_bias);
-            }
+            register_tracked::<B, 2>(grads, [weight_id, bias_id], [d_weight, d_bias]);
         }
-        if let Some(node) = x_node {
-            grads.register::<B>(node.id, B::conv2d_gemm_input_grad(dy, weight, x_shape[2], x_shape[3], stride, padding));
+        if let Some(id) = x_id {
+            grads.register::<B>(id, B::conv2d_gemm_input_grad(dy, weight, x_shape[2], x_shape[3], stride, padding));
         }
     }
 }
@@ -419,23 +434,14 @@ impl<B: Kernels + KernelGradients> Backward<B, 3> for LinearBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let LinearState { x, weight, relu_output } = ops.state;
-        let [x_node, weight_node, bias_node] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        let dz = match relu_output {
-            Some(y) => B::relu_grad(dy, y),
-            None => dy,
-        };
-        if weight_node.is_some() || bias_node.is_some() {
+        let [x_id, weight_id, bias_id] = ops.parents.map(|node| node.map(|node| node.id));
+        let dz = before_relu::<B>(grads.consume::<B>(&ops.node), relu_output);
+        if weight_id.is_some() || bias_id.is_some() {
             let (d_weight, d_bias) = B::linear_weight_grad(dz.clone(), x);
-            if let Some(node) = weight_node {
-                grads.register::<B>(node.id, d_weight);
-            }
-            if let Some(node) = bias_node {
-                grads.register::<B>(node.id, d_bias);
-            }
+            register_tracked::<B, 2>(grads, [weight_id, bias_id], [d_weight, d_bias]);
         }
-        if let Some(node) = x_node {
-            grads.register::<B>(node.id, B::linear_input_grad(dz, weight));
+        if let Some(id) = x_id {
+            grads.register::<B>(id, B::linear_input_grad(dz, weight));
         }
     }
 }
@@ -457,28 +463,16 @@ impl<B: Kernels + KernelGradients> Backward<B, 4> for LinearOfCatBackward {
 
     fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let LinearOfCatState { inputs: [a, b], weight, relu_output } = ops.state;
-        let [a_node, b_node, weight_node, bias_node] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        let dz = match relu_output {
-            Some(y) => B::relu_grad(dy, y),
-            None => dy,
-        };
+        let [a_id, b_id, weight_id, bias_id] = ops.parents.map(|node| node.map(|node| node.id));
+        let dz = before_relu::<B>(grads.consume::<B>(&ops.node), relu_output);
         let inputs_a = a.shape()[1];
-        if weight_node.is_some() || bias_node.is_some() {
+        if weight_id.is_some() || bias_id.is_some() {
             let (d_weight, d_bias) = B::linear_of_cat_weight_grad(dz.clone(), a, b);
-            for (node, grad) in [(weight_node, d_weight), (bias_node, d_bias)] {
-                if let Some(node) = node {
-                    grads.register::<B>(node.id, grad);
-                }
-            }
+            register_tracked::<B, 2>(grads, [weight_id, bias_id], [d_weight, d_bias]);
         }
-        if a_node.is_some() || b_node.is_some() {
+        if a_id.is_some() || b_id.is_some() {
             let (d_a, d_b) = B::linear_of_cat_input_grads(dz, weight, inputs_a);
-            for (node, grad) in [(a_node, d_a), (b_node, d_b)] {
-                if let Some(node) = node {
-                    grads.register::<B>(node.id, grad);
-                }
-            }
+            register_tracked::<B, 2>(grads, [a_id, b_id], [d_a, d_b]);
         }
     }
 }
@@ -495,11 +489,7 @@ impl<B: Kernels + KernelGradients> Backward<B, 2> for UpsampleCatBackward {
         let [channels, height, width] = ops.state;
         let dy = grads.consume::<B>(&ops.node);
         let (dx, d_skip) = B::upsample_cat_backward(dy, channels, height, width);
-        for (node, grad) in ops.parents.into_iter().zip([dx, d_skip]) {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        register_tracked::<B, 2>(grads, ops.parents.map(|node| node.map(|node| node.id)), [dx, d_skip]);
     }
 }
 
@@ -523,10 +513,6 @@ impl<B: Kernels + KernelGradients> Backward<B, 4> for GroupNormSiluBackward {
         let GroupNormSiluState { x, params, stats, groups } = ops.state;
         let dy = grads.consume::<B>(&ops.node);
         let (dx, d_gamma, d_beta, d_shift) = B::group_norm_silu_backward(dy, x, params, stats, groups);
-        for (node, grad) in ops.parents.into_iter().zip([dx, d_gamma, d_beta, d_shift]) {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        register_tracked::<B, 4>(grads, ops.parents.map(|node| node.map(|node| node.id)), [dx, d_gamma, d_beta, d_shift]);
     }
 }
