@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use ddpm_run::numbers::{MAX_STEPS, count};
 use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs};
-use ddpm_schedule::NamedSchedule;
+use ddpm_core::NamedSchedule;
 
 /// The largest batch a flag takes.
 const MAX_BATCH: u64 = 1024;
@@ -33,6 +33,12 @@ pub struct Args {
     pub backend: BackendArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl ddpm_run::AppArgs for Args {
+    fn backend(&self) -> &BackendArgs {
+        &self.backend
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,7 +101,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = NamedSchedule::Linear)]
     pub schedule: NamedSchedule,
     /// Diffusion steps T.
-    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub timesteps: usize,
     /// Examples per step (at most the number of images).
     #[arg(long, default_value_t = 16, value_parser = count(1..=MAX_BATCH))]

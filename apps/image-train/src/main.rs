@@ -7,24 +7,25 @@ mod train;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use burn::tensor::Device;
+use ddpm_run::Execution;
 
 /// What `train --resume` may change; every other `train` flag contradicts the run and is refused.
 const RESUME_MAY_CHANGE: [&str; 8] =
     ["out", "steps", "minutes", "checkpoint_every", "log_every", "sample_every", "data_dir", "print_model"];
 
+/// mimalloc, tuned by `BackendArgs::init` (see `ddpm_run`'s allocator notes).
+#[global_allocator]
+static ALLOCATOR: ddpm_run::MiMalloc = ddpm_run::MiMalloc;
+
 fn main() -> ExitCode {
-    ddpm_run::exit_quietly_on_broken_pipe();
-    let matches = ddpm_run::refuse_with_resume(cli::Args::command(), &RESUME_MAY_CHANGE).get_matches();
-    let args = cli::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    ddpm_run::exit_code(dispatch(args))
+    ddpm_run::run_app(&RESUME_MAY_CHANGE, dispatch)
 }
 
-fn dispatch(args: cli::Args) -> anyhow::Result<()> {
-    let device = args.backend.init().map_err(anyhow::Error::msg)?;
+fn dispatch(args: cli::Args, device: &Device, execution: Execution) -> anyhow::Result<()> {
     match args.command {
-        cli::Command::Train(train) => train::run(&train, &device, args.backend.batch_slices()),
-        cli::Command::Sample(sample) => sample::run(&sample, &device, args.backend.batch_slices()),
-        cli::Command::Export(export) => ddpm_run::export::<run::FolderData>(run::APP, &export, &device),
+        cli::Command::Train(train) => train::run(&train, device, execution),
+        cli::Command::Sample(sample) => sample::run(&sample, device, execution),
+        cli::Command::Export(export) => ddpm_run::export::<run::FolderData>(run::APP, &export, device),
     }
 }

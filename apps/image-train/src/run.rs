@@ -7,7 +7,7 @@ use ddpm_data::ImageFolder;
 use ddpm_nets::{DownBlockType, NetworkConfig, UNet2DConfig, UNetConfig, UpBlockType};
 use ddpm_run::{Experiment, ImageShape, RunDescription, progress_bar};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
-use ddpm_schedule::{NamedSchedule, Prediction};
+use ddpm_core::{NamedSchedule, Prediction};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Network;
@@ -107,7 +107,7 @@ pub fn read_folder(data_dir: &std::path::Path, channels: usize, size: usize, ski
         bar.set_position(done as u64);
     });
     bar.finish_and_clear();
-    let folder = folder?;
+    let folder = folder.map_err(ddpm_run::data_error)?;
     for (_, why) in &folder.skipped {
         eprintln!("{APP}: skipped {why}");
     }

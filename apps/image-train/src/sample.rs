@@ -5,12 +5,12 @@ use std::time::Instant;
 use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_nets::ImageDenoiser;
-use ddpm_run::{DiffusersPipeline, SampleRequest, SampleSource, sample_images};
+use ddpm_run::{DiffusersPipeline, Execution, SampleRequest, SampleSource, sample_images};
 
 use crate::cli::SampleArgs;
 use crate::run::{APP, FolderData, FolderRun};
 
-pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
     // A diffusers pipeline brings no folder of images: its description names none.
     let experiment = |pipeline: &DiffusersPipeline| FolderData {
         data_dir: pipeline.folder.clone(),
@@ -28,7 +28,7 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
         sampler: &sampler,
         n,
         seed: args.sampler.seed,
-        threads: batch_slices,
+        execution,
         trajectory_every: None,
         progress: true,
         classes: None,
@@ -48,12 +48,12 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
 }
 
 /// `n` samples from the run's own sampler, seed 0, as pixels in [0, 1], `[n, channels, size, size]`.
-pub fn preview(model: &impl ImageDenoiser, spec: &FolderRun, n: usize, device: &Device, threads: usize) -> anyhow::Result<Vec<f32>> {
+pub fn preview(model: &impl ImageDenoiser, spec: &FolderRun, n: usize, device: &Device, execution: Execution) -> anyhow::Result<Vec<f32>> {
     let request = SampleRequest {
         sampler: &spec.sampler,
         n,
         seed: 0,
-        threads,
+        execution,
         trajectory_every: None,
         progress: false,
         classes: None,

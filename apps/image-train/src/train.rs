@@ -6,8 +6,8 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::image::write_grid;
 use ddpm_data::{ShuffledBatches, random_horizontal_flips};
-use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNet2DModel};
-use ddpm_run::{ImageRun, Start, print_model};
+use ddpm_nets::{ImageNetwork, ImageNetworkTask};
+use ddpm_run::{Execution, ImageRun, RunStart, print_model};
 use ddpm_train::{FitHooks, TrainConfig, TrainError, Trainer};
 
 use crate::cli::TrainArgs;
@@ -19,9 +19,9 @@ const DEFAULT_STEPS: usize = 5000;
 /// Checkpoints every this many steps unless `--checkpoint-every` says otherwise.
 const CHECKPOINT_EVERY: usize = 250;
 
-pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
     let (start, folder) = if args.run.resume {
-        (Start::Resume, None)
+        (RunStart::Resume, None)
     } else {
         let data_dir =
             args.data_dir.clone().ok_or_else(|| anyhow::anyhow!("a new run needs --data-dir, a folder of PNG or JPEG images"))?;
@@ -36,16 +36,31 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
             skip_bad: args.skip_bad,
         };
         let run = run::new_run(args.network, &folder, data_dir, options);
-        (Start::New { run, train: args.objective.apply(train_config(args)) }, Some(folder))
+        (RunStart::New { run, train: args.objective.apply(train_config(args)) }, Some(folder))
     };
     let session = ImageRun::<FolderData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
     let folder = match folder {
         Some(folder) => folder,
         None => reread_folder(session.description(), args.data_dir.as_deref())?,
     };
-    match session.description().network {
-        NetworkConfig::UNet2D(_) => train_network::<UNet2DModel>(args, &session, folder, device, batch_slices),
-        _ => train_network::<UNet>(args, &session, folder, device, batch_slices),
+    let task = TrainTask { args, session: &session, folder, device, execution };
+    session.description().network.run_image_task(task)?
+}
+
+/// Training the session's network, whatever its type.
+struct TrainTask<'a> {
+    args: &'a TrainArgs,
+    session: &'a ImageRun<FolderData>,
+    folder: ddpm_data::ImageFolder,
+    device: &'a Device,
+    execution: Execution,
+}
+
+impl ImageNetworkTask for TrainTask<'_> {
+    type Output = anyhow::Result<()>;
+
+    fn run<N: ImageNetwork>(self) -> Self::Output {
+        train_network::<N>(self.args, self.session, self.folder, self.device, self.execution)
     }
 }
 
@@ -70,7 +85,7 @@ fn train_network<N: ImageNetwork>(
     session: &ImageRun<FolderData>,
     folder: ddpm_data::ImageFolder,
     device: &Device,
-    batch_slices: usize,
+    execution: Execution,
 ) -> anyhow::Result<()> {
     let spec = session.description();
     let autodiff = device.clone().autodiff();
@@ -113,8 +128,8 @@ fn train_network<N: ImageNetwork>(
         next_index += 1;
         Tensor::<4>::from_data(TensorData::new(values, shape), &autodiff)
     };
-    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, batch_slices };
-    let trained = session.train(model, next_batch, &mut grids, batch_slices)?;
+    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, execution };
+    let trained = session.train(model, next_batch, &mut grids, execution)?;
     let last = trained.trainer.step_count();
     grids.draw(&trained.trainer, last)?;
     println!("  wrote {}/{{checkpoint/, metrics.jsonl, loss.png, samples/step-{last}.png}}", args.out.display());
@@ -133,13 +148,13 @@ struct SampleGrids<'a> {
     dir: PathBuf,
     spec: &'a FolderRun,
     device: &'a Device,
-    batch_slices: usize,
+    execution: Execution,
 }
 
 impl SampleGrids<'_> {
     fn draw<N: ImageNetwork>(&self, trainer: &Trainer<N>, step: usize) -> Result<(), TrainError> {
         let hook = |e: anyhow::Error| TrainError::Hook(format!("{e:#}"));
-        let pixels = preview(&trainer.sampling_model(), self.spec, 16, self.device, self.batch_slices).map_err(hook)?;
+        let pixels = preview(&trainer.sampling_model(), self.spec, 16, self.device, self.execution).map_err(hook)?;
         write_grid(&self.dir.join(format!("step-{step}.png")), &pixels, self.spec.batch_shape(16), 4, 2)
             .map_err(|e| TrainError::Hook(e.to_string()))
     }

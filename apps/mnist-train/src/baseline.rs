@@ -12,8 +12,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::image::write_grid;
 use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
 use ddpm_nets::{BasicUNet, BasicUNetConfig};
-use ddpm_run::{LoadedRun, Weights, progress_bar};
-use ddpm_schedule::NoiseRng;
+use ddpm_run::{Execution, LoadedRun, Weights, progress_bar};
+use ddpm_core::NoiseRng;
 
 use crate::cli::BaselineArgs;
 use crate::run::{APP, MnistData};
@@ -23,7 +23,7 @@ use crate::sample::preview;
 const COLUMNS: usize = 8;
 
 pub fn run(args: &BaselineArgs, device: &Device) -> anyhow::Result<()> {
-    let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), false)?;
+    let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), false).map_err(ddpm_run::data_error)?;
     let ddpm = args.compare.as_ref().map(|run| ddpm_samples(run, device)).transpose()?;
     let autodiff = device.clone().autodiff();
     autodiff.seed(args.seed);
@@ -106,5 +106,5 @@ fn ddpm_samples(run_dir: &std::path::Path, device: &Device) -> anyhow::Result<Ve
     let loaded = LoadedRun::<MnistData>::open(APP, run_dir)?;
     anyhow::ensure!(!loaded.description().experiment.padded, "--compare needs a 28x28 run (the small network)");
     let model = loaded.sampling_network(device, Weights::Ema)?;
-    preview(&model, loaded.description(), COLUMNS, device, 1)
+    preview(&model, loaded.description(), COLUMNS, device, Execution::default())
 }

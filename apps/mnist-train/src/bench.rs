@@ -6,26 +6,39 @@
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
-use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNet2DModel};
-use ddpm_run::{Stopwatch, peak_memory_mib};
-use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, StepMemory, VarianceType};
-use ddpm_schedule::{BetaSchedule, NamedSchedule, NoiseRng, NoiseSchedule, Prediction};
+use ddpm_nets::{ImageNetwork, ImageNetworkTask, NetworkConfig};
+use ddpm_run::{Execution, Stopwatch, peak_memory_mib};
+use ddpm_sample::{DdimSampler, DdpmSampler, Sampler, SamplingChain, Spacing, StepMemory, VarianceType};
+use ddpm_core::{BetaSchedule, NamedSchedule, NoiseRng, NoiseSchedule, Prediction};
 use ddpm_train::{TrainConfig, Trainer};
 use serde_json::json;
 
 use crate::cli::BenchArgs;
 use crate::run;
 
-pub fn run(args: &BenchArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+pub fn run(args: &BenchArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
     let network = run::new_run(args.network, NamedSchedule::Linear, 1000, Prediction::Epsilon, 0, false).network;
-    match network {
-        NetworkConfig::UNet2D(_) => bench::<UNet2DModel>(args, &network, device, batch_slices),
-        _ => bench::<UNet>(args, &network, device, batch_slices),
+    network.run_image_task(BenchTask { args, network: &network, device, execution })?
+}
+
+/// The timings of the benchmark's network, whatever its type.
+struct BenchTask<'a> {
+    args: &'a BenchArgs,
+    network: &'a NetworkConfig,
+    device: &'a Device,
+    execution: Execution,
+}
+
+impl ImageNetworkTask for BenchTask<'_> {
+    type Output = anyhow::Result<()>;
+
+    fn run<N: ImageNetwork>(self) -> Self::Output {
+        bench::<N>(self.args, self.network, self.device, self.execution)
     }
 }
 
 /// The timings of `network`, of type `N`.
-fn bench<N: ImageNetwork>(args: &BenchArgs, network: &NetworkConfig, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+fn bench<N: ImageNetwork>(args: &BenchArgs, network: &NetworkConfig, device: &Device, execution: Execution) -> anyhow::Result<()> {
     // The reference recipe: linear T = 1000, AdamW lr 2e-4 with PyTorch's weight decay 0.01,
     // global-norm clipping at 1, no EMA. Data: N(0, 1) images (the speed does not depend on the pixels).
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000)?;
@@ -34,7 +47,7 @@ fn bench<N: ImageNetwork>(args: &BenchArgs, network: &NetworkConfig, device: &De
     autodiff.seed(0);
     let config = TrainConfig::new().with_learning_rate(2e-4).with_weight_decay(0.01).with_grad_clip_norm(Some(1.0));
     let model = N::init_from(network, &autodiff).map_err(anyhow::Error::msg)?;
-    let mut trainer = Trainer::new(model, &schedule, &config)?.with_batch_slices(batch_slices);
+    let mut trainer = Trainer::new(model, &schedule, &config)?.with_execution(execution);
     let mut data = NoiseRng::new(1);
     emit(json!({"kind": "model", "n_params": trainer.model.num_params()}));
 
@@ -73,18 +86,19 @@ fn bench<N: ImageNetwork>(args: &BenchArgs, network: &NetworkConfig, device: &De
 
     // DDPM and DDIM-50 over their first K steps, extrapolated to the whole chain when K is smaller.
     let shape = [64, channels, size, size];
-    let ddpm = DdpmSampler::new(&schedule, VarianceType::Beta).with_threads(batch_slices);
+    let chain = SamplingChain::new(execution);
+    let ddpm = DdpmSampler::new(&schedule, VarianceType::Beta);
     let k = args.sample_steps.clamp(1, 1000);
     let watch = Stopwatch::start();
-    let _ = Prefix { inner: &ddpm, steps: k }.sample(&model, shape, &mut NoiseRng::new(2), device, None, |_, _| {}).samples.into_data();
+    let _ = chain.run(&Prefix { inner: &ddpm, steps: k }, &model, shape, None, &mut NoiseRng::new(2), device, |_, _| {}).samples.into_data();
     let timing = watch.stop();
     emit(json!({"kind": "bench_sample", "images": 64, "steps_measured": k, "measured_wall_s": timing.seconds,
         "s_per_step": timing.seconds / k as f64, "extrapolated_1000_step_wall_s": timing.seconds / k as f64 * 1000.0,
         "extrapolated": k < 1000, "cpu_util": timing.cpu_utilisation, "peak_rss_mib": peak_memory_mib()}));
-    let ddim = DdimSampler::new(&schedule, 50, Spacing::Leading).with_threads(batch_slices);
+    let ddim = DdimSampler::new(&schedule, 50, Spacing::Leading);
     let k = args.ddim_steps.clamp(1, 50);
     let watch = Stopwatch::start();
-    let _ = Prefix { inner: &ddim, steps: k }.sample(&model, shape, &mut NoiseRng::new(3), device, None, |_, _| {}).samples.into_data();
+    let _ = chain.run(&Prefix { inner: &ddim, steps: k }, &model, shape, None, &mut NoiseRng::new(3), device, |_, _| {}).samples.into_data();
     let timing = watch.stop();
     emit(json!({"kind": "bench_ddim", "images": 64, "steps_measured": k, "measured_wall_s": timing.seconds,
         "extrapolated_50_step_wall_s": timing.seconds / k as f64 * 50.0, "extrapolated": k < 50, "cpu_util": timing.cpu_utilisation}));
@@ -107,7 +121,7 @@ struct Prefix<'a, P> {
     steps: usize,
 }
 
-impl<P: ReverseProcess> ReverseProcess for Prefix<'_, P> {
+impl<P: Sampler> Sampler for Prefix<'_, P> {
     fn timesteps(&self) -> &[usize] {
         &self.inner.timesteps()[..self.steps]
     }
@@ -118,9 +132,5 @@ impl<P: ReverseProcess> ReverseProcess for Prefix<'_, P> {
 
     fn noise_std_at(&self, position: usize) -> f64 {
         self.inner.noise_std_at(position)
-    }
-
-    fn threads(&self) -> usize {
-        self.inner.threads()
     }
 }

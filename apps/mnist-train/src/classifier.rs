@@ -40,8 +40,8 @@ struct ClassifierDescription {
 }
 
 pub fn train(args: &ClassifierArgs, device: &Device) -> anyhow::Result<()> {
-    let train = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), false)?;
-    let test = Mnist::load(MnistSplit::Test, args.data_dir.as_deref(), false)?;
+    let train = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), false).map_err(ddpm_run::data_error)?;
+    let test = Mnist::load(MnistSplit::Test, args.data_dir.as_deref(), false).map_err(ddpm_run::data_error)?;
     let autodiff = device.clone().autodiff();
     autodiff.seed(args.seed);
     let config = ClassifierConfig::new();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use ddpm_run::numbers::{MAX_STEPS, count, positive, real};
 use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs};
-use ddpm_schedule::NamedSchedule;
+use ddpm_core::NamedSchedule;
 
 /// The largest batch a flag takes. Training the small U-Net holds about 5 MiB of activations per
 /// digit (690 MiB at 128, BENCHMARKS.md), so 2048 digits need about 11 GiB.
@@ -35,6 +35,12 @@ pub struct Args {
     pub backend: BackendArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl ddpm_run::AppArgs for Args {
+    fn backend(&self) -> &BackendArgs {
+        &self.backend
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -91,7 +97,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = NamedSchedule::Linear)]
     pub schedule: NamedSchedule,
     /// Diffusion steps T.
-    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub timesteps: usize,
     /// Examples per step. On a CPU a step's time is about proportional to the batch, and in equal time
     /// 32 beat 64 and 128 (BENCHMARKS.md): more steps of smaller batches learn more.
@@ -145,7 +151,7 @@ pub struct SampleArgs {
     #[arg(long, value_enum)]
     pub schedule: Option<NamedSchedule>,
     /// Must equal the checkpoint's T when given.
-    #[arg(long, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub timesteps: Option<usize>,
     /// For a conditional run: the digit to draw (0-9); `all` for ten rows, one per digit (--n rounded up
     /// to a multiple of 10); or `none` for unconditional samples (the null class). Writes classes.json
@@ -196,7 +202,7 @@ pub struct ForwardArgs {
     pub columns: usize,
     #[arg(long, value_enum, default_value_t = NamedSchedule::Linear)]
     pub schedule: NamedSchedule,
-    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub timesteps: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -241,10 +247,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 256, value_parser = count(1..=MAX_BATCH))]
     pub forward_batch: usize,
     /// DDPM steps timed for 64 images; the 1000-step figure is extrapolated when fewer.
-    #[arg(long, default_value_t = 200, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, default_value_t = 200, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub sample_steps: usize,
     /// DDIM-50 steps timed for 64 images; extrapolated to 50 when fewer.
-    #[arg(long, default_value_t = 50, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, default_value_t = 50, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub ddim_steps: usize,
 }
 
@@ -301,7 +307,7 @@ pub struct SweepArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = ddpm_sample::SamplerKind::ALL)]
     pub samplers: Vec<ddpm_sample::SamplerKind>,
     /// Model evaluations per sample.
-    #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20, 50, 100], value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20, 50, 100], value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub nfe: Vec<usize>,
     /// Add DDPM over all T steps (the slowest point: about T / 10 times DDIM-10).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]

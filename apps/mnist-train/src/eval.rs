@@ -66,8 +66,8 @@ pub struct Evaluator {
 impl Evaluator {
     pub fn new(data_dir: Option<&Path>, classifier_dir: &Path, device: &Device) -> anyhow::Result<Self> {
         let classifier = LoadedClassifier::open(classifier_dir, device)?;
-        let test_images = Mnist::load(MnistSplit::Test, data_dir, false)?;
-        let train = Mnist::load(MnistSplit::Train, data_dir, false)?;
+        let test_images = Mnist::load(MnistSplit::Test, data_dir, false).map_err(ddpm_run::data_error)?;
+        let train = Mnist::load(MnistSplit::Train, data_dir, false).map_err(ddpm_run::data_error)?;
         let (_, features) = classify(&classifier.model, &test_images.images, device);
         let test = to_features(features);
         let test_stats = GaussianStats::of(&test);
@@ -269,7 +269,7 @@ mod tests {
         assert!((clean.class_entropy - 10f64.ln()).abs() < 0.05, "{clean:?}");
 
         let blurred = evaluator().evaluate(&blur(&real, 1.0), None, 1);
-        let mut noise = ddpm_schedule::NoiseRng::new(3).normal_vec(real.len()).into_iter();
+        let mut noise = ddpm_core::NoiseRng::new(3).normal_vec(real.len()).into_iter();
         let noised: Vec<f32> = real.iter().map(|v| (v + 0.5 * noise.next().unwrap()).clamp(-1.0, 1.0)).collect();
         let noised = evaluator().evaluate(&noised, None, 1);
         for (name, damaged) in [("blurred", &blurred), ("noised", &noised)] {

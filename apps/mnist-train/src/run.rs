@@ -3,7 +3,7 @@
 use ddpm_nets::{NetworkConfig, UNet2DConfig, UNetConfig};
 use ddpm_run::{Experiment, ImageShape, RunDescription};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
-use ddpm_schedule::{NamedSchedule, Prediction};
+use ddpm_core::{NamedSchedule, Prediction};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Network;

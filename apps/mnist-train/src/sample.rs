@@ -5,7 +5,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_nets::ImageDenoiser;
-use ddpm_run::{DiffusersPipeline, SampleRequest, SampleSource, sample_images};
+use ddpm_run::{DiffusersPipeline, Execution, SampleRequest, SampleSource, sample_images};
 use ddpm_sample::SamplerConfig;
 
 use crate::cli::{ClassChoice, SampleArgs};
@@ -14,7 +14,7 @@ use crate::run::{APP, DIGITS, GUIDANCE, MnistData, MnistRun};
 /// The class each sample was asked for, beside `samples.npy` (a JSON array), when a conditional run sampled.
 pub const CLASSES_FILE: &str = "classes.json";
 
-pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
     // A diffusers pipeline of 28 x 28 digits samples as they are; one of 32 x 32 is cropped like a padded run.
     let experiment = |pipeline: &DiffusersPipeline| MnistData { padded: pipeline.unet.sample_size == 32 };
     let source = SampleSource::<MnistData>::open(APP, &args.checkpoint, args.sampler.weights, experiment, device)?;
@@ -41,7 +41,7 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
         sampler: &sampler,
         n,
         seed: args.sampler.seed,
-        threads: batch_slices,
+        execution,
         trajectory_every: None,
         progress: true,
         classes: classes.as_deref().map(|c| (c, args.guidance)),
@@ -75,8 +75,8 @@ pub fn run(args: &SampleArgs, device: &Device, batch_slices: usize) -> anyhow::R
 
 /// `n` samples from the run's own sampler, seed 0, as pixels in [0, 1], `[n, channels, size, size]`:
 /// the grids `train` draws as it goes, and the baseline's comparison row.
-pub fn preview(model: &impl ImageDenoiser, spec: &MnistRun, n: usize, device: &Device, threads: usize) -> anyhow::Result<Vec<f32>> {
-    quiet_samples(model, spec, &spec.sampler, n, device, threads)
+pub fn preview(model: &impl ImageDenoiser, spec: &MnistRun, n: usize, device: &Device, execution: Execution) -> anyhow::Result<Vec<f32>> {
+    quiet_samples(model, spec, &spec.sampler, n, device, execution)
 }
 
 /// `n` digits from `sampler`, seed 0, cropped to 28 x 28, pixels in [0, 1]: what `train --eval-every` scores.
@@ -86,9 +86,9 @@ pub fn digits(
     sampler: &SamplerConfig,
     n: usize,
     device: &Device,
-    threads: usize,
+    execution: Execution,
 ) -> anyhow::Result<Vec<f32>> {
-    Ok(crop_to_28(&quiet_samples(model, spec, sampler, n, device, threads)?, n, spec.data.image_size))
+    Ok(crop_to_28(&quiet_samples(model, spec, sampler, n, device, execution)?, n, spec.data.image_size))
 }
 
 /// `n` samples, seed 0, without a progress bar, as pixels in [0, 1], `[n, channels, size, size]`. A
@@ -99,11 +99,11 @@ fn quiet_samples(
     sampler: &SamplerConfig,
     n: usize,
     device: &Device,
-    threads: usize,
+    execution: Execution,
 ) -> anyhow::Result<Vec<f32>> {
     let classes: Option<Vec<usize>> = model.classes().map(|_| (0..n).map(|i| i % DIGITS).collect());
     let classes = classes.as_deref().map(|classes| (classes, GUIDANCE));
-    let request = SampleRequest { sampler, n, seed: 0, threads, trajectory_every: None, progress: false, classes, init_noise: None };
+    let request = SampleRequest { sampler, n, seed: 0, execution, trajectory_every: None, progress: false, classes, init_noise: None };
     let samples = sample_images(model, spec, &request, device)?.samples;
     Ok(to_unit_range(&samples.into_data().try_into_vec::<f32>().expect("f32 samples")))
 }

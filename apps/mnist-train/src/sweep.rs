@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use ddpm_data::plot::{Line, cycle_color, lines_log_x};
 use ddpm_data::write_atomically;
 use ddpm_nets::ImageDenoiser;
-use ddpm_run::{LoadedRun, Weights};
+use ddpm_run::{Execution, LoadedRun, Weights};
 use ddpm_sample::{SamplerConfig, SamplerKind};
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +42,7 @@ fn sampler_at(kind: SamplerKind, nfe: usize, args: &SweepArgs, spec: &MnistRun) 
     }
 }
 
-pub fn run(args: &SweepArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+pub fn run(args: &SweepArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
     let loaded = LoadedRun::<MnistData>::open(APP, &args.checkpoint)?;
     let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("sweep"));
     if args.replot {
@@ -64,7 +64,7 @@ pub fn run(args: &SweepArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     for (kind, nfe) in plan {
         let sampler = sampler_at(kind, nfe, args, spec);
         let started = Instant::now();
-        let pixels = digits(&model, spec, &sampler, args.n, device, batch_slices)?;
+        let pixels = digits(&model, spec, &sampler, args.n, device, execution)?;
         let seconds_per_image = started.elapsed().as_secs_f64() / args.n as f64;
         let images: Vec<f32> = pixels.iter().map(|v| v * 2.0 - 1.0).collect();
         let report = evaluator.evaluate(&images, None, 0);

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
-use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNet2DModel};
-use ddpm_run::{ImageRun, Start, print_model};
+use ddpm_nets::{ImageNetwork, ImageNetworkTask};
+use ddpm_run::{Execution, ImageRun, RunStart, print_model};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_train::{Batch, ClassConditioning, FitHooks, TrainConfig, TrainError, Trainer};
 
@@ -22,18 +22,32 @@ const DEFAULT_STEPS: usize = 6000;
 /// Checkpoints every this many steps unless `--checkpoint-every` says otherwise (about 2 minutes on 2 cores).
 const CHECKPOINT_EVERY: usize = 250;
 
-pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
     let start = if args.run.resume {
-        Start::Resume
+        RunStart::Resume
     } else {
         let prediction = args.objective.prediction;
         let run = run::new_run(args.network, args.schedule, args.timesteps, prediction, args.run.seed, args.conditional);
-        Start::New { run, train: args.objective.apply(train_config(args)) }
+        RunStart::New { run, train: args.objective.apply(train_config(args)) }
     };
     let session = ImageRun::<MnistData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
-    match session.description().network {
-        NetworkConfig::UNet2D(_) => train_network::<UNet2DModel>(args, &session, device, batch_slices),
-        _ => train_network::<UNet>(args, &session, device, batch_slices),
+    let task = TrainTask { args, session: &session, device, execution };
+    session.description().network.run_image_task(task)?
+}
+
+/// Training the session's network, whatever its type.
+struct TrainTask<'a> {
+    args: &'a TrainArgs,
+    session: &'a ImageRun<MnistData>,
+    device: &'a Device,
+    execution: Execution,
+}
+
+impl ImageNetworkTask for TrainTask<'_> {
+    type Output = anyhow::Result<()>;
+
+    fn run<N: ImageNetwork>(self) -> Self::Output {
+        train_network::<N>(self.args, self.session, self.device, self.execution)
     }
 }
 
@@ -42,7 +56,7 @@ fn train_network<N: ImageNetwork>(
     args: &TrainArgs,
     session: &ImageRun<MnistData>,
     device: &Device,
-    batch_slices: usize,
+    execution: Execution,
 ) -> anyhow::Result<()> {
     let autodiff = device.clone().autodiff();
     let model: N = session.init_model(&autodiff)?;
@@ -52,7 +66,7 @@ fn train_network<N: ImageNetwork>(
     }
 
     let spec = session.description();
-    let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), spec.experiment.padded)?;
+    let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), spec.experiment.padded).map_err(ddpm_run::data_error)?;
     std::fs::create_dir_all(args.out.join("samples"))?;
     ddpm_data::write_atomically(&args.out.join("run.json"), serde_json::to_string_pretty(spec)?.as_bytes())?;
     let batch_size = session.batch_size();
@@ -87,8 +101,8 @@ fn train_network<N: ImageNetwork>(
             Some(Evaluations { every, n: args.eval_samples, evaluator, log: args.out.join("metrics.jsonl"), last: None })
         }
     };
-    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, batch_slices, eval };
-    let trained = session.train(model, next_batch, &mut grids, batch_slices)?;
+    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, execution, eval };
+    let trained = session.train(model, next_batch, &mut grids, execution)?;
     let last = trained.trainer.step_count();
     grids.draw(&trained.trainer, last)?;
     println!("  wrote {}/{{checkpoint/, metrics.jsonl, loss.png, samples/step-{last}.png}}", args.out.display());
@@ -111,7 +125,7 @@ struct SampleGrids<'a> {
     dir: PathBuf,
     spec: &'a MnistRun,
     device: &'a Device,
-    batch_slices: usize,
+    execution: Execution,
     eval: Option<Evaluations>,
 }
 
@@ -135,8 +149,8 @@ impl Evaluations {
             .with_clip_x0(spec.sampler.clip_x0)
     }
 
-    fn evaluate<N: ImageNetwork>(&mut self, trainer: &Trainer<N>, spec: &MnistRun, device: &Device, threads: usize) -> anyhow::Result<()> {
-        let pixels = digits(&trainer.sampling_model(), spec, &Self::sampler(spec), self.n, device, threads)?;
+    fn evaluate<N: ImageNetwork>(&mut self, trainer: &Trainer<N>, spec: &MnistRun, device: &Device, execution: Execution) -> anyhow::Result<()> {
+        let pixels = digits(&trainer.sampling_model(), spec, &Self::sampler(spec), self.n, device, execution)?;
         let images: Vec<f32> = pixels.iter().map(|v| v * 2.0 - 1.0).collect();
         let report = self.evaluator.evaluate(&images, None, 0);
         let line = serde_json::json!({ "step": trainer.step_count(), "eval": &report });
@@ -149,7 +163,7 @@ impl Evaluations {
 
 impl SampleGrids<'_> {
     fn draw<N: ImageNetwork>(&self, trainer: &Trainer<N>, step: usize) -> Result<(), TrainError> {
-        let pixels = preview(&trainer.sampling_model(), self.spec, 16, self.device, self.batch_slices)
+        let pixels = preview(&trainer.sampling_model(), self.spec, 16, self.device, self.execution)
             .map_err(|e| TrainError::Hook(format!("{e:#}")))?;
         let shape = self.spec.batch_shape(16);
         ddpm_data::image::write_grid(&self.dir.join(format!("step-{step}.png")), &pixels, shape, 8, 2)
@@ -166,7 +180,7 @@ impl<N: ImageNetwork> FitHooks<N> for SampleGrids<'_> {
         if let Some(eval) = &mut self.eval
             && step.is_multiple_of(eval.every)
         {
-            eval.evaluate(trainer, self.spec, self.device, self.batch_slices).map_err(|e| TrainError::Hook(format!("{e:#}")))?;
+            eval.evaluate(trainer, self.spec, self.device, self.execution).map_err(|e| TrainError::Hook(format!("{e:#}")))?;
         }
         Ok(())
     }

@@ -4,8 +4,8 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_nets::{UNet, UNetConfig};
-use ddpm_sample::{DdimSampler, ReverseProcess, Spacing};
-use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
+use ddpm_sample::{DdimSampler, Sampler, Spacing};
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
 use ddpm_train::{TrainConfig, Trainer};
 
 fn network() -> UNetConfig {

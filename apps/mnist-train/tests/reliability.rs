@@ -81,7 +81,7 @@ fn a_run_whose_only_complete_checkpoint_is_the_temporary_one_is_found_and_not_ov
     std::fs::rename(run_dir.join("checkpoint"), run_dir.join(".checkpoint.tmp")).unwrap();
     let data = mnist_dir();
     let new_run = ["train", "--data-dir", data.to_str().unwrap(), "--out", "run", "--steps", "2", "--sample-every", "0"];
-    refused(cwd, &run_dir, &new_run, 1, "it already holds a training run: add --resume");
+    refused(cwd, &run_dir, &new_run, 1, "already holds a training run (add --resume");
     let sampled = run(cwd, &["sample", "--checkpoint", "run", "--n", "2", "--steps", "2", "--out", "samples"]);
     assert!(sampled.status.success(), "{}", stderr(&sampled));
     let resumed = run(cwd, &["train", "--resume", "--out", "run", "--data-dir", data.to_str().unwrap(), "--steps", "4"]);
@@ -108,7 +108,7 @@ fn an_edited_state_json_is_refused_naming_the_field_by_every_command() {
         ("/run/network/UNet/time_mlp_layers", serde_json::json!(3), "time_mlp_layers must be 1 or 2"),
         ("/run/data/image_size", serde_json::json!(16), "the data has 1 channels of 16 pixels"),
         ("/run/data/channels", serde_json::json!(3), "the data has 3 channels of 28 pixels"),
-        ("/train/batch_size", serde_json::json!(0), "the batch size must be at least 1"),
+        ("/train/batch_size", serde_json::json!(0), "batch_size = 0: must be at least 1"),
     ];
     for (pointer, value, message) in cases {
         let mut edited = original.clone();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use ddpm_run::numbers::{count, positive};
 use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
-use ddpm_schedule::NamedSchedule;
+use ddpm_core::NamedSchedule;
 
 use crate::preset::Preset;
 
@@ -37,6 +37,12 @@ pub struct Args {
     pub backend: BackendArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl ddpm_run::AppArgs for Args {
+    fn backend(&self) -> &BackendArgs {
+        &self.backend
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,7 +127,7 @@ pub struct ForwardArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [NamedSchedule::Linear, NamedSchedule::Cosine, NamedSchedule::CosineClamped])]
     pub schedule: Vec<NamedSchedule>,
     /// Diffusion steps T.
-    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub timesteps: usize,
     /// Noise levels shown, from t = 0 to t = T - 1.
     #[arg(long, default_value_t = 10, value_parser = count(2..=100))]

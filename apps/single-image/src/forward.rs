@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::SingleImage;
 use ddpm_data::image::{to_unit_range, write_grid};
-use ddpm_schedule::{NoiseRng, NoiseSchedule};
+use ddpm_core::{NoiseRng, NoiseSchedule};
 
 use crate::cli::ForwardArgs;
 

@@ -3,7 +3,7 @@
 use clap::ValueEnum;
 use ddpm_nets::UNetConfig;
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
-use ddpm_schedule::BetaSchedule;
+use ddpm_core::BetaSchedule;
 use ddpm_train::{LrSchedule, TrainConfig};
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor};
 use ddpm_data::image::{psnr, ssim, to_unit_range, write_grid};
 use ddpm_nets::ImageDenoiser;
-use ddpm_run::{SampleRequest, sample_images};
+use ddpm_run::{Execution, SampleRequest, sample_images};
 use ddpm_sample::SamplerConfig;
 use serde::Serialize;
 
@@ -23,8 +23,8 @@ pub struct Request<'a> {
     pub seed: u64,
     /// The target, `[channels, size, size]` in [0, 1].
     pub target: &'a [f32],
-    /// Slices of the batch sampled at once (see `ReverseProcess::threads`).
-    pub threads: usize,
+    /// How the batch is cut (see `ddpm_run::BackendArgs::execution`).
+    pub execution: Execution,
     /// The x_T to start from (`sample --init-noise`), `[n, channels, size, size]`.
     pub init_noise: Option<&'a Tensor<4>>,
 }
@@ -72,7 +72,7 @@ pub fn sample_and_report(
         sampler: request.sampler,
         n: request.n,
         seed: request.seed,
-        threads: request.threads,
+        execution: request.execution,
         trajectory_every: Some(every),
         progress: true,
         classes: None,

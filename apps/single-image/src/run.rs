@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use ddpm_nets::NetworkConfig;
 use ddpm_run::{Experiment, ImageShape, RunDescription};
-use ddpm_schedule::Prediction;
+use ddpm_core::Prediction;
 use serde::{Deserialize, Serialize};
 
 use crate::preset::Preset;

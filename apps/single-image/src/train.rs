@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::SingleImage;
 use ddpm_data::image::write_grid;
 use ddpm_nets::UNet;
-use ddpm_run::{ImageRun, Start, print_model};
+use ddpm_run::{Execution, ImageRun, RunStart, print_model};
 use ddpm_train::{FitEnd, NoHooks, TrainConfig};
 
 use crate::cli::TrainArgs;
@@ -14,12 +14,12 @@ use crate::run::{self, APP, SingleImageData, SingleImageRun, TARGET_NPY, image_s
 /// Checkpoints every this many steps unless `--checkpoint-every` says otherwise.
 const CHECKPOINT_EVERY: usize = 500;
 
-pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Result<()> {
+pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
     let (start, image) = if args.run.resume {
-        (Start::Resume, None)
+        (RunStart::Resume, None)
     } else {
         let (run, train, image) = new_run(args)?;
-        (Start::New { run, train }, Some(image))
+        (RunStart::New { run, train }, Some(image))
     };
     let session = ImageRun::<SingleImageData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
     let spec = session.description();
@@ -48,13 +48,13 @@ pub fn run(args: &TrainArgs, device: &Device, batch_slices: usize) -> anyhow::Re
     // Every step sees the same image, each copy at its own t and noise.
     let from_unit = target.iter().map(|v| v * 2.0 - 1.0).collect::<Vec<f32>>().repeat(batch_size);
     let batch = Tensor::<4>::from_data(TensorData::new(from_unit, spec.batch_shape(batch_size)), &autodiff);
-    let trained = session.train(model, || batch.clone(), &mut NoHooks, batch_slices)?;
+    let trained = session.train(model, || batch.clone(), &mut NoHooks, execution)?;
     let written = if session.is_resumed() { "" } else { "target.png, " };
     println!("  wrote {}/{{{written}checkpoint/, metrics.jsonl, loss.png}}", args.out.display());
     if trained.end != FitEnd::Finished || args.samples == 0 {
         return Ok(());
     }
-    let request = Request { sampler: &spec.sampler, n: args.samples, seed: 0, target: &target, threads: batch_slices, init_noise: None };
+    let request = Request { sampler: &spec.sampler, n: args.samples, seed: 0, target: &target, execution, init_noise: None };
     let steps = trained.trainer.step_count();
     let mut summary = sample_and_report(&trained.trainer.sampling_model(), spec, steps, &request, &args.out, device)?;
     summary.training = Some(serde_json::json!({

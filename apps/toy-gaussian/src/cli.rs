@@ -61,7 +61,7 @@ pub struct Args {
     pub data_seed: Option<u64>,
 
     /// Number of diffusion steps T. [1000 | 1000]
-    #[arg(long, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub timesteps: Option<usize>,
     /// Beta schedule. [linear | linear]
     #[arg(long, value_enum)]

@@ -3,7 +3,7 @@
 use burn::config::Config;
 use ddpm_nets::{Activation, MlpConfig, TimeEncoding};
 use ddpm_sample::VarianceType;
-use ddpm_schedule::BetaSchedule;
+use ddpm_core::BetaSchedule;
 use ddpm_train::{LrSchedule, TrainConfig};
 
 use crate::cli::{ActivationKind, Args, LrScheduleKind, Preset, ScheduleKind, TimeEncodingKind, VarianceKind};

@@ -4,9 +4,9 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{GaussianDataset, Normal1d, mean_std, plot, write_atomically, write_npy_f32};
-use ddpm_run::{Stopwatch, Timing, WithProgressBar, progress_bar};
-use ddpm_sample::{DdpmSampler, Estimator, ReverseProcess};
-use ddpm_schedule::{NoiseRng, NoiseSchedule};
+use ddpm_run::{Execution, Stopwatch, Timing, WithProgressBar, progress_bar};
+use ddpm_sample::{DdpmSampler, Estimator, SamplingChain};
+use ddpm_core::{NoiseRng, NoiseSchedule};
 use ddpm_train::{NoHooks, train};
 use serde::Serialize;
 use std::path::Path;
@@ -39,9 +39,9 @@ pub struct Summary {
 /// What a run writes into its folder; a folder holding any of them is another run's.
 pub const OUTPUTS: [&str; 6] = ["samples.npy", "histogram.png", "loss.png", "loss.csv", "config.json", "summary.json"];
 
-/// Runs the experiment on `device` and writes everything into `out`; training and sampling split the
-/// batch into `slices` that run at once.
-pub fn run(config: &ToyConfig, device: &Device, device_name: &str, slices: usize, out: &Path) -> Result<Summary> {
+/// Runs the experiment on `device` and writes everything into `out`; training and sampling cut the
+/// batch as `execution` says.
+pub fn run(config: &ToyConfig, device: &Device, device_name: &str, execution: Execution, out: &Path) -> Result<Summary> {
     if let Some(file) = OUTPUTS.iter().find(|file| out.join(file).exists()) {
         anyhow::bail!("{} already holds a run ({file}): pick another --out, or delete that folder", out.display());
     }
@@ -62,7 +62,7 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, slices: usize
     let stopwatch = Stopwatch::start();
     let mut no_hooks = NoHooks;
     let mut progress = WithProgressBar::new(0, config.train.steps, &mut no_hooks);
-    let trained = train(model, data_tensor, &schedule, &config.train, &train_device, slices, &mut progress)?;
+    let trained = train(model, data_tensor, &schedule, &config.train, &train_device, execution, &mut progress)?;
     progress.finish();
     let train_timing = stopwatch.stop();
 
@@ -70,12 +70,14 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, slices: usize
     let bar = progress_bar(config.timesteps, "sampling");
     let stopwatch = Stopwatch::start();
     let estimator = Estimator::new(&schedule, config.train.prediction);
-    let sampled = DdpmSampler::with_estimator(estimator, config.variance).with_threads(slices).sample(
+    let sampler = DdpmSampler::with_estimator(estimator, config.variance);
+    let sampled = SamplingChain::new(execution).run(
+        &sampler,
         &model,
         [config.samples, 1],
+        None,
         &mut NoiseRng::new(config.sample_seed),
         device,
-        None,
         |done, _| bar.set_position(done as u64),
     );
     let samples: Vec<f32> = sampled.samples.into_data().try_into_vec::<f32>().context("reading the samples back")?;

@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc, tuned by `BackendArgs::init` (see `ddpm_run`'s allocator notes).
+#[global_allocator]
+static ALLOCATOR: ddpm_run::MiMalloc = ddpm_run::MiMalloc;
+
 fn main() -> ExitCode {
     ddpm_run::exit_quietly_on_broken_pipe();
     ddpm_run::exit_code(run(&cli::Args::parse()))
@@ -17,11 +21,7 @@ fn run(args: &cli::Args) -> anyhow::Result<()> {
     let config = config::ToyConfig::from_args(args)?;
     let device = args.backend.init().map_err(anyhow::Error::msg)?;
     let choice = args.backend.choice().map_err(anyhow::Error::msg)?;
-    // On the CPU, training and sampling run one slice of the batch per core the kernels leave free.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = args.backend.threads;
-    let slices = if choice.is_cpu() && threads > 0 { (cores / threads).max(1) } else { 1 };
-    let s = experiment::run(&config, &device, choice.name(), slices, &args.out)?;
+    let s = experiment::run(&config, &device, choice.name(), args.backend.execution(), &args.out)?;
     println!("toy-gaussian ({:?} preset) on {}", args.preset, choice);
     println!("  data     N({}, {}^2), {} points", s.target_mean, s.target_std, config.data_points);
     println!(

@@ -2,9 +2,11 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+/// Why data could not be read or written. Every variant names the file or setting at fault; none
+/// names a command-line flag (the apps add those).
 #[derive(Debug, Error)]
 pub enum DataError {
-    #[error("cannot write {path}: {source}. Check that the folder exists and is writable, or pick another with --out")]
+    #[error("cannot write {path}: {source}. Check that the folder exists and is writable")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
@@ -20,7 +22,7 @@ pub enum DataError {
     ChecksumMismatch { path: PathBuf, expected: String, actual: String },
     #[error(
         "MNIST files missing: {missing:?}. Looked in {searched:?}; download failed: {reason}\n\
-         Put the four official files (e.g. train-images-idx3-ubyte.gz) in one folder and pass it with --data-dir, \
+         Put the four official files (e.g. train-images-idx3-ubyte.gz) in one folder and name it, \
          set DDPM_DATA_DIR, or copy them into datasets/mnist/"
     )]
     MissingMnist { searched: Vec<PathBuf>, missing: Vec<String>, reason: String },
@@ -28,9 +30,22 @@ pub enum DataError {
     NotAnImage { path: PathBuf, found: String },
     #[error("{path} cannot be decoded ({reason}); it may be truncated or corrupt: re-export or re-download it")]
     BadImage { path: PathBuf, reason: String },
-    /// A folder of images that cannot be trained on (missing, empty, unreadable files), with the fix.
+    #[error(
+        "a {width} x {height} image resized to {size} pixels on its shorter side is too large to load \
+         (at most {max} pixels before and after resizing); crop it nearer to a square or shrink it first"
+    )]
+    ImageTooLarge { width: u64, height: u64, size: usize, max: u64 },
     #[error("{0}")]
-    ImageFolder(String),
+    Download(String),
+    #[error("{} is not a folder of PNG or JPEG images", path.display())]
+    NotAFolder { path: PathBuf },
+    #[error("{} holds no PNG or JPEG files (searched all its subfolders)", path.display())]
+    NoImages { path: PathBuf },
+    /// Some images of a folder cannot be read; `listing` has a line per file (the first few).
+    #[error("{bad} of the {total} images under {} cannot be read:\n{listing}\nfix or remove them", dir.display())]
+    UnreadableImages { dir: PathBuf, bad: usize, total: usize, listing: String },
+    #[error("none of the {total} image files under {} can be read:\n{listing}", dir.display())]
+    NoReadableImages { dir: PathBuf, total: usize, listing: String },
     #[error("cannot draw {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
 }

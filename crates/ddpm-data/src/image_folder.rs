@@ -63,14 +63,11 @@ impl ImageFolder {
         mut on_file: impl FnMut(usize, usize),
     ) -> Result<Self, DataError> {
         if !dir.is_dir() {
-            return Err(DataError::ImageFolder(format!(
-                "{} is not a folder; --data-dir names a folder of PNG or JPEG images",
-                dir.display()
-            )));
+            return Err(DataError::NotAFolder { path: dir.into() });
         }
         let files = Self::list(dir)?;
         if files.is_empty() {
-            return Err(DataError::ImageFolder(format!("{} holds no PNG or JPEG files (searched all its subfolders)", dir.display())));
+            return Err(DataError::NoImages { path: dir.into() });
         }
         let (mut pixels, mut skipped, mut listing) = (Vec::new(), Vec::new(), String::new());
         for (i, file) in files.iter().enumerate() {
@@ -87,21 +84,10 @@ impl ImageFolder {
         }
         let count = files.len() - skipped.len();
         if !skipped.is_empty() && !skip_bad {
-            return Err(DataError::ImageFolder(format!(
-                "{} of the {} images under {} cannot be read:\n{}\nfix or remove them, or pass --skip-bad to train without them",
-                skipped.len(),
-                files.len(),
-                dir.display(),
-                listed(&skipped)
-            )));
+            return Err(DataError::UnreadableImages { dir: dir.into(), bad: skipped.len(), total: files.len(), listing: listed(&skipped) });
         }
         if count == 0 {
-            return Err(DataError::ImageFolder(format!(
-                "none of the {} image files under {} can be read:\n{}",
-                files.len(),
-                dir.display(),
-                listed(&skipped)
-            )));
+            return Err(DataError::NoReadableImages { dir: dir.into(), total: files.len(), listing: listed(&skipped) });
         }
         Ok(Self { pixels, count, channels, size, skipped, fingerprint: hex_sha256(listing.as_bytes()) })
     }

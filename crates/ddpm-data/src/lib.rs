@@ -1,5 +1,15 @@
 //! Data for diffusion experiments and the files they write: datasets (1-D Gaussian, one photograph,
-//! MNIST), image quality metrics, `.npy` arrays and PNG plots.
+//! MNIST, image folders), image quality metrics, `.npy` arrays, PNG plots and grids, and atomic writes.
+//! Nothing here knows tensors or networks: everything is plain `f32` slices with their shapes.
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("x.npy");
+//! ddpm_data::write_npy_f32(&path, &[1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+//! let (values, shape) = ddpm_data::read_npy_f32(&path)?;
+//! assert_eq!((values, shape), (vec![1.0, 2.0, 3.0, 4.0], vec![2, 2]));
+//! # Ok::<(), ddpm_data::DataError>(())
+//! ```
 
 mod atomic;
 mod batches;

@@ -97,13 +97,13 @@ impl Mnist {
             None => {
                 let target = PathBuf::from(DEFAULT_MNIST_DIR);
                 let downloaded = match std::env::var_os(OFFLINE_ENV) {
-                    Some(_) => Err(format!("downloads are disabled ({OFFLINE_ENV} is set)")),
+                    Some(_) => Err(DataError::Download(format!("downloads are disabled ({OFFLINE_ENV} is set)"))),
                     None => download_split(split, &target, &MIRRORS),
                 };
                 downloaded.map_err(|reason| DataError::MissingMnist {
                     searched: candidates.clone(),
                     missing: split.files().iter().map(|f| format!("{}.gz", f.name)).collect(),
-                    reason,
+                    reason: reason.to_string(),
                 })?;
                 target
             }
@@ -173,31 +173,50 @@ fn find_file(folder: &Path, name: &str) -> Option<PathBuf> {
 /// dimensions and values.
 pub fn read_idx(path: &Path, file: IdxFile) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let raw = std::fs::read(path).map_err(|source| DataError::Read { path: path.into(), source })?;
-    let bytes = decompress_if_gzip(&raw).map_err(|reason| DataError::BadIdx { path: path.into(), reason })?;
+    let bytes = decompress_if_gzip(&raw).map_err(|reason| bad_idx(path, reason))?;
     let actual = hex_sha256(&bytes);
     if actual != file.sha256 {
         return Err(DataError::ChecksumMismatch { path: path.into(), expected: file.sha256.into(), actual });
     }
-    parse_idx(&bytes, file.dims).map_err(|reason| DataError::BadIdx { path: path.into(), reason })
+    parse_idx(&bytes, file.dims).map_err(|reason| bad_idx(path, reason))
+}
+
+fn bad_idx(path: &Path, problem: IdxProblem) -> DataError {
+    DataError::BadIdx { path: path.into(), reason: problem.to_string() }
+}
+
+/// What is wrong with the bytes of an IDX file (the caller knows which file).
+#[derive(Debug, thiserror::Error)]
+enum IdxProblem {
+    #[error("{len} bytes is too short for an IDX header of {header_len} bytes")]
+    ShortHeader { len: usize, header_len: usize },
+    #[error("magic number {found:#010x}, expected {expected:#010x} (u8 values, {dims} dimensions)")]
+    Magic { found: u32, expected: u32, dims: usize },
+    #[error("header declares {shape:?} = {count} values, file holds {held}")]
+    Count { shape: Vec<usize>, count: String, held: usize },
+    #[error("broken gzip stream ({0}); delete the file and fetch it again")]
+    Gzip(String),
+    #[error("it unpacks to more than {MAX_IDX_BYTES} bytes, more than any MNIST file; delete it and fetch it again")]
+    TooLarge,
 }
 
 /// Parses an IDX u8 array of `dims` dimensions.
-fn parse_idx(bytes: &[u8], dims: usize) -> Result<(Vec<usize>, Vec<u8>), String> {
+fn parse_idx(bytes: &[u8], dims: usize) -> Result<(Vec<usize>, Vec<u8>), IdxProblem> {
     let header_len = 4 + 4 * dims;
     if bytes.len() < header_len {
-        return Err(format!("{} bytes is too short for an IDX header of {header_len} bytes", bytes.len()));
+        return Err(IdxProblem::ShortHeader { len: bytes.len(), header_len });
     }
     let word = |i: usize| u32::from_be_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]);
     let expected_magic = 0x0800 | dims as u32;
     if word(0) != expected_magic {
-        return Err(format!("magic number {:#010x}, expected {expected_magic:#010x} (u8 values, {dims} dimensions)", word(0)));
+        return Err(IdxProblem::Magic { found: word(0), expected: expected_magic, dims });
     }
     let shape: Vec<usize> = (1..=dims).map(|i| word(i) as usize).collect();
     let count = shape.iter().try_fold(1usize, |count, &dim| count.checked_mul(dim));
     let data = &bytes[header_len..];
     if count != Some(data.len()) {
         let count = count.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
-        return Err(format!("header declares {shape:?} = {count} values, file holds {}", data.len()));
+        return Err(IdxProblem::Count { shape, count, held: data.len() });
     }
     Ok((shape, data.to_vec()))
 }
@@ -207,7 +226,7 @@ fn parse_idx(bytes: &[u8], dims: usize) -> Result<(Vec<usize>, Vec<u8>), String>
 const MAX_IDX_BYTES: u64 = 64 << 20;
 
 /// Gunzips `bytes` when they start with the gzip magic, else returns them as they are.
-fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, IdxProblem> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes.to_vec());
     }
@@ -215,9 +234,9 @@ fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     flate2::read::GzDecoder::new(bytes)
         .take(MAX_IDX_BYTES + 1)
         .read_to_end(&mut out)
-        .map_err(|e| format!("broken gzip stream ({e}); delete the file and fetch it again"))?;
+        .map_err(|e| IdxProblem::Gzip(e.to_string()))?;
     if out.len() as u64 > MAX_IDX_BYTES {
-        return Err(format!("it unpacks to more than {MAX_IDX_BYTES} bytes, more than any MNIST file; delete it and fetch it again"));
+        return Err(IdxProblem::TooLarge);
     }
     Ok(out)
 }
@@ -228,8 +247,8 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 /// Downloads both files of `split` into `folder` (as `.gz`), verifying each one's checksum.
-fn download_split(split: MnistSplit, folder: &Path, mirrors: &[&str]) -> Result<(), String> {
-    std::fs::create_dir_all(folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+fn download_split(split: MnistSplit, folder: &Path, mirrors: &[&str]) -> Result<(), DataError> {
+    std::fs::create_dir_all(folder).map_err(|source| DataError::Write { path: folder.into(), source })?;
     for file in split.files() {
         let target = folder.join(format!("{}.gz", file.name));
         if target.is_file() {
@@ -237,9 +256,9 @@ fn download_split(split: MnistSplit, folder: &Path, mirrors: &[&str]) -> Result<
         }
         let urls: Vec<String> = mirrors.iter().map(|m| format!("{m}{}.gz", file.name)).collect();
         download_first(&urls, &target, |bytes| {
-            let unpacked = decompress_if_gzip(bytes)?;
+            let unpacked = decompress_if_gzip(bytes).map_err(|problem| DataError::Download(problem.to_string()))?;
             let actual = hex_sha256(&unpacked);
-            if actual == file.sha256 { Ok(()) } else { Err(format!("sha256 {actual}, expected {}", file.sha256)) }
+            if actual == file.sha256 { Ok(()) } else { Err(DataError::Download(format!("sha256 {actual}, expected {}", file.sha256))) }
         })?;
     }
     Ok(())
@@ -254,8 +273,8 @@ mod tests {
         let mut bytes = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2];
         bytes.extend([0, 255, 10, 20]);
         assert_eq!(parse_idx(&bytes, 3).unwrap(), (vec![2, 1, 2], vec![0, 255, 10, 20]));
-        assert!(parse_idx(&bytes[..18], 3).unwrap_err().contains("file holds 2"));
-        assert!(parse_idx(&bytes, 1).unwrap_err().contains("magic number"));
+        assert!(parse_idx(&bytes[..18], 3).unwrap_err().to_string().contains("file holds 2"));
+        assert!(parse_idx(&bytes, 1).unwrap_err().to_string().contains("magic number"));
     }
 
     #[test]
@@ -264,7 +283,7 @@ mod tests {
             let mut bytes = vec![0, 0, 8, 3];
             dims.iter().for_each(|d| bytes.extend(d.to_be_bytes()));
             bytes.extend([0, 255, 10, 20]);
-            assert!(parse_idx(&bytes, 3).unwrap_err().contains("header declares"), "{dims:?}");
+            assert!(parse_idx(&bytes, 3).unwrap_err().to_string().contains("header declares"), "{dims:?}");
         }
     }
 
@@ -276,7 +295,7 @@ mod tests {
         (0..65).for_each(|_| std::io::Write::write_all(&mut encoder, &zeros).unwrap());
         encoder.finish().unwrap();
         assert!(packed.len() < 1 << 20, "65 MiB of zeros pack small ({} bytes)", packed.len());
-        assert!(decompress_if_gzip(&packed).unwrap_err().contains("more than any MNIST file"));
+        assert!(decompress_if_gzip(&packed).unwrap_err().to_string().contains("more than any MNIST file"));
     }
 
     #[test]
@@ -298,7 +317,7 @@ mod tests {
         let target = tempfile::tempdir().unwrap();
         let mirror = format!("file://{}/", empty.path().display());
         let err = download_split(MnistSplit::Test, target.path(), &[mirror.as_str()]).unwrap_err();
-        assert!(err.contains("t10k-images-idx3-ubyte.gz"), "{err}");
+        assert!(err.to_string().contains("t10k-images-idx3-ubyte.gz"), "{err}");
         assert!(!target.path().join("t10k-images-idx3-ubyte.gz").exists(), "nothing half-written is left behind");
     }
 }

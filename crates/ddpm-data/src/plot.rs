@@ -221,7 +221,7 @@ pub(crate) fn write_png(path: &Path, rgb: &[u8], width: u32, height: u32) -> Res
         let mut head = [0u8; 8];
         let is_png = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && head == SIGNATURE;
         if !is_png {
-            let reason = "it exists and is not a PNG, so it is not replaced; pick another --out".to_string();
+            let reason = "it exists and is not a PNG, so it is not replaced".to_string();
             return Err(DataError::Plot { path: path.into(), reason });
         }
     }

@@ -1,14 +1,16 @@
 //! Denoising networks: the eps_theta(x_t, t) of the DDPM paper (or its x_0 or v counterpart).
 //!
-//! Samplers and the trainer only see the [`Denoiser`] trait, so a trained network, an analytic
-//! oracle and a test double are interchangeable; [`NetworkConfig`] names any of the project's networks.
+//! Samplers and the trainer only see the [`Denoiser`] trait (`ddpm_core`'s, re-exported here), so a
+//! trained network, an analytic oracle and a test double are interchangeable, and neither crate
+//! depends on this one. [`NetworkConfig`] names any of the project's networks, and
+//! [`NetworkConfig::run_image_task`] is the one place that picks an image network's type from it.
 //! [`UNet2DModel`] is diffusers' U-Net, parameter for parameter ([`weights`] reads and writes its
 //! state dicts). [`Classifier`] is the digit classifier behind the quality metrics.
 
 mod activation;
 mod classes;
 mod classifier;
-mod denoiser;
+mod error;
 mod mlp;
 mod network;
 mod time;
@@ -18,9 +20,10 @@ pub mod weights;
 
 pub use activation::Activation;
 pub use classifier::{Classifier, ClassifierConfig};
-pub use denoiser::Denoiser;
+pub use error::NetError;
+pub use ddpm_core::Denoiser;
 pub use mlp::{Mlp, MlpConfig};
-pub use network::{AnyImageNetwork, ImageDenoiser, ImageNetwork, NetworkConfig};
+pub use network::{AnyImageNetwork, ImageDenoiser, ImageNetwork, ImageNetworkTask, NetworkConfig};
 pub use time::{TimeEncoding, TimeTable};
 pub use unet::{Attention, BasicUNet, BasicUNetConfig, Block, BlockStyle, Downsample, Level, UNet, UNetConfig};
 pub use unet2d::{DIFFUSERS_VERSION, DownBlockType, TimeProjection, UNet2DConfig, UNet2DModel, UpBlockType};

@@ -3,7 +3,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::{Activation, Denoiser, TimeEncoding, TimeTable};
+use crate::{Activation, Denoiser, NetError, TimeEncoding, TimeTable};
 
 /// A fully connected noise predictor for low-dimensional data.
 ///
@@ -38,15 +38,15 @@ pub struct Mlp {
 
 impl MlpConfig {
     /// Explains the first setting that cannot work.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NetError> {
         if self.data_dim == 0 {
-            return Err("the MLP needs at least one feature per example (data_dim >= 1)".into());
+            return Err(NetError::config("mlp", "data_dim", "the MLP needs at least one feature per example (data_dim >= 1)"));
         }
         if self.hidden.contains(&0) {
-            return Err(format!("every hidden layer needs at least one unit (got widths {:?})", self.hidden));
+            return Err(NetError::config("mlp", "hidden", format!("every hidden layer needs at least one unit (got widths {:?})", self.hidden)));
         }
         if self.time_encoding.width() == 0 {
-            return Err("the sinusoidal time embedding needs a width of at least 1".into());
+            return Err(NetError::config("mlp", "time_encoding", "the sinusoidal time embedding needs a width of at least 1"));
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Device;
 
-use crate::{Denoiser, MlpConfig, UNet, UNet2DConfig, UNet2DModel, UNetConfig};
+use crate::{Denoiser, MlpConfig, NetError, UNet, UNet2DConfig, UNet2DModel, UNetConfig};
 
 /// One of the project's denoising networks, with its settings.
 #[derive(Config, Debug)]
@@ -29,7 +29,7 @@ impl NetworkConfig {
     }
 
     /// Explains the first setting that cannot work.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NetError> {
         match self {
             Self::Mlp(config) => config.validate(),
             Self::UNet(config) => config.validate(),
@@ -65,6 +65,27 @@ impl NetworkConfig {
     }
 }
 
+/// Work done with an image network whose type only the run's [`NetworkConfig`] knows:
+/// [`NetworkConfig::run_image_task`] picks the type in one place, so the work is written once,
+/// generic over [`ImageNetwork`].
+pub trait ImageNetworkTask {
+    type Output;
+
+    /// The work, on networks of type `N`.
+    fn run<N: ImageNetwork>(self) -> Self::Output;
+}
+
+impl NetworkConfig {
+    /// Runs `task` on the image network type this config builds; the MLP is refused.
+    pub fn run_image_task<T: ImageNetworkTask>(&self, task: T) -> Result<T::Output, NetError> {
+        match self {
+            Self::UNet(_) => Ok(task.run::<UNet>()),
+            Self::UNet2D(_) => Ok(task.run::<UNet2DModel>()),
+            Self::Mlp(_) => Err(NetError::NotAnImageNetwork { network: self.name() }),
+        }
+    }
+}
+
 /// An image denoiser that samples can be drawn from, class by class when it is class-conditional.
 pub trait ImageDenoiser: Denoiser<4> {
     /// The classes of a class-conditional network, not counting its "no class" embedding (which is
@@ -74,10 +95,10 @@ pub trait ImageDenoiser: Denoiser<4> {
 
 /// An image network the run lifecycle trains and checkpoints: the project's [`UNet`] or diffusers'
 /// [`UNet2DModel`]. A training command picks the type from the run's [`NetworkConfig`].
-pub trait ImageNetwork: ImageDenoiser + Module + std::fmt::Display {
+pub trait ImageNetwork: ImageDenoiser + Module + std::fmt::Display + Into<AnyImageNetwork> {
     /// The network `config` describes, with fresh weights on `device`, or why `config` is not this
     /// kind of network (or cannot be built).
-    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, String>;
+    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, NetError>;
 }
 
 /// A trained image network of either kind, for code that only samples it (its type is known only
@@ -97,6 +118,18 @@ impl Denoiser<4> for AnyImageNetwork {
     }
 }
 
+impl From<UNet> for AnyImageNetwork {
+    fn from(net: UNet) -> Self {
+        Self::UNet(net)
+    }
+}
+
+impl From<UNet2DModel> for AnyImageNetwork {
+    fn from(net: UNet2DModel) -> Self {
+        Self::UNet2D(net)
+    }
+}
+
 impl ImageDenoiser for AnyImageNetwork {
     fn classes(&self) -> Option<usize> {
         match self {
@@ -106,8 +139,8 @@ impl ImageDenoiser for AnyImageNetwork {
     }
 }
 
-fn another_network(config: &NetworkConfig, wanted: &str) -> String {
-    format!("the run's network is the {}, not the {wanted}", config.name())
+fn another_network(config: &NetworkConfig, wanted: &'static str) -> NetError {
+    NetError::AnotherNetwork { found: config.name(), wanted }
 }
 
 impl ImageDenoiser for UNet {
@@ -117,7 +150,7 @@ impl ImageDenoiser for UNet {
 }
 
 impl ImageNetwork for UNet {
-    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, String> {
+    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, NetError> {
         match config {
             NetworkConfig::UNet(c) => c.validate().map(|()| c.init(device)),
             other => Err(another_network(other, "unet")),
@@ -132,7 +165,7 @@ impl ImageDenoiser for UNet2DModel {
 }
 
 impl ImageNetwork for UNet2DModel {
-    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, String> {
+    fn init_from(config: &NetworkConfig, device: &Device) -> Result<Self, NetError> {
         match config {
             NetworkConfig::UNet2D(c) => c.validate().map(|()| c.init(device)),
             other => Err(another_network(other, "unet2d")),

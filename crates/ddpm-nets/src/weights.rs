@@ -9,6 +9,8 @@ use burn::module::Module;
 use burn::store::{BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::DType;
 
+use crate::NetError;
+
 /// How many names a message lists before it says "and N more".
 const LISTED: usize = 5;
 
@@ -17,16 +19,16 @@ const LISTED: usize = 5;
 ///
 /// Refuses, naming the tensors, a file that lacks a parameter, holds one of another shape, or holds
 /// tensors the model has no place for (a different architecture, which loading partially would hide).
-pub fn load_safetensors<M: Module>(mut model: M, path: &Path, renames: &[(&str, &str)]) -> Result<M, String> {
+pub fn load_safetensors<M: Module>(mut model: M, path: &Path, renames: &[(&str, &str)]) -> Result<M, NetError> {
     if !path.is_file() {
-        return Err(format!("{} does not exist", path.display()));
+        return Err(NetError::MissingWeights { path: path.into() });
     }
     let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
     let mut store = SafetensorsStore::from_file(path).with_from_adapter(adapter).allow_partial(true).validate(false);
     for (pattern, replacement) in renames {
         store = store.with_key_remapping(pattern, *replacement);
     }
-    let result = model.load_from(&mut store).map_err(|e| format!("cannot read {} as safetensors: {e}", path.display()))?;
+    let result = model.load_from(&mut store).map_err(|e| NetError::UnreadableWeights { path: path.into(), reason: e.to_string() })?;
     let problem = if let Some(error) = result.errors.first() {
         Some(format!("{error}{}", more(result.errors.len())))
     } else if !result.missing.is_empty() {
@@ -39,15 +41,15 @@ pub fn load_safetensors<M: Module>(mut model: M, path: &Path, renames: &[(&str, 
         None
     };
     match problem {
-        Some(problem) => Err(format!("{} does not fit this model's configuration: {problem}", path.display())),
+        Some(problem) => Err(NetError::WeightsDoNotFit { path: path.into(), problem }),
         None => Ok(model),
     }
 }
 
 /// Writes `model` as a safetensors PyTorch state dict (f32) at `path`, replacing any file there.
-pub fn save_safetensors<M: Module>(model: &M, path: &Path) -> Result<(), String> {
+pub fn save_safetensors<M: Module>(model: &M, path: &Path) -> Result<(), NetError> {
     let mut store = SafetensorsStore::from_file(path).with_to_adapter(BurnToPyTorchAdapter).overwrite(true).metadata("format", "pt");
-    model.save_into(&mut store).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    model.save_into(&mut store).map_err(|e| NetError::WriteWeights { path: path.into(), reason: e.to_string() })
 }
 
 fn listed(names: &[&str]) -> String {

@@ -1,5 +1,11 @@
 //! The apps' allocator: mimalloc, which reuses freed tensor buffers instead of returning them to the
-//! OS, with its purging of freed pages turned off.
+//! OS, with its purging of freed pages turned off. Each binary declares it (a library must not choose
+//! its users' allocator):
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static ALLOCATOR: ddpm_run::MiMalloc = ddpm_run::MiMalloc;
+//! ```
 //!
 //! By default mimalloc v3 hands idle freed pages back to the OS (`MADV_DONTNEED`) after a delay, and
 //! the next step's buffers fault them in afresh: the kernel's `clear_page` took 12% of a U-Net forward
@@ -8,15 +14,13 @@
 
 use libmimalloc_sys as sys;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// `mi_option_purge_delay` in the `mi_option_t` enum of the mimalloc v3 that libmimalloc-sys 0.1.49
 /// builds (`c_src/mimalloc/v3/include/mimalloc.h`); the crate exports no constant for it, so its
 /// version is pinned in Cargo.toml and [`tests::the_option_is_purge_delay`] checks the index.
 const PURGE_DELAY: sys::mi_option_t = 15;
 
-/// Turns purging off (delay -1), unless `MIMALLOC_PURGE_DELAY` in the environment chose a delay.
+/// Turns purging off (delay -1), unless `MIMALLOC_PURGE_DELAY` in the environment chose a delay. It
+/// acts only in a binary that declares [`MiMalloc`] its global allocator.
 pub(crate) fn keep_freed_pages() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: setting an option is thread-safe in mimalloc and takes plain integers.

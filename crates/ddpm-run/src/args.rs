@@ -7,7 +7,7 @@ use anyhow::Context;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
-use ddpm_schedule::Prediction;
+use ddpm_core::Prediction;
 use ddpm_train::{EmaConfig, LossWeighting, LrSchedule, TrainConfig};
 
 use crate::Weights;
@@ -137,7 +137,7 @@ pub struct SamplerArgs {
     #[arg(long, value_enum)]
     pub sampler: Option<SamplerKind>,
     /// Model evaluations of DDIM and the solvers (DDPM always takes all T). [default: the run's]
-    #[arg(long, value_parser = count(1..=ddpm_schedule::MAX_TIMESTEPS as u64))]
+    #[arg(long, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub steps: Option<usize>,
     /// DDIM noise: 0 is deterministic, 1 matches DDPM. [default: the run's]
     #[arg(long, allow_negative_numbers = true, value_parser = real(0.0..=1.0))]

@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::Device;
+use ddpm_exec::Execution;
 
 use crate::numbers::{MAX_THREADS, count};
 
@@ -139,7 +140,8 @@ pub struct BackendArgs {
     #[arg(long, global = true)]
     pub device: Option<DeviceChoice>,
     /// CPU threads for the flex and ndarray kernels; 0 uses every core. Training and sampling on these
-    /// backends also cut each batch into this many slices that run at the same time.
+    /// backends also cut each batch into slices that run at the same time, so that every core runs one:
+    /// one per kernel thread, or one per core when the kernels have fewer threads than cores.
     #[arg(long, global = true, default_value_t = 0, value_parser = count(0..=MAX_THREADS))]
     pub threads: usize,
 }
@@ -161,12 +163,15 @@ impl BackendArgs {
         }
     }
 
-    /// How many slices of a batch to train at once ([`ddpm_train::Trainer::with_batch_slices`]): one per
-    /// thread of the pool [`BackendArgs::init`] sized on the CPU backends, one on a GPU.
-    pub fn batch_slices(&self) -> usize {
+    /// How the trainer and the sampling chain cut a batch: on the CPU backends every core runs a slice
+    /// ([`Execution::cpu`] over the pool [`BackendArgs::init`] sized), on a GPU the batch runs whole.
+    pub fn execution(&self) -> Execution {
         match self.choice() {
-            Ok(choice) if choice.is_cpu() => rayon::current_num_threads(),
-            _ => 1,
+            Ok(choice) if choice.is_cpu() => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                Execution::cpu(rayon::current_num_threads(), cores)
+            }
+            _ => Execution::default(),
         }
     }
 }

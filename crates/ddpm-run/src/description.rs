@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::tensor::Device;
-use ddpm_nets::{AnyImageNetwork, ImageNetwork, NetworkConfig};
+use ddpm_nets::{AnyImageNetwork, ImageNetwork, ImageNetworkTask, NetworkConfig};
 use ddpm_sample::SamplerConfig;
-use ddpm_schedule::{BetaSchedule, NoiseSchedule, Prediction};
+use ddpm_core::{BetaSchedule, NoiseSchedule, Prediction};
 use ddpm_train::{CheckpointState, load_weights, read_state};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::advice::train_error;
 
 /// The shape and value range of the images a run trains on: `[channels, image_size, image_size]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,7 +70,7 @@ impl<E: Experiment> RunDescription<E> {
         if !(range[0].is_finite() && range[1].is_finite() && range[0] < range[1]) {
             return Err(format!("data.range {range:?} must be two finite numbers, black below white"));
         }
-        self.network.validate()?;
+        self.network.validate().map_err(|e| e.to_string())?;
         let [c_in, c_out, size] = self
             .network
             .image_io()
@@ -124,7 +126,7 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
         if crate::DiffusersPipeline::is_pipeline(path) {
             anyhow::bail!("{} is a diffusers pipeline folder, not a run of {app}: {app} cannot read it here", path.display());
         }
-        let (checkpoint, state) = read_state::<serde_json::Value>(path)?;
+        let (checkpoint, state) = read_state::<serde_json::Value>(path).map_err(train_error)?;
         let writer = state.run["app"].as_str().unwrap_or("an unknown program");
         anyhow::ensure!(writer == app, "{} holds a run of {writer}, not of {app}: use {writer} on it", checkpoint.display());
         let run: RunDescription<E> = serde_json::from_value(state.run)
@@ -158,15 +160,23 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
     /// the run kept no average). `N` must be the run's kind of network (see [`NetworkConfig`]).
     pub fn network<N: ImageNetwork>(&self, device: &Device, weights: Weights) -> anyhow::Result<N> {
         let model = N::init_from(&self.description().network, device).map_err(anyhow::Error::msg)?;
-        Ok(load_weights(model, &self.checkpoint, self.weights_used(weights) == Weights::Ema)?)
+        load_weights(model, &self.checkpoint, self.weights_used(weights) == Weights::Ema).map_err(train_error)
     }
 
     /// The run's network, of whichever kind it is, for sampling (see [`LoadedRun::network`]).
     pub fn sampling_network(&self, device: &Device, weights: Weights) -> anyhow::Result<AnyImageNetwork> {
-        Ok(match self.description().network {
-            NetworkConfig::UNet2D(_) => AnyImageNetwork::UNet2D(self.network(device, weights)?),
-            _ => AnyImageNetwork::UNet(self.network(device, weights)?),
-        })
+        struct Load<'a, E> {
+            run: &'a LoadedRun<E>,
+            device: &'a Device,
+            weights: Weights,
+        }
+        impl<E: DeserializeOwned + Experiment> ImageNetworkTask for Load<'_, E> {
+            type Output = anyhow::Result<AnyImageNetwork>;
+            fn run<N: ImageNetwork>(self) -> Self::Output {
+                Ok(self.run.network::<N>(self.device, self.weights)?.into())
+            }
+        }
+        self.description().network.run_image_task(Load { run: self, device, weights })?
     }
 
     /// The weights [`LoadedRun::network`] loads when asked for `weights`.

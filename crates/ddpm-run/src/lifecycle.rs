@@ -7,17 +7,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use burn::tensor::{Device, Tensor};
 use ddpm_nets::{ImageDenoiser, ImageNetwork};
-use ddpm_sample::{Guided, ReverseProcess, Sampled, SamplerConfig, Start as ChainStart};
-use ddpm_schedule::{NoiseRng, NoiseSchedule};
+use ddpm_exec::Execution;
+use ddpm_sample::{ChainStart, Guided, Sampled, SamplerConfig, SamplingChain};
+use ddpm_core::{NoiseRng, NoiseSchedule};
 use ddpm_train::{Batch, FitEnd, FitHooks, FitPlan, LossHistory, TrainConfig, Trainer, ensure_new_run_dir, fit, logged_losses};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::advice::train_error;
 use crate::{Experiment, LoadedRun, RunDescription, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c};
 
 /// How a `train` command starts.
 #[expect(clippy::large_enum_variant, reason = "made once per command and moved once")]
-pub enum Start<E> {
+pub enum RunStart<E> {
     /// A new run with this description and training config.
     New { run: RunDescription<E>, train: TrainConfig },
     /// The run in the output folder, continued with its own settings.
@@ -37,7 +39,7 @@ pub struct ImageRun<E> {
 }
 
 /// What [`ImageRun::train`] leaves: the trainer at its last step and how this session went.
-pub struct Trained<N> {
+pub struct TrainedRun<N> {
     pub trainer: Trainer<N>,
     /// This session's losses.
     pub history: LossHistory,
@@ -51,13 +53,13 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
     /// Checks everything before any work: for a new run, that `out` holds no run yet and that the
     /// network and training settings can work; for a resumed one, that `out` holds a run of `app`.
     /// `--steps` replaces the step count either way; `checkpoint_every` is the app's default.
-    pub fn open(app: &str, start: Start<E>, out: &Path, args: &TrainRunArgs, checkpoint_every: usize) -> anyhow::Result<Self> {
+    pub fn open(app: &str, start: RunStart<E>, out: &Path, args: &TrainRunArgs, checkpoint_every: usize) -> anyhow::Result<Self> {
         let (description, mut config, resumed, first_step) = match start {
-            Start::New { run, train } => {
-                ensure_new_run_dir(out)?;
+            RunStart::New { run, train } => {
+                ensure_new_run_dir(out).map_err(train_error)?;
                 (run, train, false, 0)
             }
-            Start::Resume => {
+            RunStart::Resume => {
                 let loaded = LoadedRun::<E>::open(app, out).context("--resume needs the --out folder of an earlier run")?;
                 (loaded.state.run, loaded.state.train, true, loaded.state.step)
             }
@@ -67,7 +69,7 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
         }
         config.log_every = args.log_every;
         description.validate().map_err(anyhow::Error::msg)?;
-        config.validate().map_err(anyhow::Error::msg)?;
+        config.validate().map_err(train_error)?;
         anyhow::ensure!(config.batch_size.is_some_and(|b| b > 0), "the batch size must be at least 1");
         let time_limit = args
             .minutes
@@ -117,19 +119,19 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
     /// Trains `model` (from [`ImageRun::init_model`]) on `next_batch()`'s clean batches (labelled ones for
     /// a class-conditional run) until the
     /// steps are done, the time limit passes or Ctrl-C, writing checkpoints, `metrics.jsonl` and
-    /// `loss.png` into the run folder and printing how it went. `batch_slices` is
-    /// [`crate::BackendArgs::batch_slices`].
+    /// `loss.png` into the run folder and printing how it went. `execution` is
+    /// [`crate::BackendArgs::execution`].
     pub fn train<N: ImageNetwork, B: Into<Batch<4>>>(
         &self,
         model: N,
         next_batch: impl FnMut() -> B,
         hooks: &mut impl FitHooks<N>,
-        batch_slices: usize,
-    ) -> anyhow::Result<Trained<N>> {
+        execution: Execution,
+    ) -> anyhow::Result<TrainedRun<N>> {
         let app = &self.description.app;
-        let mut trainer = Trainer::new(model, &self.schedule, &self.config)?.with_batch_slices(batch_slices);
+        let mut trainer = Trainer::new(model, &self.schedule, &self.config).map_err(train_error)?.with_execution(execution);
         if self.resumed {
-            trainer = trainer.resume(&self.out)?;
+            trainer = trainer.resume(&self.out).map_err(train_error)?;
             println!("{app}: resuming {} at step {} of {}", self.out.display(), trainer.step_count(), self.config.steps);
         }
         std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create {}", self.out.display()))?;
@@ -146,9 +148,9 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
         let mut hooks = WithProgressBar::new(first_step, self.config.steps, hooks);
         let fitted = fit(&mut trainer, next_batch, &plan, &mut hooks);
         crate::training_over();
-        let (history, end) = fitted?;
+        let (history, end) = fitted.map_err(train_error)?;
         hooks.finish();
-        let trained = Trained { steps: trainer.step_count() - first_step, seconds: started.elapsed().as_secs_f64(), trainer, history, end };
+        let trained = TrainedRun { steps: trainer.step_count() - first_step, seconds: started.elapsed().as_secs_f64(), trainer, history, end };
         let losses = logged_losses(&self.out);
         if !losses.is_empty() {
             ddpm_data::plot::loss_curve(&self.out.join("loss.png"), &format!("{app}: training loss"), &losses, 50)?;
@@ -158,7 +160,7 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
     }
 
     /// The closing lines: how the run ended, its speed and loss, and how to continue it.
-    fn report<N>(&self, trained: &Trained<N>) {
+    fn report<N>(&self, trained: &TrainedRun<N>) {
         let app = &self.description.app;
         let (steps, seconds) = (trained.steps, trained.seconds.max(1e-9));
         let planned = trained.trainer.config().steps;
@@ -181,9 +183,9 @@ pub struct SampleRequest<'a> {
     pub sampler: &'a SamplerConfig,
     pub n: usize,
     pub seed: u64,
-    /// Slices of the batch sampled at once ([`crate::BackendArgs::batch_slices`]).
-    pub threads: usize,
-    /// Keep the chain's state every this many steps (see [`ReverseProcess::sample`]).
+    /// How the batch is cut ([`crate::BackendArgs::execution`]).
+    pub execution: Execution,
+    /// Keep the chain's state every this many steps (see [`SamplingChain::with_trajectory_every`]).
     pub trajectory_every: Option<usize>,
     /// Draw a progress bar.
     pub progress: bool,
@@ -204,7 +206,7 @@ pub fn sample_images<E>(
     anyhow::ensure!(request.n > 0, "the number of samples must be at least 1 (--n)");
     let schedule = run.noise_schedule()?;
     let sampler = request.sampler.init(&schedule, run.prediction).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
-    let sampler = sampler.with_threads(request.threads);
+    let chain = SamplingChain::new(request.execution).with_trajectory_every(request.trajectory_every);
     let (shape, mut rng) = (run.batch_shape(request.n), NoiseRng::new(request.seed));
     let start = match request.init_noise {
         Some(x_t) if x_t.dims() != shape => {
@@ -225,9 +227,9 @@ pub fn sample_images<E>(
     }
     let guided = Guided::new(model, scale, model.classes().unwrap_or(0));
     Ok(if request.progress {
-        sample_with_progress(&sampler, &guided, start, classes, &mut rng, device, request.trajectory_every)
+        sample_with_progress(&chain, &sampler, &guided, start, classes, &mut rng, device)
     } else {
-        sampler.sample_classes(&guided, start, classes, &mut rng, device, request.trajectory_every, |_, _| {})
+        chain.run(&sampler, &guided, start, classes, &mut rng, device, |_, _| {})
     })
 }
 

@@ -1,9 +1,9 @@
 //! The project's one progress-bar style, for training and sampling alike.
 
 use burn::tensor::Device;
-use ddpm_nets::Denoiser;
-use ddpm_sample::{ReverseProcess, Sampled, Start};
-use ddpm_schedule::NoiseRng;
+use ddpm_core::Denoiser;
+use ddpm_sample::{ChainStart, Sampled, Sampler, SamplingChain};
+use ddpm_core::NoiseRng;
 use ddpm_train::{FitHooks, FitProgress, TrainError, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -62,22 +62,22 @@ impl<M, H: FitHooks<M>> FitHooks<M> for WithProgressBar<'_, H> {
     }
 }
 
-/// [`ReverseProcess::sample_classes`] with a progress bar over the sampler's steps.
-pub fn sample_with_progress<const D: usize, P, M>(
-    sampler: &P,
+/// [`SamplingChain::run`] with a progress bar over the sampler's steps.
+pub fn sample_with_progress<const D: usize, S, M>(
+    chain: &SamplingChain,
+    sampler: &S,
     model: &M,
-    start: impl Into<Start<D>>,
+    start: impl Into<ChainStart<D>>,
     classes: Option<&[usize]>,
     rng: &mut NoiseRng,
     device: &Device,
-    trajectory_every: Option<usize>,
 ) -> Sampled<D>
 where
-    P: ReverseProcess,
+    S: Sampler,
     M: Denoiser<D>,
 {
     let bar = progress_bar(sampler.timesteps().len(), "sampling");
-    let sampled = sampler.sample_classes(model, start, classes, rng, device, trajectory_every, |done, total| {
+    let sampled = chain.run(sampler, model, start, classes, rng, device, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     });

@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNetConfig};
 use ddpm_run::{ImageShape, LoadedRun, RunDescription, SampleRequest, Weights, sample_images};
 use ddpm_sample::{SamplerConfig, SamplerKind};
-use ddpm_schedule::{BetaSchedule, Prediction};
+use ddpm_core::{BetaSchedule, Prediction};
 use ddpm_train::{EmaConfig, TrainConfig, Trainer};
 use serde_json::{Value, json};
 
@@ -82,7 +82,7 @@ fn no_edit_of_a_checkpoints_state_makes_sample_panic() {
                     sampler: &sampler,
                     n: 1,
                     seed: 0,
-                    threads: 1,
+                    execution: ddpm_run::Execution::default(),
                     trajectory_every: None,
                     progress: false,
                     classes: None,

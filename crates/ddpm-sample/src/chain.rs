@@ -4,10 +4,10 @@
 use std::ops::Range;
 
 use burn::tensor::{Device, Tensor};
-use ddpm_nets::Denoiser;
-use ddpm_schedule::{NoiseRng, row_slices, run_slices};
+use ddpm_core::{Denoiser, NoiseRng};
+use ddpm_exec::{Execution, run_slices};
 
-/// What [`ReverseProcess::sample`] returns.
+/// What a [`SamplingChain`] returns.
 #[derive(Debug, Clone)]
 pub struct Sampled<const D: usize> {
     /// x_0, `[B, ...]`.
@@ -21,7 +21,7 @@ pub struct Sampled<const D: usize> {
 /// Where a chain starts: fresh noise x_T ~ N(0, I) of a shape, or a given x_T (to compare with another
 /// implementation from the same noise, e.g. diffusers' pipelines). Arrays and tensors convert into it.
 #[derive(Debug, Clone)]
-pub enum Start<const D: usize> {
+pub enum ChainStart<const D: usize> {
     /// x_T drawn from the chain's noise generator, `[B, ...]`.
     Noise([usize; D]),
     /// This x_T, `[B, ...]`. The generator's draw for x_T is still reserved, so the noise of later
@@ -29,7 +29,7 @@ pub enum Start<const D: usize> {
     Given(Box<Tensor<D>>),
 }
 
-impl<const D: usize> Start<D> {
+impl<const D: usize> ChainStart<D> {
     fn shape(&self) -> [usize; D] {
         match self {
             Self::Noise(shape) => *shape,
@@ -38,13 +38,13 @@ impl<const D: usize> Start<D> {
     }
 }
 
-impl<const D: usize> From<[usize; D]> for Start<D> {
+impl<const D: usize> From<[usize; D]> for ChainStart<D> {
     fn from(shape: [usize; D]) -> Self {
         Self::Noise(shape)
     }
 }
 
-impl<const D: usize> From<Tensor<D>> for Start<D> {
+impl<const D: usize> From<Tensor<D>> for ChainStart<D> {
     fn from(x_t: Tensor<D>) -> Self {
         Self::Given(Box::new(x_t))
     }
@@ -54,8 +54,9 @@ impl<const D: usize> From<Tensor<D>> for Start<D> {
 /// extrapolates from, newest last, each `[B, ...]`. Single-step samplers leave it empty.
 pub type StepMemory<const D: usize> = Vec<Tensor<D>>;
 
-/// A sampler: which timesteps it visits and what one step does. [`ReverseProcess::sample`] runs it.
-pub trait ReverseProcess: Sync {
+/// A sampler as a step rule: which timesteps it visits and what one step does. It knows nothing of
+/// the network (it sees only its output) nor of how the batch is run ([`SamplingChain`] runs it).
+pub trait Sampler: Sync {
     /// The 0-based timesteps at which the model is evaluated, noisiest first.
     fn timesteps(&self) -> &[usize];
 
@@ -68,22 +69,12 @@ pub trait ReverseProcess: Sync {
     /// The standard deviation of the fresh noise that step adds (0 for a deterministic step).
     fn noise_std_at(&self, position: usize) -> f64;
 
-    /// Slices of the batch that run the whole chain concurrently (see [`run_slices`]). Worth it on CPU
-    /// backends, where single ops leave cores idle (the toy MLP, the U-Net's small ops); the samples
-    /// are identical for any count, because the noise is counter-based (see [`NoiseRng`]).
-    fn threads(&self) -> usize {
-        1
-    }
-
-    /// Runs the chain from `start` (x_T ~ N(0, I) of a shape, noise from `rng`, or a given x_T) to x_0,
-    /// unconditionally.
-    ///
-    /// `trajectory_every = Some(k)` keeps the state every `k` steps (plus x_T and x_0);
-    /// `on_step(done, total)` reports progress (from the first slice of the batch), e.g. to a progress bar.
+    /// Runs the chain from `start` to x_0, unconditionally, on the whole batch at once: a
+    /// [`SamplingChain`] with the default [`Execution`]; see [`SamplingChain::run`] for the arguments.
     fn sample<const D: usize, M: Denoiser<D>>(
         &self,
         model: &M,
-        start: impl Into<Start<D>>,
+        start: impl Into<ChainStart<D>>,
         rng: &mut NoiseRng,
         device: &Device,
         trajectory_every: Option<usize>,
@@ -92,34 +83,69 @@ pub trait ReverseProcess: Sync {
     where
         Self: Sized,
     {
-        self.sample_classes(model, start, None, rng, device, trajectory_every, on_step)
+        SamplingChain::default().with_trajectory_every(trajectory_every).run(self, model, start, None, rng, device, on_step)
+    }
+}
+
+/// The runner of every sampler's reverse chain: noise, conditioning, trajectory and progress, with the
+/// batch cut as its [`Execution`] says (slices at once, chunks one after another). The samples are the
+/// same for any cut: the noise is counter-based (see [`NoiseRng`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SamplingChain {
+    execution: Execution,
+    trajectory_every: Option<usize>,
+}
+
+impl SamplingChain {
+    /// A chain that cuts its batch as `execution` says, keeping no trajectory.
+    pub fn new(execution: Execution) -> Self {
+        Self { execution, trajectory_every: None }
     }
 
-    /// [`ReverseProcess::sample`] with a class label per example (`classes.len()` = the batch) given to
-    /// the model at every step, e.g. through [`crate::Guided`] for classifier-free guidance.
+    /// `Some(k)` keeps the state every `k` steps (plus x_T and x_0) in [`Sampled::trajectory`].
+    pub fn with_trajectory_every(mut self, every: Option<usize>) -> Self {
+        self.trajectory_every = every;
+        self
+    }
+
+    /// Runs `sampler` with `model` from `start` (x_T ~ N(0, I) of a shape, noise from `rng`, or a
+    /// given x_T) to x_0.
+    ///
+    /// `classes`: one label per example (`classes.len()` = the batch) given to the model at every step,
+    /// e.g. through [`crate::Guided`] for classifier-free guidance; `None` asks for the unconditional
+    /// output. `on_step(done, total)` reports progress (from the first slice of the batch), e.g. to a
+    /// progress bar.
     #[allow(clippy::too_many_arguments)]
-    fn sample_classes<const D: usize, M: Denoiser<D>>(
+    pub fn run<S: Sampler, M: Denoiser<D>, const D: usize>(
         &self,
+        sampler: &S,
         model: &M,
-        start: impl Into<Start<D>>,
+        start: impl Into<ChainStart<D>>,
         classes: Option<&[usize]>,
         rng: &mut NoiseRng,
         device: &Device,
-        trajectory_every: Option<usize>,
         on_step: impl FnMut(usize, usize) + Send,
-    ) -> Sampled<D>
-    where
-        Self: Sized,
-    {
+    ) -> Sampled<D> {
         let start = start.into();
         let shape = start.shape();
         if let Some(classes) = classes {
             assert_eq!(classes.len(), shape[0], "one class label per sample");
         }
         // One draw for x_T and one per step, reserved up front so each slice reads its own rows.
-        let first_draw = rng.reserve_draws(1 + self.timesteps().len() as u64);
-        let chain = Chain { process: self, model, classes, rng: *rng, first_draw, start: &start, shape, device, trajectory_every };
-        let slices = row_slices(shape[0], self.threads());
+        let first_draw = rng.reserve_draws(1 + sampler.timesteps().len() as u64);
+        let chain = Chain {
+            sampler,
+            model,
+            classes,
+            rng: *rng,
+            first_draw,
+            start: &start,
+            shape,
+            device,
+            trajectory_every: self.trajectory_every,
+            execution: &self.execution,
+        };
+        let slices = self.execution.row_slices(shape[0]);
         let parts = run_slices(slices.len(), || chain.run(slices[0].clone(), on_step), |i| chain.run(slices[i].clone(), |_, _| {}));
         Sampled::concat(parts)
     }
@@ -138,35 +164,26 @@ impl<const D: usize> Sampled<D> {
     }
 }
 
-/// A slice runs its rows in chunks of about this many values (64 images of 32 x 32), so that the
-/// activations of a large `--n` stay the size of a benchmark batch: a sweep of 500 digits at once (two
-/// slices of 250) took 4.2 ms per digit and U-Net step on 2 cores, where the benchmark's 64 take 1.6 ms.
-/// The samples are the same for any chunking: the noise is per row.
-const CHUNK_VALUES: usize = 64 * 32 * 32;
-
 /// Everything one slice of the batch needs to run the reverse chain.
-struct Chain<'s, P, M, const D: usize> {
-    process: &'s P,
+struct Chain<'s, S, M, const D: usize> {
+    sampler: &'s S,
     model: &'s M,
     classes: Option<&'s [usize]>,
     rng: NoiseRng,
     first_draw: u64,
-    start: &'s Start<D>,
+    start: &'s ChainStart<D>,
     shape: [usize; D],
     device: &'s Device,
     trajectory_every: Option<usize>,
+    execution: &'s Execution,
 }
 
-impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
-    /// The chain for `rows`, chunk after chunk; `on_step` counts the steps of every chunk.
+impl<S: Sampler, M: Denoiser<D>, const D: usize> Chain<'_, S, M, D> {
+    /// The chain for a slice's `rows`, in the chunks its execution cuts, one after another; `on_step`
+    /// counts the steps of every chunk.
     fn run(&self, rows: Range<usize>, mut on_step: impl FnMut(usize, usize)) -> Sampled<D> {
-        let row_len: usize = self.shape[1..].iter().product();
-        let per_chunk = (CHUNK_VALUES / row_len.max(1)).max(1);
-        if rows.len() <= per_chunk {
-            return self.run_rows(rows, on_step);
-        }
-        let chunks: Vec<Range<usize>> = rows.clone().step_by(per_chunk).map(|start| start..(start + per_chunk).min(rows.end)).collect();
-        let steps = self.process.timesteps().len();
+        let chunks = self.execution.chunks(rows, self.shape[1..].iter().product());
+        let steps = self.sampler.timesteps().len();
         let total = chunks.len() * steps;
         let parts =
             chunks.into_iter().enumerate().map(|(k, chunk)| self.run_rows(chunk, |done, _| on_step(k * steps + done, total))).collect();
@@ -174,7 +191,7 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
     }
 
     fn run_rows(&self, rows: Range<usize>, mut on_step: impl FnMut(usize, usize)) -> Sampled<D> {
-        let timesteps = self.process.timesteps();
+        let timesteps = self.sampler.timesteps();
         let steps = timesteps.len();
         let mut shape = self.shape;
         shape[0] = rows.len();
@@ -184,8 +201,8 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
         let label = |done: usize| timesteps.get(done).copied();
 
         let mut x = match self.start {
-            Start::Noise(_) => noise(0),
-            Start::Given(x_t) => x_t.as_ref().clone().slice(rows.clone()),
+            ChainStart::Noise(_) => noise(0),
+            ChainStart::Given(x_t) => x_t.as_ref().clone().slice(rows.clone()),
         };
         let mut trajectory = Vec::new();
         if keep(0) {
@@ -197,8 +214,8 @@ impl<P: ReverseProcess, M: Denoiser<D>, const D: usize> Chain<'_, P, M, D> {
         for (position, &t) in timesteps.iter().enumerate() {
             batch_timesteps.fill(t);
             let output = self.model.predict(x.clone(), &batch_timesteps, classes);
-            x = self.process.step_mean_at(position, x, output, &mut memory);
-            let std = self.process.noise_std_at(position);
+            x = self.sampler.step_mean_at(position, x, output, &mut memory);
+            let std = self.sampler.noise_std_at(position);
             if std > 0.0 {
                 x = x + noise(1 + position as u64).mul_scalar(std);
             }

@@ -2,9 +2,9 @@
 
 use burn::config::Config;
 use burn::tensor::Tensor;
-use ddpm_schedule::{NoiseSchedule, Prediction};
+use ddpm_core::{NoiseSchedule, Prediction};
 
-use crate::{DdimSampler, DdpmSampler, DpmSolverPlusPlus, Estimator, ReverseProcess, Spacing, StepMemory, VarianceType};
+use crate::{SampleError, DdimSampler, DdpmSampler, DpmSolverPlusPlus, Estimator, Sampler, Spacing, StepMemory, VarianceType};
 
 /// The samplers [`SamplerConfig`] can build; on a command line `ddpm`, `ddim`, `dpm++2m` and `dpm++3m`.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl clap::ValueEnum for SamplerKind {
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         let help = match self {
             Self::Ddpm => "ancestral sampling over all T steps",
-            Self::Ddim => "DDIM over --steps timesteps",
+            Self::Ddim => "DDIM over fewer timesteps than T",
             Self::DpmSolver2m => "DPM-Solver++(2M), second-order multistep ODE solver",
             Self::DpmSolver3m => "DPM-Solver++(3M), third-order multistep ODE solver",
         };
@@ -84,23 +84,23 @@ pub struct SamplerConfig {
 impl SamplerConfig {
     /// Builds the sampler for a network trained on `schedule` to predict `prediction`, or explains why
     /// these settings cannot run on it.
-    pub fn init<'a>(&self, schedule: &'a NoiseSchedule, prediction: Prediction) -> Result<Sampler<'a>, String> {
+    pub fn init<'a>(&self, schedule: &'a NoiseSchedule, prediction: Prediction) -> Result<AnySampler<'a>, SampleError> {
         let estimator = Estimator::new(schedule, prediction).with_clip_x0(self.clip_x0);
         let t = schedule.num_steps();
         if self.kind != SamplerKind::Ddpm && !(1..=t).contains(&self.steps) {
-            return Err(format!("{} steps must be between 1 and T = {t}, got {}", self.name(), self.steps));
+            return Err(SampleError::Steps { sampler: self.name(), steps: self.steps, num_train_steps: t });
         }
         match self.kind {
-            SamplerKind::Ddpm => Ok(Sampler::Ddpm(DdpmSampler::with_estimator(estimator, self.variance))),
+            SamplerKind::Ddpm => Ok(AnySampler::Ddpm(DdpmSampler::with_estimator(estimator, self.variance))),
             SamplerKind::Ddim => {
                 if !(self.eta >= 0.0 && self.eta.is_finite()) {
-                    return Err(format!("eta must be a non-negative number, got {}", self.eta));
+                    return Err(SampleError::Eta(self.eta));
                 }
-                Ok(Sampler::Ddim(DdimSampler::with_estimator(estimator, self.steps, self.spacing).with_eta(self.eta)))
+                Ok(AnySampler::Ddim(DdimSampler::with_estimator(estimator, self.steps, self.spacing).with_eta(self.eta)))
             }
             SamplerKind::DpmSolver2m | SamplerKind::DpmSolver3m => {
                 let order = self.kind.dpm_solver_order().expect("a DPM-Solver++ kind");
-                Ok(Sampler::DpmSolver(DpmSolverPlusPlus::new(estimator, order, self.steps, self.spacing)))
+                Ok(AnySampler::DpmSolver(DpmSolverPlusPlus::new(estimator, order, self.steps, self.spacing)))
             }
         }
     }
@@ -137,26 +137,15 @@ impl SamplerConfig {
     }
 }
 
-/// Any of the samplers, behind one [`ReverseProcess`].
+/// Any of the samplers, behind one [`Sampler`].
 #[derive(Debug, Clone)]
-pub enum Sampler<'a> {
+pub enum AnySampler<'a> {
     Ddpm(DdpmSampler<'a>),
     Ddim(DdimSampler<'a>),
     DpmSolver(DpmSolverPlusPlus<'a>),
 }
 
-impl Sampler<'_> {
-    /// Runs the chain on `threads` slices of the batch at once (see [`ReverseProcess::threads`]).
-    pub fn with_threads(self, threads: usize) -> Self {
-        match self {
-            Self::Ddpm(s) => Self::Ddpm(s.with_threads(threads)),
-            Self::Ddim(s) => Self::Ddim(s.with_threads(threads)),
-            Self::DpmSolver(s) => Self::DpmSolver(s.with_threads(threads)),
-        }
-    }
-}
-
-impl ReverseProcess for Sampler<'_> {
+impl Sampler for AnySampler<'_> {
     fn timesteps(&self) -> &[usize] {
         match self {
             Self::Ddpm(s) => s.timesteps(),
@@ -180,20 +169,12 @@ impl ReverseProcess for Sampler<'_> {
             Self::DpmSolver(s) => s.noise_std_at(position),
         }
     }
-
-    fn threads(&self) -> usize {
-        match self {
-            Self::Ddpm(s) => s.threads(),
-            Self::Ddim(s) => s.threads(),
-            Self::DpmSolver(s) => s.threads(),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ddpm_schedule::BetaSchedule;
+    use ddpm_core::BetaSchedule;
 
     #[test]
     fn builds_what_it_says_and_refuses_impossible_steps() {
@@ -204,9 +185,9 @@ mod tests {
         assert_eq!(ddpm.timesteps().len(), 100);
         assert!((ddpm.noise_std_at(0) - schedule.betas()[99].sqrt()).abs() < 1e-12);
         let error = SamplerConfig::new().with_steps(101).init(&schedule, Prediction::Epsilon).unwrap_err();
-        assert!(error.contains("DDIM steps must be between 1 and T = 100"), "{error}");
+        assert_eq!(error, SampleError::Steps { sampler: "DDIM", steps: 101, num_train_steps: 100 });
         let solver = SamplerConfig::new().with_kind(SamplerKind::DpmSolver2m).with_steps(0);
-        assert!(solver.init(&schedule, Prediction::Epsilon).unwrap_err().contains("DPM-Solver++(2M) steps"));
+        assert!(solver.init(&schedule, Prediction::Epsilon).unwrap_err().to_string().starts_with("DPM-Solver++(2M) steps"));
         assert_eq!(solver.with_steps(20).with_spacing(Spacing::Trailing).describe(100), "DPM-Solver++(2M)-20 (Trailing spacing)");
         assert_eq!(SamplerConfig::new().with_kind(SamplerKind::Ddpm).with_clip_x0(true).describe(100), "DDPM-100 (x_0 clipped)");
         assert_eq!(SamplerConfig::new().with_kind(SamplerKind::Ddpm).describe(100), "DDPM-100");

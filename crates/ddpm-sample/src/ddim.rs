@@ -4,9 +4,9 @@
 
 use burn::config::Config;
 use burn::tensor::Tensor;
-use ddpm_schedule::{NoiseSchedule, Prediction};
+use ddpm_core::{NoiseSchedule, Prediction};
 
-use crate::{Estimator, ReverseProcess, StepMemory};
+use crate::{Estimator, Sampler, StepMemory};
 
 /// How a sampler with fewer steps than T picks its timesteps (diffusers' `timestep_spacing`, with
 /// `steps_offset` 0). See Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2.
@@ -50,7 +50,6 @@ pub struct DdimSampler<'a> {
     estimator: Estimator<'a>,
     timesteps: Vec<usize>,
     eta: f64,
-    threads: usize,
 }
 
 impl<'a> DdimSampler<'a> {
@@ -63,18 +62,12 @@ impl<'a> DdimSampler<'a> {
     /// A deterministic sampler that reads the model output through `estimator` (what it predicts, clipping).
     pub fn with_estimator(estimator: Estimator<'a>, steps: usize, spacing: Spacing) -> Self {
         let timesteps = spacing.timesteps(estimator.schedule().num_steps(), steps);
-        Self { estimator, timesteps, eta: 0.0, threads: 1 }
+        Self { estimator, timesteps, eta: 0.0 }
     }
 
     /// How much fresh noise each step adds: 0 is deterministic DDIM, 1 is DDPM's posterior variance.
     pub fn with_eta(mut self, eta: f64) -> Self {
         self.eta = eta;
-        self
-    }
-
-    /// Runs the chain on `threads` slices of the batch at once (see [`ReverseProcess::threads`]).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
         self
     }
 
@@ -98,7 +91,7 @@ impl<'a> DdimSampler<'a> {
     }
 }
 
-impl ReverseProcess for DdimSampler<'_> {
+impl Sampler for DdimSampler<'_> {
     fn timesteps(&self) -> &[usize] {
         &self.timesteps
     }
@@ -110,9 +103,5 @@ impl ReverseProcess for DdimSampler<'_> {
     fn noise_std_at(&self, position: usize) -> f64 {
         let (abar, abar_prev) = (self.alpha_bar_at(position), self.alpha_bar_at(position + 1));
         self.eta * ((1.0 - abar_prev) / (1.0 - abar) * (1.0 - abar / abar_prev)).sqrt()
-    }
-
-    fn threads(&self) -> usize {
-        self.threads
     }
 }

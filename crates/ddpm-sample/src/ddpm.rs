@@ -5,9 +5,9 @@
 
 use burn::config::Config;
 use burn::tensor::Tensor;
-use ddpm_schedule::{NoiseSchedule, Prediction};
+use ddpm_core::{NoiseSchedule, Prediction};
 
-use crate::{Estimator, ReverseProcess, StepMemory};
+use crate::{Estimator, Sampler, StepMemory};
 
 /// The variance sigma_t^2 of the noise added at each reverse step. Ho et al. found both give
 /// similar results: the two extremes for data that is a point mass or N(0, I).
@@ -25,7 +25,6 @@ pub enum VarianceType {
 pub struct DdpmSampler<'a> {
     estimator: Estimator<'a>,
     variance: VarianceType,
-    threads: usize,
     /// `T - 1, ..., 0`.
     timesteps: Vec<usize>,
 }
@@ -39,13 +38,7 @@ impl<'a> DdpmSampler<'a> {
     /// A sampler that reads the model output through `estimator` (what it predicts, clipping).
     pub fn with_estimator(estimator: Estimator<'a>, variance: VarianceType) -> Self {
         let timesteps = (0..estimator.schedule().num_steps()).rev().collect();
-        Self { estimator, variance, threads: 1, timesteps }
-    }
-
-    /// Runs the chain on `threads` slices of the batch at once (see [`ReverseProcess::threads`]).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
-        self
+        Self { estimator, variance, timesteps }
     }
 
     /// The standard deviation sigma_t of the noise added by the step out of (0-based) step `t`.
@@ -69,7 +62,7 @@ impl<'a> DdpmSampler<'a> {
     }
 }
 
-impl ReverseProcess for DdpmSampler<'_> {
+impl Sampler for DdpmSampler<'_> {
     fn timesteps(&self) -> &[usize] {
         &self.timesteps
     }
@@ -84,9 +77,5 @@ impl ReverseProcess for DdpmSampler<'_> {
             0 => 0.0,
             t => self.sigma(t),
         }
-    }
-
-    fn threads(&self) -> usize {
-        self.threads
     }
 }

@@ -3,10 +3,10 @@
 //! pipeline runs by default; and written back for an export. A setting this toolkit does not implement
 //! is refused, naming the field and its value.
 
-use ddpm_schedule::{BetaSchedule, Prediction};
+use ddpm_core::{BetaSchedule, Prediction};
 use serde_json::{Map, Value, json};
 
-use crate::{SamplerConfig, SamplerKind, Spacing, VarianceType};
+use crate::{SampleError, SamplerConfig, SamplerKind, Spacing, VarianceType};
 
 /// The steps `DDIMPipeline` takes by default.
 pub const DDIM_PIPELINE_STEPS: usize = 50;
@@ -39,28 +39,36 @@ const FIXED: [FixedField; 5] = [
     ("clip_sample_range", |v| v.as_f64() == Some(1.0), "1 (x_0 is clipped to [-1, 1])"),
 ];
 
-fn text<'a>(map: &'a Map<String, Value>, name: &str, default: &'a str) -> Result<&'a str, String> {
+/// The value of field `name` read by `read`, `default` when absent or null, or an error saying it must be `expected`.
+fn field<'a, T>(
+    map: &'a Map<String, Value>,
+    name: &'static str,
+    default: T,
+    expected: &'static str,
+    read: impl Fn(&'a Value) -> Option<T>,
+) -> Result<T, SampleError> {
     match map.get(name) {
         None | Some(Value::Null) => Ok(default),
-        Some(value) => value.as_str().ok_or_else(|| format!("{name} must be a string, got {value}")),
+        Some(value) => read(value).ok_or_else(|| SampleError::FieldType { field: name, expected, value: value.to_string() }),
     }
 }
 
-fn real(map: &Map<String, Value>, name: &str, default: f64) -> Result<f64, String> {
-    match map.get(name) {
-        None | Some(Value::Null) => Ok(default),
-        Some(value) => value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| format!("{name} must be a number, got {value}")),
-    }
+fn text<'a>(map: &'a Map<String, Value>, name: &'static str, default: &'a str) -> Result<&'a str, SampleError> {
+    field(map, name, default, "a string", Value::as_str)
 }
 
-fn unsupported(name: &str, value: &str, supported: &str) -> String {
-    format!("{name} is \"{value}\", which this toolkit does not support (it supports {supported})")
+fn real(map: &Map<String, Value>, name: &'static str, default: f64) -> Result<f64, SampleError> {
+    field(map, name, default, "a number", |v| v.as_f64().filter(|v| v.is_finite()))
+}
+
+fn unsupported(field: &'static str, value: &str, supported: &str) -> SampleError {
+    SampleError::Unsupported { field, value: format!("\"{value}\""), supported: format!("it supports {supported}") }
 }
 
 impl DiffusersScheduler {
     /// Reads a `scheduler_config.json`; absent fields take the class's defaults.
-    pub fn from_diffusers(config: &Value) -> Result<Self, String> {
-        let map = config.as_object().ok_or("a diffusers scheduler config must be a JSON object")?;
+    pub fn from_diffusers(config: &Value) -> Result<Self, SampleError> {
+        let map = config.as_object().ok_or(SampleError::NotAnObject)?;
         let class_name = text(map, "_class_name", "")?;
         let kind = match class_name {
             "DDPMScheduler" => SamplerKind::Ddpm,
@@ -69,26 +77,17 @@ impl DiffusersScheduler {
         };
         for (name, supported, wanted) in FIXED {
             if let Some(value) = map.get(name).filter(|v| !v.is_null() && !supported(v)) {
-                return Err(format!("{name} is {value}, which this toolkit does not support (only {wanted})"));
+                return Err(SampleError::Unsupported { field: name, value: value.to_string(), supported: format!("only {wanted}") });
             }
         }
-        let num_train_timesteps = match map.get("num_train_timesteps") {
-            None | Some(Value::Null) => 1000,
-            Some(value) => value
-                .as_u64()
-                .filter(|&t| t > 0)
-                .ok_or_else(|| format!("num_train_timesteps must be a positive whole number, got {value}"))?
-                as usize,
-        };
+        let num_train_timesteps =
+            field(map, "num_train_timesteps", 1000, "a positive whole number", |v| v.as_u64().filter(|&t| t > 0))? as usize;
         let betas = match map.get("trained_betas").filter(|v| !v.is_null()) {
-            Some(value) => {
-                let list = value.as_array().ok_or_else(|| format!("trained_betas must be a list of numbers, got {value}"))?;
-                let betas = list
-                    .iter()
-                    .map(|b| b.as_f64().ok_or_else(|| format!("trained_betas holds {b}, which is not a number")))
-                    .collect::<Result<Vec<f64>, String>>()?;
+            Some(_) => {
+                let numbers = |v: &Value| v.as_array()?.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>();
+                let betas = field(map, "trained_betas", Vec::new(), "a list of numbers", numbers)?;
                 if betas.len() != num_train_timesteps {
-                    return Err(format!("trained_betas lists {} betas, but num_train_timesteps is {num_train_timesteps}", betas.len()));
+                    return Err(SampleError::BetaCount { listed: betas.len(), num_train_timesteps });
                 }
                 BetaSchedule::Custom(betas)
             }
@@ -121,10 +120,7 @@ impl DiffusersScheduler {
             "fixed_large" => VarianceType::Beta,
             other => return Err(unsupported("variance_type", other, "fixed_small and fixed_large")),
         };
-        let clip_x0 = match map.get("clip_sample") {
-            None | Some(Value::Null) => true,
-            Some(value) => value.as_bool().ok_or_else(|| format!("clip_sample must be true or false, got {value}"))?,
-        };
+        let clip_x0 = field(map, "clip_sample", true, "true or false", Value::as_bool)?;
         let sampler = SamplerConfig::new()
             .with_kind(kind)
             .with_steps(DDIM_PIPELINE_STEPS.min(num_train_timesteps))
@@ -142,13 +138,13 @@ impl DiffusersScheduler {
         prediction: Prediction,
         sampler: &SamplerConfig,
         version: &str,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, SampleError> {
         let (schedule, start, end, trained) = match betas {
             BetaSchedule::Linear { start, end } => ("linear", *start, *end, None),
             BetaSchedule::ScaledLinear { start, end } => ("scaled_linear", *start, *end, None),
             BetaSchedule::Sigmoid { start, end } => ("sigmoid", *start, *end, None),
             cosine if *cosine == BetaSchedule::cosine() => ("squaredcos_cap_v2", 1e-4, 0.02, None),
-            other => ("linear", 1e-4, 0.02, Some(other.betas(num_train_timesteps).map_err(|e| e.to_string())?)),
+            other => ("linear", 1e-4, 0.02, Some(other.betas(num_train_timesteps)?)),
         };
         Ok(json!({
             "_class_name": "DDPMScheduler",

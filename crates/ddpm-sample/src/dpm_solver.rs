@@ -12,7 +12,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::{Estimator, ReverseProcess, Spacing, StepMemory};
+use crate::{Estimator, Sampler, Spacing, StepMemory};
 
 /// Below this many steps the second-to-last step drops to order 2 (diffusers' rule, for stability).
 const LOWER_ORDER_SECOND_BELOW: usize = 15;
@@ -23,7 +23,6 @@ pub struct DpmSolverPlusPlus<'a> {
     estimator: Estimator<'a>,
     timesteps: Vec<usize>,
     order: usize,
-    threads: usize,
 }
 
 impl<'a> DpmSolverPlusPlus<'a> {
@@ -34,13 +33,7 @@ impl<'a> DpmSolverPlusPlus<'a> {
     pub fn new(estimator: Estimator<'a>, order: usize, steps: usize, spacing: Spacing) -> Self {
         assert!((1..=3).contains(&order), "DPM-Solver++ order must be 1, 2 or 3, got {order}");
         let timesteps = spacing.timesteps(estimator.schedule().num_steps(), steps);
-        Self { estimator, timesteps, order, threads: 1 }
-    }
-
-    /// Runs the chain on `threads` slices of the batch at once (see [`ReverseProcess::threads`]).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
-        self
+        Self { estimator, timesteps, order }
     }
 
     /// (alpha, sigma, lambda) at the visited position; one past the end is the clean data, where
@@ -104,7 +97,7 @@ impl<'a> DpmSolverPlusPlus<'a> {
     }
 }
 
-impl ReverseProcess for DpmSolverPlusPlus<'_> {
+impl Sampler for DpmSolverPlusPlus<'_> {
     fn timesteps(&self) -> &[usize] {
         &self.timesteps
     }
@@ -122,9 +115,5 @@ impl ReverseProcess for DpmSolverPlusPlus<'_> {
 
     fn noise_std_at(&self, _position: usize) -> f64 {
         0.0
-    }
-
-    fn threads(&self) -> usize {
-        self.threads
     }
 }

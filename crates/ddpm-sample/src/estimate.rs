@@ -2,7 +2,7 @@
 //! x_0 and of the noise, and may clip the x_0 estimate to the data range.
 
 use burn::tensor::Tensor;
-use ddpm_schedule::{NoiseSchedule, Prediction};
+use ddpm_core::{NoiseSchedule, Prediction};
 
 /// The schedule a network was trained on, what it predicts, and whether its x_0 estimate is clipped to
 /// [-1, 1] (diffusers' `prediction_type` and `clip_sample`). Every sampler reads model outputs through it.

@@ -6,7 +6,7 @@
 //! function of the output at a fixed x_t, so this is the same guidance on eps whatever the target.
 
 use burn::tensor::Tensor;
-use ddpm_nets::Denoiser;
+use ddpm_core::Denoiser;
 
 /// A class-conditional denoiser under guidance scale `w`: 1 is plain conditional sampling, 0 is
 /// unconditional. Both outputs come from one batched forward pass of twice the batch.

@@ -2,13 +2,13 @@
 //! Gaussian oracle (see `oracle.rs`).
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_nets::Denoiser;
-use ddpm_sample::{DdimSampler, DdpmSampler, Estimator, ReverseProcess, Spacing, VarianceType};
-use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule, Prediction, per_example};
+use ddpm_core::Denoiser;
+use ddpm_sample::{DdimSampler, DdpmSampler, Estimator, Sampler, Spacing, VarianceType};
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, Prediction, per_example};
 use serde_json::Value;
 
 fn fixtures() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ddpm-schedule/tests/fixtures/diffusers_schedulers.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ddpm-core/tests/fixtures/diffusers_schedulers.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -106,7 +106,7 @@ fn exact_ddim_moments(oracle: &GaussianOracle, timesteps: &[usize], eta: f64) ->
     (mean, var.sqrt())
 }
 
-fn moments<P: ReverseProcess>(sampler: &P, oracle: &GaussianOracle, n: usize, seed: u64) -> (f64, f64) {
+fn moments<P: Sampler>(sampler: &P, oracle: &GaussianOracle, n: usize, seed: u64) -> (f64, f64) {
     let out = sampler.sample(oracle, [n, 1], &mut NoiseRng::new(seed), &Device::flex(), None, |_, _| {});
     let values: Vec<f32> = out.samples.into_data().try_into_vec().unwrap();
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n as f64;

@@ -8,9 +8,9 @@
 //! its whole map, to compare with that endpoint without sampling error.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_nets::Denoiser;
-use ddpm_sample::{DpmSolverPlusPlus, Estimator, ReverseProcess, Spacing, StepMemory};
-use ddpm_schedule::{BetaSchedule, NoiseSchedule, Prediction};
+use ddpm_core::Denoiser;
+use ddpm_sample::{DpmSolverPlusPlus, Estimator, Sampler, Spacing, StepMemory};
+use ddpm_core::{BetaSchedule, NoiseSchedule, Prediction};
 use serde_json::Value;
 
 mod common;
@@ -62,7 +62,7 @@ fn twenty_steps_land_near_the_1000_step_law_for_every_prediction() {
 }
 
 fn fixtures() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ddpm-schedule/tests/fixtures/diffusers_schedulers.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ddpm-core/tests/fixtures/diffusers_schedulers.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

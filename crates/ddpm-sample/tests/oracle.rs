@@ -4,9 +4,9 @@
 //! or coefficient in the sampler (abar_t vs abar_{t-1}, sigma_t, the last step) shows up here.
 
 use burn::tensor::{Device, Tensor};
-use ddpm_nets::Denoiser;
-use ddpm_sample::{DdpmSampler, ReverseProcess, VarianceType};
-use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule, per_example};
+use ddpm_core::Denoiser;
+use ddpm_sample::{DdpmSampler, Sampler, VarianceType};
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, per_example};
 
 struct GaussianOracle<'a> {
     schedule: &'a NoiseSchedule,

@@ -1,9 +1,10 @@
 //! One reverse step against diffusers' DDPMScheduler, and the sampler's bookkeeping.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_nets::Denoiser;
-use ddpm_sample::{DdpmSampler, ReverseProcess, VarianceType};
-use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule};
+use ddpm_core::Denoiser;
+use ddpm_exec::Execution;
+use ddpm_sample::{DdpmSampler, Sampler, SamplingChain, VarianceType};
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
 use serde_json::Value;
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -12,7 +13,7 @@ fn floats(v: &Value) -> Vec<f32> {
 
 #[test]
 fn step_mean_matches_diffusers_posterior_mean() {
-    let fixture: Value = serde_json::from_str(include_str!("../../ddpm-schedule/tests/fixtures/diffusers_schedulers.json")).unwrap();
+    let fixture: Value = serde_json::from_str(include_str!("../../ddpm-core/tests/fixtures/diffusers_schedulers.json")).unwrap();
     let device = Device::flex();
     for case in fixture["ddpm_step_mean"].as_array().unwrap() {
         let schedule = match case["schedule"].as_str().unwrap() {
@@ -122,15 +123,10 @@ impl Denoiser<2> for Affine {
 fn splitting_the_batch_across_threads_changes_nothing() {
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 40).unwrap();
     let device = Device::flex();
-    let run = |threads| {
-        let out = DdpmSampler::new(&schedule, VarianceType::Posterior).with_threads(threads).sample(
-            &Affine,
-            [7, 3],
-            &mut NoiseRng::new(2),
-            &device,
-            Some(10),
-            |_, _| {},
-        );
+    let run = |slices| {
+        let chain = SamplingChain::new(Execution::default().with_slices(slices)).with_trajectory_every(Some(10));
+        let sampler = DdpmSampler::new(&schedule, VarianceType::Posterior);
+        let out = chain.run(&sampler, &Affine, [7, 3], None, &mut NoiseRng::new(2), &device, |_, _| {});
         let trajectory: Vec<(Option<usize>, Vec<f32>)> =
             out.trajectory.into_iter().map(|(t, x)| (t, x.into_data().try_into_vec::<f32>().unwrap())).collect();
         (out.samples.into_data().try_into_vec::<f32>().unwrap(), trajectory)
@@ -138,8 +134,8 @@ fn splitting_the_batch_across_threads_changes_nothing() {
     let single = run(1);
     assert_eq!(single.1.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![Some(39), Some(29), Some(19), Some(9), None]);
     // On a 2-core machine, 2 slices run as rayon tasks, and more as the calling thread and the slice threads.
-    for threads in [2, 3, 7, 50] {
-        assert_eq!(run(threads), single, "{threads} threads");
+    for slices in [2, 3, 7, 50] {
+        assert_eq!(run(slices), single, "{slices} slices");
     }
 }
 
@@ -149,11 +145,12 @@ fn chunks_of_a_large_batch_change_nothing() {
     // (65 + 65), and the first 64 rows alone are one chunk; every row must come out the same.
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 10).unwrap();
     let device = Device::flex();
-    let run = |rows: usize, threads: usize| -> Vec<f32> {
-        let sampler = DdpmSampler::new(&schedule, VarianceType::Posterior).with_threads(threads);
+    let run = |rows: usize, slices: usize| -> Vec<f32> {
+        let sampler = DdpmSampler::new(&schedule, VarianceType::Posterior);
+        let chain = SamplingChain::new(Execution::default().with_slices(slices));
         let mut steps = Vec::new();
-        let out = sampler.sample(&Affine, [rows, 1024], &mut NoiseRng::new(4), &device, None, |done, total| steps.push((done, total)));
-        if threads == 1 && rows == 130 {
+        let out = chain.run(&sampler, &Affine, [rows, 1024], None, &mut NoiseRng::new(4), &device, |done, total| steps.push((done, total)));
+        if slices == 1 && rows == 130 {
             assert_eq!(steps.last(), Some(&(30, 30)), "progress counts every chunk's steps");
         }
         out.samples.into_data().try_into_vec::<f32>().unwrap()

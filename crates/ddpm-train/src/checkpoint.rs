@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use ddpm_schedule::NoiseRng;
+use ddpm_core::NoiseRng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -63,9 +63,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf, TrainError> {
     if path.join(STATE_FILE).is_file() {
         return Ok(path.to_path_buf());
     }
-    newest_checkpoint(path).ok_or_else(|| {
-        error(path, "no checkpoint here (looked for state.json in it, in checkpoint/, .checkpoint.old/ and .checkpoint.tmp/); pass the --out folder of a training run")
-    })
+    newest_checkpoint(path).ok_or_else(|| TrainError::NoCheckpoint { path: path.into() })
 }
 
 /// The complete checkpoint of `run_dir` with the highest step; ties go to the earlier name of
@@ -97,7 +95,7 @@ fn saved_step(dir: &Path) -> Option<usize> {
 /// Refuses a run folder that already holds a checkpoint, so a new run cannot overwrite an old one.
 pub fn ensure_new_run_dir(run_dir: &Path) -> Result<(), TrainError> {
     match resolve(run_dir) {
-        Ok(_) => Err(error(run_dir, "it already holds a training run: add --resume to continue it, or pick another --out")),
+        Ok(_) => Err(TrainError::RunExists { path: run_dir.into() }),
         Err(_) => Ok(()),
     }
 }
@@ -129,8 +127,7 @@ pub fn load_weights<M: Module>(model: M, checkpoint: &Path, ema: bool) -> Result
     let name = if ema { "ema.bpk" } else { "model.bpk" };
     let file = checkpoint.join(name);
     if !file.is_file() {
-        let fix = if ema { "; the run kept an EMA, so the file was deleted: restore it, or sample with --weights online" } else { "" };
-        return Err(error(&file, format!("the checkpoint has no {name}{fix}")));
+        return Err(TrainError::MissingWeights { checkpoint: checkpoint.into(), ema });
     }
     model
         .try_load_file(&file)

@@ -1,7 +1,7 @@
 use burn::config::Config;
-use ddpm_schedule::Prediction;
+use ddpm_core::Prediction;
 
-use crate::{EmaConfig, LossWeighting, LrSchedule};
+use crate::{EmaConfig, LossWeighting, LrSchedule, TrainError};
 
 /// Hyper-parameters of a training run. The defaults are the toy reference's: Adam at 1e-3,
 /// 1000 full-batch steps, no clipping, no EMA.
@@ -59,51 +59,53 @@ pub struct ClassConditioning {
 }
 
 impl TrainConfig {
-    /// Explains the first setting that cannot work.
-    pub fn validate(&self) -> Result<(), String> {
-        let positive = |name: &str, value: f64| {
-            if value > 0.0 && value.is_finite() { Ok(()) } else { Err(format!("{name} must be a positive number (got {value})")) }
+    /// Explains the first setting that cannot work, naming its field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let invalid = |field: &'static str, value: String, reason: String| Err(TrainError::InvalidSetting { field, value, reason });
+        let positive = |field: &'static str, value: f64| {
+            if value > 0.0 && value.is_finite() { Ok(()) } else { invalid(field, value.to_string(), "must be a positive number".into()) }
         };
-        positive("learning rate", self.learning_rate)?;
-        positive("Adam epsilon", self.adam_epsilon)?;
+        positive("learning_rate", self.learning_rate)?;
+        positive("adam_epsilon", self.adam_epsilon)?;
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(format!("weight decay must be a number >= 0 (got {})", self.weight_decay));
+            return invalid("weight_decay", self.weight_decay.to_string(), "must be a number >= 0".into());
         }
         if self.batch_size == Some(0) {
-            return Err("the batch size must be at least 1".into());
+            return invalid("batch_size", "0".into(), "must be at least 1".into());
         }
-        if self.steps == 0 || self.log_every == 0 {
-            return Err(format!("steps and log_every must be at least 1 (got {} and {})", self.steps, self.log_every));
+        for (field, value) in [("steps", self.steps), ("log_every", self.log_every)] {
+            if value == 0 {
+                return invalid(field, "0".into(), "must be at least 1".into());
+            }
         }
         match self.lr_schedule {
             LrSchedule::Constant => {}
             LrSchedule::Cosine { min_lr, .. } | LrSchedule::CosineAnnealing { min_lr, .. } => {
                 if !(min_lr >= 0.0 && min_lr <= self.learning_rate) {
-                    return Err(format!(
-                        "the final learning rate (--min-lr) must lie between 0 and the peak learning rate (--lr) {}, got {min_lr}",
-                        self.learning_rate
-                    ));
+                    let reason = format!("the final learning rate must lie between 0 and the peak learning rate {}", self.learning_rate);
+                    return invalid("min_lr", min_lr.to_string(), reason);
                 }
             }
         }
         if let LrSchedule::CosineAnnealing { t_max: 0, .. } = self.lr_schedule {
-            return Err("the cosine annealing period t_max must be at least 1".into());
+            return invalid("t_max", "0".into(), "the cosine annealing period must be at least 1".into());
         }
         if let Some(norm) = self.grad_clip_norm {
-            positive("gradient clipping norm", norm)?;
+            positive("grad_clip_norm", norm)?;
         }
-        if let Some(conditioning) = &self.conditioning
-            && !(conditioning.classes > 0 && (0.0..1.0).contains(&conditioning.drop_probability))
-        {
-            return Err(format!(
-                "class conditioning needs at least one class and a drop probability in [0, 1) (got {} classes, {})",
-                conditioning.classes, conditioning.drop_probability
-            ));
+        if let Some(conditioning) = &self.conditioning {
+            if conditioning.classes == 0 {
+                return invalid("conditioning.classes", "0".into(), "class conditioning needs at least one class".into());
+            }
+            if !(0.0..1.0).contains(&conditioning.drop_probability) {
+                let value = conditioning.drop_probability.to_string();
+                return invalid("conditioning.drop_probability", value, "the chance a label is dropped must be in [0, 1)".into());
+            }
         }
         if let Some(ema) = &self.ema
             && !(0.0..1.0).contains(&ema.decay)
         {
-            return Err(format!("EMA decay must be in [0, 1) (got {})", ema.decay));
+            return invalid("ema.decay", ema.decay.to_string(), "the EMA decay must be in [0, 1)".into());
         }
         Ok(())
     }

@@ -2,8 +2,8 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use ddpm_nets::Denoiser;
-use ddpm_schedule::{NoiseRng, NoiseSchedule};
+use ddpm_core::{Denoiser, NoiseRng, NoiseSchedule};
+use ddpm_exec::Execution;
 
 use crate::{FitHooks, FitPlan, LossHistory, TrainConfig, TrainError, Trainer, fit};
 
@@ -25,14 +25,14 @@ pub struct Trained<M> {
 /// `data` is the whole training set, `[N, ...]`, already on `device`, an autodiff device
 /// (`Device::autodiff()`) that the model lives on too. Each step uses the whole set, or
 /// `config.batch_size` rows drawn with replacement from a seeded stream of their own. Each batch is
-/// cut into `batch_slices` slices that run at once ([`Trainer::with_batch_slices`]; 1 on a GPU).
+/// cut into slices that run at once as `execution` says ([`Trainer::with_execution`]).
 pub fn train<const D: usize, M>(
     model: M,
     data: Tensor<D>,
     schedule: &NoiseSchedule,
     config: &TrainConfig,
     device: &Device,
-    batch_slices: usize,
+    execution: Execution,
     hooks: &mut impl FitHooks<M>,
 ) -> Result<Trained<M>, TrainError>
 where
@@ -40,7 +40,7 @@ where
 {
     let dataset_len = data.dims()[0];
     let batch_size = batch_size_for(config, dataset_len)?;
-    let mut trainer = Trainer::new(model, schedule, config)?.with_batch_slices(batch_slices);
+    let mut trainer = Trainer::new(model, schedule, config)?.with_execution(execution);
     let mut rows = NoiseRng::new(config.seed ^ ROW_STREAM);
     let next_batch = || {
         if batch_size == dataset_len {

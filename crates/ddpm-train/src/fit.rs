@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use ddpm_nets::Denoiser;
+use ddpm_core::Denoiser;
 use serde::{Deserialize, Serialize};
 
 use crate::{Batch, LossHistory, LossRecord, TrainError, Trainer};

@@ -1,4 +1,4 @@
-//! Data parallelism on the CPU (see [`ddpm_schedule::run_slices`]): the batch is cut into slices whose
+//! Data parallelism on the CPU (see [`ddpm_exec::Execution`]): the batch is cut into slices whose
 //! forward and backward passes run at the same time, one per core, and whose gradients are summed.
 //!
 //! Each slice's loss is its mean scaled by its share of the batch, so the slices' losses, and
@@ -9,7 +9,7 @@ use std::ops::Range;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use ddpm_schedule::run_slices;
+use ddpm_exec::run_slices;
 
 /// Runs `loss_of(replica, range)` for each range on a fresh autodiff replica of `model` (so the
 /// slices' graphs share no node and do not serialise on one lock), all at once (see [`run_slices`]),

@@ -5,8 +5,8 @@ use std::ops::Range;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
-use ddpm_nets::Denoiser;
-use ddpm_schedule::{NoiseRng, NoiseSchedule, per_example, row_slices};
+use ddpm_core::{Denoiser, NoiseRng, NoiseSchedule, per_example};
+use ddpm_exec::Execution;
 
 use crate::slices::sliced_gradients;
 use crate::{TrainConfig, TrainError, clip_global_norm, ema_update};
@@ -39,8 +39,9 @@ pub struct Trainer<M> {
     pub(crate) step: usize,
     pub(crate) config: TrainConfig,
     pub(crate) schedule: NoiseSchedule,
-    /// How many slices of each batch run forward and backward at the same time (see [`Trainer::with_batch_slices`]).
-    batch_slices: usize,
+    /// How each batch is cut into slices whose forward and backward passes run at the same time
+    /// (see [`Trainer::with_execution`]).
+    execution: Execution,
 }
 
 impl<M> Trainer<M> {
@@ -63,7 +64,7 @@ impl<M: Module> Trainer<M> {
     /// Starts training `model`, which must live on an autodiff device (`Device::autodiff()`); the
     /// batches given to [`Trainer::step`] must be on the same device.
     pub fn new(model: M, schedule: &NoiseSchedule, config: &TrainConfig) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::InvalidConfig)?;
+        config.validate()?;
         let optimizer = AdamWConfig::new().with_weight_decay(config.weight_decay as f32).with_epsilon(config.adam_epsilon as f32).init();
         let ema = config.ema.as_ref().map(|_| model.clone().valid());
         Ok(Self {
@@ -74,16 +75,16 @@ impl<M: Module> Trainer<M> {
             step: 0,
             config: config.clone(),
             schedule: schedule.clone(),
-            batch_slices: 1,
+            execution: Execution::default(),
         })
     }
 
-    /// Runs each step's forward and backward passes as `slices` parts of the batch at the same time,
-    /// one thread each, and sums their gradients: the same step up to rounding, but it keeps every
-    /// core of a CPU busy where Burn's own per-op threading leaves them idle. Use the number of cores on
-    /// the CPU backends and 1 (the default) on a GPU. Batches smaller than `slices` use one slice per example.
-    pub fn with_batch_slices(mut self, slices: usize) -> Self {
-        self.batch_slices = slices.max(1);
+    /// Runs each step's forward and backward passes as the slices of the batch `execution` cuts, at the
+    /// same time, one thread each, and sums their gradients: the same step up to rounding, but it keeps
+    /// every core of a CPU busy where Burn's own per-op threading leaves them idle. The default is one
+    /// slice (a GPU); batches smaller than the slice count use one slice per example.
+    pub fn with_execution(mut self, execution: Execution) -> Self {
+        self.execution = execution;
         self
     }
 
@@ -101,7 +102,7 @@ impl<M: Module> Trainer<M> {
     /// (f_theta(x_t, t, c) - target)^2, the target being eps, x_0 or v as the config's `prediction` says;
     /// then clips, steps AdamW and updates the EMA. With [`TrainConfig::conditioning`], each label c is
     /// replaced by the null class with its drop probability (from the same stream). With
-    /// [`Trainer::with_batch_slices`], the slices' gradients are summed before the clipping.
+    /// [`Trainer::with_execution`], the slices' gradients are summed before the clipping.
     pub fn step<const D: usize>(&mut self, batch: impl Into<Batch<D>>) -> Tensor<1>
     where
         M: Denoiser<D>,
@@ -145,7 +146,7 @@ impl<M: Module> Trainer<M> {
         };
 
         let learning_rate = self.learning_rate();
-        let ranges = row_slices(batch, self.batch_slices);
+        let ranges = self.execution.row_slices(batch);
         let (loss, mut grads) = if ranges.len() == 1 {
             let loss = loss_of(&self.model, 0..batch);
             (loss.clone().detach(), GradientsParams::from_grads(loss.backward(), &self.model))

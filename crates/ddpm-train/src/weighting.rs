@@ -1,5 +1,5 @@
 use burn::config::Config;
-use ddpm_schedule::{NoiseSchedule, Prediction};
+use ddpm_core::{NoiseSchedule, Prediction};
 
 /// Per-example weights of the loss, by timestep: the hook for objectives that rebalance the timesteps.
 #[derive(Config, Debug, Copy, PartialEq)]
@@ -27,7 +27,7 @@ impl LossWeighting {
 
 #[cfg(test)]
 mod tests {
-    use ddpm_schedule::BetaSchedule;
+    use ddpm_core::BetaSchedule;
 
     use super::*;
 

@@ -10,8 +10,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::ShuffledBatches;
+use ddpm_exec::Execution;
 use ddpm_nets::{BlockStyle, UNet, UNetConfig};
-use ddpm_schedule::{BetaSchedule, NoiseSchedule};
+use ddpm_core::{BetaSchedule, NoiseSchedule};
 use ddpm_train::{
     EmaConfig, FitEnd, FitHooks, FitPlan, LossWeighting, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, clip_global_norm, fit,
     read_state,
@@ -193,7 +194,7 @@ fn a_batch_cut_into_slices_takes_the_same_steps_as_the_whole_batch() {
         // weight by about +-lr whatever the gradient's size, so the rounding noise in gradients that are
         // nearly zero would flip whole steps and hide what this test compares.
         let config = config(3).with_loss_weighting(weighting).with_adam_epsilon(1.0);
-        let mut trainer = Trainer::new(tiny_unet(&device, 3), &schedule, &config).unwrap().with_batch_slices(slices);
+        let mut trainer = Trainer::new(tiny_unet(&device, 3), &schedule, &config).unwrap().with_execution(Execution::default().with_slices(slices));
         let mut batches = batch_stream(0, &device);
         let losses: Vec<f32> = (0..3).map(|_| trainer.step(batches()).into_scalar::<f32>()).collect();
         (losses, weights(&trainer.model))
@@ -250,8 +251,8 @@ fn the_kernels_take_the_same_training_steps_as_burns_ops() {
 /// (ancestral, the same counter-based noise) from a lightly trained tiny U-Net of each block style.
 #[test]
 fn the_kernels_sample_what_burns_ops_sample() {
-    use ddpm_sample::{DdimSampler, DdpmSampler, ReverseProcess, Spacing, VarianceType};
-    use ddpm_schedule::NoiseRng;
+    use ddpm_sample::{DdimSampler, DdpmSampler, Sampler, Spacing, VarianceType};
+    use ddpm_core::NoiseRng;
     let device = Device::flex().autodiff();
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 50).unwrap();
     let plain = device.clone().inner();

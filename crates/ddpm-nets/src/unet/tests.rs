@@ -91,9 +91,9 @@ fn the_time_input_changes_the_output() {
 
 #[test]
 fn sizes_the_downsampling_cannot_divide_are_explained() {
-    let err = UNetConfig::improved(1, 100).validate().unwrap_err();
+    let err = UNetConfig::improved(1, 100).validate().unwrap_err().to_string();
     assert!(err.contains("multiple of 8") && err.contains("96"), "{err}");
-    let err = UNetConfig::small(1, 28).with_groups(5).validate().unwrap_err();
+    let err = UNetConfig::small(1, 28).with_groups(5).validate().unwrap_err().to_string();
     assert!(err.contains("5 groups"), "{err}");
 }
 

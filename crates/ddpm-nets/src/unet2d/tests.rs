@@ -64,7 +64,7 @@ fn bad_configurations_are_refused_naming_the_field() {
         (with(16, vec![1 << 20, 1 << 20], DownBlockType::DownBlock2D).with_norm_num_groups(1), "too large"),
     ];
     for (config, expected) in cases {
-        let problem = config.validate().expect_err(expected);
+        let problem = config.validate().expect_err(expected).to_string();
         assert!(problem.contains(expected), "{problem:?} should mention {expected:?}");
     }
 }

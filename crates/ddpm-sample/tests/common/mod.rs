@@ -1,8 +1,8 @@
 //! What several sampler tests share: the exact denoiser for Gaussian data.
 
 use burn::tensor::Tensor;
-use ddpm_nets::Denoiser;
-use ddpm_schedule::{NoiseSchedule, Prediction, per_example};
+use ddpm_core::Denoiser;
+use ddpm_core::{NoiseSchedule, Prediction, per_example};
 
 /// The exact denoiser for x_0 ~ N(mu, s^2), in closed form for each target. With x_t = sqrt(a) x_0 +
 /// sqrt(1 - a) eps and d = a s^2 + 1 - a:

@@ -1,7 +1,7 @@
 //! Closed-form checks of the schedule tables and of q(x_t | x_0).
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_schedule::{BetaSchedule, NoiseRng, NoiseSchedule, ScheduleError};
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, ScheduleError};
 
 fn linear() -> NoiseSchedule {
     NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000).unwrap()
@@ -136,5 +136,5 @@ fn the_single_image_references_clamped_cosine() {
     assert!((schedule.alphas_cumprod()[499] - 0.493_653_806_149_996_9).abs() < 1e-12);
     // The clamp at 0.02 stops short of pure noise: sqrt(abar_T) = 0.057 of the image survives at t = T.
     assert!((schedule.alphas_cumprod()[999] - 0.003_194_831_463_374_303_3).abs() < 1e-12);
-    assert_eq!(ddpm_schedule::NamedSchedule::CosineClamped.betas(), BetaSchedule::cosine_clamped());
+    assert_eq!(ddpm_core::NamedSchedule::CosineClamped.betas(), BetaSchedule::cosine_clamped());
 }

@@ -3,7 +3,7 @@ use thiserror::Error;
 /// Why a schedule was rejected. Every variant names the offending value and how to fix it.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ScheduleError {
-    #[error("the number of diffusion steps T must be at least 1 (got 0); pass e.g. --timesteps 1000")]
+    #[error("the number of diffusion steps T must be at least 1 (got 0); the DDPM paper uses 1000")]
     NoSteps,
     #[error("T = {0} diffusion steps is more than the {max} this toolkit builds tables for; the DDPM paper uses 1000", max = crate::MAX_TIMESTEPS)]
     TooManySteps(usize),

@@ -1,4 +1,7 @@
-//! Noise schedules for denoising diffusion (Ho et al. 2020, "Denoising Diffusion Probabilistic Models").
+//! The core of denoising diffusion (Ho et al. 2020, "Denoising Diffusion Probabilistic Models") that the
+//! trainer (`ddpm-train`) and the samplers (`ddpm-sample`) stand on, with no network in it: the
+//! schedules and their tables, the forward process and its posterior, the prediction targets, the
+//! counter-based noise and the [`Denoiser`] contract through which any network plugs in from above.
 //!
 //! A [`BetaSchedule`] says how much noise each forward step adds; a [`NoiseSchedule`] holds every table
 //! derived from it, computed once in `f64`: alphas, alpha-bar, the posterior q(x_{t-1} | x_t, x_0) and SNR.
@@ -9,21 +12,38 @@
 //! Timesteps are **0-based**, as in diffusers and most code: `t` runs over `0..T`, and index `t` here is the
 //! paper's step `t + 1`. So `alphas_cumprod[t] = prod_{s <= t} (1 - betas[s])`, the first step's
 //! `alphas_cumprod_prev[0]` is 1 (no noise yet), and sampling ends with the step out of `t = 0`.
+//!
+//! ```
+//! use burn::tensor::{Device, Tensor};
+//! use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, Prediction};
+//!
+//! let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000)?;
+//! let device = Device::flex();
+//! let x0 = Tensor::<2>::ones([4, 1], &device);
+//! let eps = NoiseRng::new(0).normal([4, 1], &device);
+//! // x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and the eps target a network learns back.
+//! let x_t = schedule.q_sample(x0.clone(), &[0, 10, 500, 999], eps.clone());
+//! let target = Prediction::Epsilon.target(&schedule, x0, &[0, 10, 500, 999], eps.clone());
+//! assert_eq!(target.into_data(), eps.into_data());
+//! assert!(schedule.alphas_cumprod()[999] < 1e-4);
+//! # let _ = x_t;
+//! # Ok::<(), ddpm_core::ScheduleError>(())
+//! ```
 
 mod beta;
+mod denoiser;
 mod error;
 mod forward;
 mod noise;
 mod prediction;
-mod slices;
 mod tables;
 
 pub use beta::{BetaSchedule, NamedSchedule};
+pub use denoiser::Denoiser;
 pub use error::ScheduleError;
 pub use forward::{Posterior, per_example};
 pub use noise::NoiseRng;
 pub use prediction::Prediction;
-pub use slices::{row_slices, run_slices};
 pub use tables::NoiseSchedule;
 
 /// The most diffusion steps T a schedule may have: 100 times the DDPM paper's 1000, and tables that

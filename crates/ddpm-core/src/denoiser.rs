@@ -2,11 +2,11 @@ use burn::tensor::Tensor;
 
 /// A denoising network: given a noised batch and its timesteps, it returns its prediction, which is the
 /// noise eps_theta(x_t, t) of the DDPM paper, or x_0 or the velocity v, whichever it was trained on
-/// (`ddpm_schedule::Prediction` says which, and converts between them). Samplers and the trainer only see
+/// (`ddpm_core::Prediction` says which, and converts between them). Samplers and the trainer only see
 /// this trait, so a trained network, an analytic oracle and a test double are interchangeable.
 ///
 /// `D` is the rank of a batch (2 for vectors `[B, features]`, 4 for images `[B, C, H, W]`). A denoiser is
-/// `Sync`: the slices of a batch (`ddpm_schedule::run_slices`) read it from several threads at once.
+/// `Sync`: the slices of a batch (`ddpm_exec::Execution`) read it from several threads at once.
 pub trait Denoiser<const D: usize>: Sync {
     /// The model output at `x_t`, given each example's class label when the network is class-conditional.
     ///

@@ -1,22 +1,8 @@
-//! Data parallelism on the CPU: a batch cut into contiguous slices of rows that run at the same time,
-//! one per core, in training and in sampling.
-//!
-//! Why: Burn's CPU backends parallelise inside each op, and many ops of a small network (the toy MLP's
-//! on 1000 rows, the U-Net's GroupNorm, bias adds and packing) are too small or too serial to keep two
-//! cores busy. Slices of the batch keep every core busy all the time. The noise is counter-based (see
-//! [`crate::NoiseRng`]), so a slice draws its own rows and the samples do not depend on the slicing.
+//! The threads that run a batch's slices at the same time, one per core.
 
-use std::ops::Range;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
-
-/// `count` contiguous, near-equal, non-empty ranges covering `0..rows` (fewer when rows are few): the
-/// slices of a batch that run on their own threads, each drawing its rows with [`crate::NoiseRng::normal_rows`].
-pub fn row_slices(rows: usize, count: usize) -> Vec<Range<usize>> {
-    let count = count.clamp(1, rows.max(1));
-    (0..count).map(|i| (i * rows / count)..((i + 1) * rows / count)).collect()
-}
 
 /// Runs `first()` and `other(i)` for each `i` in `1..count` at the same time, and returns their results
 /// in slice order.
@@ -65,14 +51,6 @@ fn slice_threads() -> &'static rayon::ThreadPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn row_slices_cover_the_rows_evenly() {
-        assert_eq!(row_slices(128, 2), vec![0..64, 64..128]);
-        assert_eq!(row_slices(7, 3), vec![0..2, 2..4, 4..7]);
-        assert_eq!(row_slices(2, 4), vec![0..1, 1..2]);
-        assert_eq!(row_slices(5, 0), vec![0..5]);
-    }
 
     #[test]
     fn every_slice_runs_once_and_results_come_in_order() {

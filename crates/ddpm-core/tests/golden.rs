@@ -5,7 +5,7 @@
 //! tables are compared at 1e-5 relative, plus the float32 rounding the fixture itself carries where
 //! a formula amplifies it (each place says why).
 
-use ddpm_schedule::{BetaSchedule, NoiseSchedule};
+use ddpm_core::{BetaSchedule, NoiseSchedule};
 use serde_json::Value;
 
 const REL: f64 = 1e-5;
