@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use ddpm_core::NamedSchedule;
 use ddpm_run::numbers::{MAX_STEPS, count};
 use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs};
-use ddpm_core::NamedSchedule;
 
 /// The largest batch a flag takes.
 const MAX_BATCH: u64 = 1024;

@@ -1,4 +1,6 @@
 //! `image-train`: DDPM on a folder of your own images. Run with `--help`, or `<subcommand> --help`.
+// The doc comments of the flags are their --help text, where <name> stands for a value.
+#![allow(rustdoc::invalid_html_tags)]
 
 mod cli;
 mod run;

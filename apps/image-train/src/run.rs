@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
+use ddpm_core::{NamedSchedule, Prediction};
 use ddpm_data::ImageFolder;
 use ddpm_nets::{DownBlockType, NetworkConfig, UNet2DConfig, UNetConfig, UpBlockType};
 use ddpm_run::{Experiment, ImageShape, RunDescription, progress_bar};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
-use ddpm_core::{NamedSchedule, Prediction};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Network;

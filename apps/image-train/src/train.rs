@@ -121,7 +121,7 @@ fn train_network<N: ImageNetwork>(
     let mut next_index = session.first_step() as u64;
     let mut batches = ShuffledBatches::new(Arc::from(folder.pixels), example_len, batch_size, spec.seed, next_index);
     let next_batch = || {
-        let mut values = batches.next().expect("the batch stream is endless");
+        let mut values = batches.next().expect("the batch stream is endless").values;
         if spec.experiment.flip {
             random_horizontal_flips(&mut values, shape, spec.seed, next_index);
         }

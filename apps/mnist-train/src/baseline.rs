@@ -9,11 +9,11 @@ use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_core::NoiseRng;
 use ddpm_data::image::write_grid;
 use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
 use ddpm_nets::{BasicUNet, BasicUNetConfig};
 use ddpm_run::{Execution, LoadedRun, Weights, progress_bar};
-use ddpm_core::NoiseRng;
 
 use crate::cli::BaselineArgs;
 use crate::run::{APP, MnistData};
@@ -38,7 +38,7 @@ pub fn run(args: &BaselineArgs, device: &Device) -> anyhow::Result<()> {
     let bar = progress_bar(args.steps, "baseline");
     let mut last_loss = f32::NAN;
     for step in 0..args.steps {
-        let clean = batches.next().expect("the batch stream is endless");
+        let clean = batches.next().expect("the batch stream is endless").values;
         let amounts = rng.uniform_vec(args.batch_size);
         let noisy = corrupt(&clean, &amounts, &rng.uniform_vec(clean.len()));
         let input = Tensor::<4>::from_data(TensorData::new(noisy, shape), &autodiff);

@@ -6,10 +6,10 @@
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
+use ddpm_core::{BetaSchedule, NamedSchedule, NoiseRng, NoiseSchedule, Prediction};
 use ddpm_nets::{ImageNetwork, ImageNetworkTask, NetworkConfig};
 use ddpm_run::{Execution, Stopwatch, peak_memory_mib};
 use ddpm_sample::{DdimSampler, DdpmSampler, Sampler, SamplingChain, Spacing, StepMemory, VarianceType};
-use ddpm_core::{BetaSchedule, NamedSchedule, NoiseRng, NoiseSchedule, Prediction};
 use ddpm_train::{TrainConfig, Trainer};
 use serde_json::json;
 
@@ -90,7 +90,8 @@ fn bench<N: ImageNetwork>(args: &BenchArgs, network: &NetworkConfig, device: &De
     let ddpm = DdpmSampler::new(&schedule, VarianceType::Beta);
     let k = args.sample_steps.clamp(1, 1000);
     let watch = Stopwatch::start();
-    let _ = chain.run(&Prefix { inner: &ddpm, steps: k }, &model, shape, None, &mut NoiseRng::new(2), device, |_, _| {}).samples.into_data();
+    let _ =
+        chain.run(&Prefix { inner: &ddpm, steps: k }, &model, shape, None, &mut NoiseRng::new(2), device, |_, _| {}).samples.into_data();
     let timing = watch.stop();
     emit(json!({"kind": "bench_sample", "images": 64, "steps_measured": k, "measured_wall_s": timing.seconds,
         "s_per_step": timing.seconds / k as f64, "extrapolated_1000_step_wall_s": timing.seconds / k as f64 * 1000.0,
@@ -98,7 +99,8 @@ fn bench<N: ImageNetwork>(args: &BenchArgs, network: &NetworkConfig, device: &De
     let ddim = DdimSampler::new(&schedule, 50, Spacing::Leading);
     let k = args.ddim_steps.clamp(1, 50);
     let watch = Stopwatch::start();
-    let _ = chain.run(&Prefix { inner: &ddim, steps: k }, &model, shape, None, &mut NoiseRng::new(3), device, |_, _| {}).samples.into_data();
+    let _ =
+        chain.run(&Prefix { inner: &ddim, steps: k }, &model, shape, None, &mut NoiseRng::new(3), device, |_, _| {}).samples.into_data();
     let timing = watch.stop();
     emit(json!({"kind": "bench_ddim", "images": 64, "steps_measured": k, "measured_wall_s": timing.seconds,
         "extrapolated_50_step_wall_s": timing.seconds / k as f64 * 50.0, "extrapolated": k < 50, "cpu_util": timing.cpu_utilisation}));

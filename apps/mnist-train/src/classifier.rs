@@ -18,8 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::ClassifierArgs;
 
-/// Where the project's classifier lives.
-pub const CLASSIFIER_DIR: &str = "datasets/mnist-classifier";
 const WEIGHTS: &str = "classifier.bpk";
 const DESCRIPTION: &str = "classifier.json";
 /// The SHA-256 of the shipped `classifier.bpk`: the network every figure in BENCHMARKS.md was scored by.

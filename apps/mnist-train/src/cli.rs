@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+use crate::run::Network;
+use ddpm_core::NamedSchedule;
 use ddpm_run::numbers::{MAX_STEPS, count, positive, real};
 use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs};
-use ddpm_core::NamedSchedule;
 
 /// The largest batch a flag takes. Training the small U-Net holds about 5 MiB of activations per
 /// digit (690 MiB at 128, BENCHMARKS.md), so 2048 digits need about 11 GiB.
@@ -65,19 +67,6 @@ pub enum Command {
     Sweep(SweepArgs),
 }
 
-/// The networks `train` can build.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Network {
-    /// The small U-Net of the PyTorch benchmark: 32-64-128, two conv blocks per level, 0.62 M params.
-    Small,
-    /// A DDPM-paper-style U-Net (residual blocks, attention at 16x16 and in the bottleneck) on 32x32
-    /// padded digits, base width 32.
-    Ddpm,
-    /// diffusers' UNet2DModel as the diffusers course builds it for MNIST: widths 32-64-64, two
-    /// resnets per level, attention in the last two, 1.7 M params; exports to diffusers.
-    Unet2d,
-}
-
 #[derive(ClapArgs, Debug)]
 // MNIST learns v better than eps in the same time (BENCHMARKS.md): v is this app's default target.
 #[command(mut_arg("prediction", |arg| arg.default_value("v")))]
@@ -118,7 +107,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 256, value_parser = count(10..=MAX_SAMPLES))]
     pub eval_samples: usize,
     /// Folder with the classifier --eval-every scores by.
-    #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
+    #[arg(long, default_value = crate::run::CLASSIFIER_DIR)]
     pub classifier: PathBuf,
     /// Train class-conditionally (a digit embedding added to the time embedding), for `sample --class`
     /// with classifier-free guidance: in equal time it draws far better digits than an unconditional
@@ -264,7 +253,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Folder with the classifier (classifier.bpk and classifier.json).
-    #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
+    #[arg(long, default_value = crate::run::CLASSIFIER_DIR)]
     pub classifier: PathBuf,
     /// Folder with the MNIST IDX files (the test digits are the reference).
     #[arg(long)]
@@ -277,7 +266,7 @@ pub struct EvalArgs {
 #[derive(ClapArgs, Debug)]
 pub struct ClassifierArgs {
     /// Output folder for classifier.bpk and classifier.json.
-    #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
+    #[arg(long, default_value = crate::run::CLASSIFIER_DIR)]
     pub out: PathBuf,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -318,7 +307,7 @@ pub struct SweepArgs {
     /// Timestep spacing of every sampler below T steps.
     #[arg(long, value_enum, default_value_t = ddpm_sample::Spacing::Trailing)]
     pub spacing: ddpm_sample::Spacing,
-    #[arg(long, default_value = crate::classifier::CLASSIFIER_DIR)]
+    #[arg(long, default_value = crate::run::CLASSIFIER_DIR)]
     pub classifier: PathBuf,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

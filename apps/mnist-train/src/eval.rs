@@ -224,9 +224,7 @@ mod tests {
     /// One evaluator for every test: the test digits' features are computed once.
     fn evaluator() -> &'static Evaluator {
         static EVALUATOR: OnceLock<Evaluator> = OnceLock::new();
-        EVALUATOR.get_or_init(|| {
-            Evaluator::new(Some(&repo("datasets/mnist")), &repo(crate::classifier::CLASSIFIER_DIR), &Device::flex()).unwrap()
-        })
+        EVALUATOR.get_or_init(|| Evaluator::new(Some(&repo("datasets/mnist")), &repo(crate::run::CLASSIFIER_DIR), &Device::flex()).unwrap())
     }
 
     /// `n` training digits (not the test digits the reference is made of), from index `first`, in [-1, 1].

@@ -1,9 +1,9 @@
 //! `mnist-train forward`: the forward process q(x_t | x_0) on one digit, as in the DDPM tutorials.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_core::{NoiseRng, NoiseSchedule};
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_data::{Mnist, MnistSplit};
-use ddpm_core::{NoiseRng, NoiseSchedule};
 
 use crate::cli::ForwardArgs;
 

@@ -1,4 +1,6 @@
 //! `mnist-train`: DDPM on MNIST. Run with `--help`, or `<subcommand> --help`, for every setting.
+// The doc comments of the flags are their --help text, where <name> stands for a value.
+#![allow(rustdoc::invalid_html_tags)]
 
 mod baseline;
 mod bench;

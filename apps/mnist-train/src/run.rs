@@ -1,15 +1,30 @@
 //! The MNIST run: what its description holds beyond the shared one, and how a new run is described.
 
+use clap::ValueEnum;
+use ddpm_core::{NamedSchedule, Prediction};
 use ddpm_nets::{NetworkConfig, UNet2DConfig, UNetConfig};
 use ddpm_run::{Experiment, ImageShape, RunDescription};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
-use ddpm_core::{NamedSchedule, Prediction};
 use serde::{Deserialize, Serialize};
-
-use crate::cli::Network;
 
 /// The name runs of this app carry, and the one `sample` and `--resume` accept.
 pub const APP: &str = "mnist-train";
+
+/// Where the project's digit classifier lives (see `classifier`).
+pub const CLASSIFIER_DIR: &str = "datasets/mnist-classifier";
+
+/// The networks `train` can build.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The small U-Net of the PyTorch benchmark: 32-64-128, two conv blocks per level, 0.62 M params.
+    Small,
+    /// A DDPM-paper-style U-Net (residual blocks, attention at 16x16 and in the bottleneck) on 32x32
+    /// padded digits, base width 32.
+    Ddpm,
+    /// diffusers' UNet2DModel as the diffusers course builds it for MNIST: widths 32-64-64, two
+    /// resnets per level, attention in the last two, 1.7 M params; exports to diffusers.
+    Unet2d,
+}
 
 /// What an MNIST run adds to the shared description.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -74,24 +74,12 @@ fn train_network<N: ImageNetwork>(
     // Batch k is a pure function of (seed, k), so a resumed run picks the stream up at its step.
     let first_batch = session.first_step() as u64;
     let conditional = session.config().conditioning.is_some();
-    let pixels = data.size * data.size;
-    // A conditional run's examples carry their label as one more value, so the shuffled stream keeps
-    // images and labels together.
-    let examples: Arc<[f32]> = if conditional {
-        data.images.chunks_exact(pixels).zip(&data.labels).flat_map(|(image, &label)| image.iter().copied().chain([label as f32])).collect()
-    } else {
-        Arc::from(data.images)
-    };
-    let example_len = pixels + usize::from(conditional);
-    let mut batches = ShuffledBatches::new(examples, example_len, batch_size, spec.seed, first_batch);
+    let labels = data.labels;
+    let mut batches = ShuffledBatches::new(Arc::from(data.images), data.size * data.size, batch_size, spec.seed, first_batch);
     let next_batch = || {
-        let values = batches.next().expect("the batch stream is endless");
-        if !conditional {
-            return Batch::from(Tensor::<4>::from_data(TensorData::new(values, shape), &autodiff));
-        }
-        let (images, classes): (Vec<&[f32]>, Vec<usize>) =
-            values.chunks_exact(example_len).map(|example| (&example[..pixels], example[pixels] as usize)).unzip();
-        Batch { x0: Tensor::<4>::from_data(TensorData::new(images.concat(), shape), &autodiff), classes: Some(classes) }
+        let batch = batches.next().expect("the batch stream is endless");
+        let classes = conditional.then(|| batch.rows.iter().map(|&row| usize::from(labels[row])).collect());
+        Batch { x0: Tensor::<4>::from_data(TensorData::new(batch.values, shape), &autodiff), classes }
     };
 
     let eval = match args.eval_every {
@@ -149,7 +137,13 @@ impl Evaluations {
             .with_clip_x0(spec.sampler.clip_x0)
     }
 
-    fn evaluate<N: ImageNetwork>(&mut self, trainer: &Trainer<N>, spec: &MnistRun, device: &Device, execution: Execution) -> anyhow::Result<()> {
+    fn evaluate<N: ImageNetwork>(
+        &mut self,
+        trainer: &Trainer<N>,
+        spec: &MnistRun,
+        device: &Device,
+        execution: Execution,
+    ) -> anyhow::Result<()> {
         let pixels = digits(&trainer.sampling_model(), spec, &Self::sampler(spec), self.n, device, execution)?;
         let images: Vec<f32> = pixels.iter().map(|v| v * 2.0 - 1.0).collect();
         let report = self.evaluator.evaluate(&images, None, 0);

@@ -3,9 +3,9 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
 use ddpm_nets::{UNet, UNetConfig};
 use ddpm_sample::{DdimSampler, Sampler, Spacing};
-use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
 use ddpm_train::{TrainConfig, Trainer};
 
 fn network() -> UNetConfig {

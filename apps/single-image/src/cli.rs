@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use ddpm_core::NamedSchedule;
 use ddpm_run::numbers::{count, positive};
 use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, SamplerArgs, TrainRunArgs};
-use ddpm_core::NamedSchedule;
 
 use crate::preset::Preset;
 

@@ -2,9 +2,9 @@
 //! one row per schedule so schedules can be compared.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_core::{NoiseRng, NoiseSchedule};
 use ddpm_data::SingleImage;
 use ddpm_data::image::{to_unit_range, write_grid};
-use ddpm_core::{NoiseRng, NoiseSchedule};
 
 use crate::cli::ForwardArgs;
 

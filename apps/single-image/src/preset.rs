@@ -1,9 +1,9 @@
 //! The two experiments `train --preset` names.
 
 use clap::ValueEnum;
+use ddpm_core::BetaSchedule;
 use ddpm_nets::UNetConfig;
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
-use ddpm_core::BetaSchedule;
 use ddpm_train::{LrSchedule, TrainConfig};
 use serde::{Deserialize, Serialize};
 

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use ddpm_core::Prediction;
 use ddpm_nets::NetworkConfig;
 use ddpm_run::{Experiment, ImageShape, RunDescription};
-use ddpm_core::Prediction;
 use serde::{Deserialize, Serialize};
 
 use crate::preset::Preset;

@@ -17,8 +17,7 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
     let init_noise = args.sampler.read_init_noise(device)?;
     let n = init_noise.as_ref().map_or(args.n, |x_t| x_t.dims()[0]);
     println!("single-image sample: {} image(s) from {} (step {})", n, loaded.run_dir.display(), loaded.state.step);
-    let request =
-        Request { sampler: &sampler, n, seed: args.sampler.seed, target: &target, execution, init_noise: init_noise.as_ref() };
+    let request = Request { sampler: &sampler, n, seed: args.sampler.seed, target: &target, execution, init_noise: init_noise.as_ref() };
     let summary = sample_and_report(&model, spec, loaded.state.step, &request, &out, device)?;
     write_summary(&summary, &out)
 }

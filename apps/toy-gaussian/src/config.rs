@@ -1,9 +1,9 @@
 //! The experiment's full configuration: presets, and flags applied on top of them.
 
 use burn::config::Config;
+use ddpm_core::BetaSchedule;
 use ddpm_nets::{Activation, MlpConfig, TimeEncoding};
 use ddpm_sample::VarianceType;
-use ddpm_core::BetaSchedule;
 use ddpm_train::{LrSchedule, TrainConfig};
 
 use crate::cli::{ActivationKind, Args, LrScheduleKind, Preset, ScheduleKind, TimeEncodingKind, VarianceKind};

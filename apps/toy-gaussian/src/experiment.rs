@@ -3,10 +3,10 @@
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_core::{NoiseRng, NoiseSchedule};
 use ddpm_data::{GaussianDataset, Normal1d, mean_std, plot, write_atomically, write_npy_f32};
 use ddpm_run::{Execution, Stopwatch, Timing, WithProgressBar, progress_bar};
 use ddpm_sample::{DdpmSampler, Estimator, SamplingChain};
-use ddpm_core::{NoiseRng, NoiseSchedule};
 use ddpm_train::{NoHooks, train};
 use serde::Serialize;
 use std::path::Path;

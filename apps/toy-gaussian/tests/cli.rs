@@ -132,3 +132,20 @@ fn the_ndarray_backend_runs_the_same_job() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("on ndarray"));
 }
+
+/// The run `fixtures/before-redesign/make.sh` made with the code before the architecture redesign
+/// (issue 26) gives the same samples: the same data, weights, training noise and sampling noise.
+#[test]
+fn the_samples_are_those_of_the_code_before_the_redesign() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = toy(&["--steps", "200", "--samples", "200", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (samples, _) = read_npy_f32(&out.join("samples.npy")).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/before-redesign/toy-samples.npy");
+    let (before, _) = read_npy_f32(&fixture).unwrap();
+    assert_eq!(samples.len(), before.len());
+    // Training sums the batch slices' gradients, whose rounding depends on the core count.
+    let difference = samples.iter().zip(&before).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(difference < 1e-3, "samples differ by up to {difference}");
+}

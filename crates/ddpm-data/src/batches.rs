@@ -16,8 +16,18 @@ use rand_chacha::ChaCha8Rng;
 /// A worker thread gathers the next batches while the caller trains on the current one, so copying
 /// examples overlaps with compute on a second core.
 pub struct ShuffledBatches {
-    receiver: Receiver<Vec<f32>>,
+    receiver: Receiver<Minibatch>,
     worker: Option<JoinHandle<()>>,
+}
+
+/// One batch of a [`ShuffledBatches`] stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Minibatch {
+    /// The examples, one after another: `batch_size * example_len` values.
+    pub values: Vec<f32>,
+    /// Which example each one is (its index in the dataset), in the same order: to gather labels or
+    /// anything else kept beside the examples.
+    pub rows: Vec<usize>,
 }
 
 /// The parts of a batch stream a worker needs.
@@ -56,7 +66,7 @@ impl ShuffledBatches {
 }
 
 impl Plan {
-    fn produce(self, first_batch: u64, sender: SyncSender<Vec<f32>>) {
+    fn produce(self, first_batch: u64, sender: SyncSender<Minibatch>) {
         let count = self.examples.len() / self.example_len;
         let per_epoch = (count / self.batch_size) as u64;
         let mut current: Option<(u64, Vec<usize>)> = None;
@@ -67,11 +77,12 @@ impl Plan {
             }
             let order = &current.as_ref().expect("set above").1;
             let start = (k % per_epoch) as usize * self.batch_size;
-            let mut batch = Vec::with_capacity(self.batch_size * self.example_len);
-            for &row in &order[start..start + self.batch_size] {
-                batch.extend_from_slice(&self.examples[row * self.example_len..(row + 1) * self.example_len]);
+            let rows = order[start..start + self.batch_size].to_vec();
+            let mut values = Vec::with_capacity(self.batch_size * self.example_len);
+            for &row in &rows {
+                values.extend_from_slice(&self.examples[row * self.example_len..(row + 1) * self.example_len]);
             }
-            if sender.send(batch).is_err() {
+            if sender.send(Minibatch { values, rows }).is_err() {
                 return; // the consumer is gone
             }
         }
@@ -88,9 +99,9 @@ fn epoch_order(count: usize, seed: u64, epoch: u64) -> Vec<usize> {
 }
 
 impl Iterator for ShuffledBatches {
-    type Item = Vec<f32>;
+    type Item = Minibatch;
 
-    fn next(&mut self) -> Option<Vec<f32>> {
+    fn next(&mut self) -> Option<Minibatch> {
         self.receiver.recv().ok()
     }
 }
@@ -116,8 +127,9 @@ mod tests {
 
     #[test]
     fn every_epoch_visits_each_example_once_in_a_new_order() {
-        let batches: Vec<Vec<f32>> = ShuffledBatches::new(numbered(10, 3), 3, 5, 1, 0).take(4).collect();
-        let ids = |b: &Vec<f32>| b.chunks(3).map(|c| c[0] as usize).collect::<Vec<_>>();
+        let batches: Vec<Minibatch> = ShuffledBatches::new(numbered(10, 3), 3, 5, 1, 0).take(4).collect();
+        let ids = |b: &Minibatch| b.values.chunks(3).map(|c| c[0] as usize).collect::<Vec<_>>();
+        assert!(batches.iter().all(|b| ids(b) == b.rows), "rows name the examples");
         let mut epoch0: Vec<usize> = batches[..2].iter().flat_map(ids).collect();
         let epoch1: Vec<usize> = batches[2..].iter().flat_map(ids).collect();
         assert_ne!(epoch0, epoch1, "each epoch is reshuffled");
@@ -128,8 +140,8 @@ mod tests {
 
     #[test]
     fn starting_at_batch_k_replays_the_same_stream() {
-        let all: Vec<Vec<f32>> = ShuffledBatches::new(numbered(7, 2), 2, 3, 9, 0).take(6).collect();
-        let resumed: Vec<Vec<f32>> = ShuffledBatches::new(numbered(7, 2), 2, 3, 9, 4).take(2).collect();
+        let all: Vec<Minibatch> = ShuffledBatches::new(numbered(7, 2), 2, 3, 9, 0).take(6).collect();
+        let resumed: Vec<Minibatch> = ShuffledBatches::new(numbered(7, 2), 2, 3, 9, 4).take(2).collect();
         assert_eq!(resumed, all[4..]);
     }
 }

@@ -28,5 +28,9 @@ fn fetch(url: &str) -> Result<Vec<u8>, DataError> {
         .args(["--fail", "--silent", "--show-error", "--location", "--connect-timeout", "15", "--max-time", "300", url])
         .output()
         .map_err(|e| DataError::Download(format!("cannot run curl ({e}); install curl or download the files by hand")))?;
-    if output.status.success() { Ok(output.stdout) } else { Err(DataError::Download(String::from_utf8_lossy(&output.stderr).trim().to_string())) }
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(DataError::Download(String::from_utf8_lossy(&output.stderr).trim().to_string()))
+    }
 }

@@ -25,7 +25,7 @@ pub mod plot;
 mod single_image;
 
 pub use atomic::write_atomically;
-pub use batches::ShuffledBatches;
+pub use batches::{Minibatch, ShuffledBatches};
 pub use error::DataError;
 pub use gaussian::{GaussianDataset, Normal1d, mean_std};
 pub use image_folder::{ImageFolder, flip_coin, random_horizontal_flips};

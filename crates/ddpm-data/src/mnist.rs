@@ -231,10 +231,7 @@ fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, IdxProblem> {
         return Ok(bytes.to_vec());
     }
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .take(MAX_IDX_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| IdxProblem::Gzip(e.to_string()))?;
+    flate2::read::GzDecoder::new(bytes).take(MAX_IDX_BYTES + 1).read_to_end(&mut out).map_err(|e| IdxProblem::Gzip(e.to_string()))?;
     if out.len() as u64 > MAX_IDX_BYTES {
         return Err(IdxProblem::TooLarge);
     }

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 /// The slices are tasks on the current rayon pool (the CPU kernels' threads) when it has a thread for
 /// each, so that the ops of a slice split their work on that same thread instead of queueing it behind
 /// the other slices'. A smaller pool (the toy's single kernel thread) runs `first` on the calling thread
-/// and the others on [`slice_threads`].
+/// and the others on its own threads (`slice_threads`).
 pub fn run_slices<R: Send>(count: usize, first: impl FnOnce() -> R + Send, other: impl Fn(usize) -> R + Sync) -> Vec<R> {
     if count <= 1 {
         return vec![first()];

@@ -20,8 +20,8 @@ pub mod weights;
 
 pub use activation::Activation;
 pub use classifier::{Classifier, ClassifierConfig};
-pub use error::NetError;
 pub use ddpm_core::Denoiser;
+pub use error::NetError;
 pub use mlp::{Mlp, MlpConfig};
 pub use network::{AnyImageNetwork, ImageDenoiser, ImageNetwork, ImageNetworkTask, NetworkConfig};
 pub use time::{TimeEncoding, TimeTable};

@@ -43,7 +43,11 @@ impl MlpConfig {
             return Err(NetError::config("mlp", "data_dim", "the MLP needs at least one feature per example (data_dim >= 1)"));
         }
         if self.hidden.contains(&0) {
-            return Err(NetError::config("mlp", "hidden", format!("every hidden layer needs at least one unit (got widths {:?})", self.hidden)));
+            return Err(NetError::config(
+                "mlp",
+                "hidden",
+                format!("every hidden layer needs at least one unit (got widths {:?})", self.hidden),
+            ));
         }
         if self.time_encoding.width() == 0 {
             return Err(NetError::config("mlp", "time_encoding", "the sinusoidal time embedding needs a width of at least 1"));

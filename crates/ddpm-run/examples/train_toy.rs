@@ -27,7 +27,8 @@ fn main() -> anyhow::Result<()> {
     let trained = train(model, tensor, &schedule, &config, &train_device, Execution::default(), &mut NoHooks)?;
 
     let model = trained.model.valid();
-    let sampled = DdpmSampler::new(&schedule, VarianceType::Beta).sample(&model, [1000, 1], &mut NoiseRng::new(1), &device, None, |_, _| {});
+    let sampled =
+        DdpmSampler::new(&schedule, VarianceType::Beta).sample(&model, [1000, 1], &mut NoiseRng::new(1), &device, None, |_, _| {});
     let samples = sampled.samples.into_data().try_to_vec::<f32>()?;
     let (data_mean, data_std) = ddpm_data::mean_std(&data);
     let (mean, std) = ddpm_data::mean_std(&samples);

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, ValueEnum};
-use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_core::Prediction;
+use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_train::{EmaConfig, LossWeighting, LrSchedule, TrainConfig};
 
 use crate::Weights;

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::tensor::Device;
+use ddpm_core::{BetaSchedule, NoiseSchedule, Prediction};
 use ddpm_nets::{AnyImageNetwork, ImageNetwork, ImageNetworkTask, NetworkConfig};
 use ddpm_sample::SamplerConfig;
-use ddpm_core::{BetaSchedule, NoiseSchedule, Prediction};
 use ddpm_train::{CheckpointState, load_weights, read_state};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
+use ddpm_core::NoiseSchedule;
 use ddpm_nets::{AnyImageNetwork, NetworkConfig, UNet2DConfig, UNet2DModel};
 use ddpm_sample::DiffusersScheduler;
-use ddpm_core::NoiseSchedule;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

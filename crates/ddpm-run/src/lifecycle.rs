@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use burn::tensor::{Device, Tensor};
-use ddpm_nets::{ImageDenoiser, ImageNetwork};
-use ddpm_exec::Execution;
-use ddpm_sample::{ChainStart, Guided, Sampled, SamplerConfig, SamplingChain};
 use ddpm_core::{NoiseRng, NoiseSchedule};
+use ddpm_exec::Execution;
+use ddpm_nets::{ImageDenoiser, ImageNetwork};
+use ddpm_sample::{ChainStart, Guided, Sampled, SamplerConfig, SamplingChain};
 use ddpm_train::{Batch, FitEnd, FitHooks, FitPlan, LossHistory, TrainConfig, Trainer, ensure_new_run_dir, fit, logged_losses};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -150,7 +150,8 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
         crate::training_over();
         let (history, end) = fitted.map_err(train_error)?;
         hooks.finish();
-        let trained = TrainedRun { steps: trainer.step_count() - first_step, seconds: started.elapsed().as_secs_f64(), trainer, history, end };
+        let trained =
+            TrainedRun { steps: trainer.step_count() - first_step, seconds: started.elapsed().as_secs_f64(), trainer, history, end };
         let losses = logged_losses(&self.out);
         if !losses.is_empty() {
             ddpm_data::plot::loss_curve(&self.out.join("loss.png"), &format!("{app}: training loss"), &losses, 50)?;

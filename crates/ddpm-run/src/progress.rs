@@ -2,8 +2,8 @@
 
 use burn::tensor::Device;
 use ddpm_core::Denoiser;
-use ddpm_sample::{ChainStart, Sampled, Sampler, SamplingChain};
 use ddpm_core::NoiseRng;
+use ddpm_sample::{ChainStart, Sampled, Sampler, SamplingChain};
 use ddpm_train::{FitHooks, FitProgress, TrainError, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -10,10 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_core::{NoiseRng, Prediction};
 use ddpm_data::read_npy_f32;
 use ddpm_run::DiffusersPipeline;
 use ddpm_sample::{Sampler, SamplerKind, Spacing};
-use ddpm_core::{NoiseRng, Prediction};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/diffusers")

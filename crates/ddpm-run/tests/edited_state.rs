@@ -4,10 +4,10 @@
 //! network and sampling from it must then either work or return an error, and never panic.
 
 use burn::tensor::Device;
+use ddpm_core::{BetaSchedule, Prediction};
 use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNetConfig};
 use ddpm_run::{ImageShape, LoadedRun, RunDescription, SampleRequest, Weights, sample_images};
 use ddpm_sample::{SamplerConfig, SamplerKind};
-use ddpm_core::{BetaSchedule, Prediction};
 use ddpm_train::{EmaConfig, TrainConfig, Trainer};
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@ use burn::config::Config;
 use burn::tensor::Tensor;
 use ddpm_core::{NoiseSchedule, Prediction};
 
-use crate::{SampleError, DdimSampler, DdpmSampler, DpmSolverPlusPlus, Estimator, Sampler, Spacing, StepMemory, VarianceType};
+use crate::{DdimSampler, DdpmSampler, DpmSolverPlusPlus, Estimator, SampleError, Sampler, Spacing, StepMemory, VarianceType};
 
 /// The samplers [`SamplerConfig`] can build; on a command line `ddpm`, `ddim`, `dpm++2m` and `dpm++3m`.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_core::Denoiser;
-use ddpm_sample::{DdimSampler, DdpmSampler, Estimator, Sampler, Spacing, VarianceType};
 use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, Prediction, per_example};
+use ddpm_sample::{DdimSampler, DdpmSampler, Estimator, Sampler, Spacing, VarianceType};
 use serde_json::Value;
 
 fn fixtures() -> Value {

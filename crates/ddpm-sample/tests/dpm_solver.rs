@@ -9,8 +9,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_core::Denoiser;
-use ddpm_sample::{DpmSolverPlusPlus, Estimator, Sampler, Spacing, StepMemory};
 use ddpm_core::{BetaSchedule, NoiseSchedule, Prediction};
+use ddpm_sample::{DpmSolverPlusPlus, Estimator, Sampler, Spacing, StepMemory};
 use serde_json::Value;
 
 mod common;

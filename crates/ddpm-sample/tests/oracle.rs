@@ -5,8 +5,8 @@
 
 use burn::tensor::{Device, Tensor};
 use ddpm_core::Denoiser;
-use ddpm_sample::{DdpmSampler, Sampler, VarianceType};
 use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, per_example};
+use ddpm_sample::{DdpmSampler, Sampler, VarianceType};
 
 struct GaussianOracle<'a> {
     schedule: &'a NoiseSchedule,

@@ -3,8 +3,8 @@
 //! clipping the x_0 estimate changes DDPM's samples as it does DDIM's.
 
 use burn::tensor::{Device, Tensor};
-use ddpm_sample::{DdimSampler, DdpmSampler, Estimator, Sampler, Spacing, VarianceType};
 use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, Prediction};
+use ddpm_sample::{DdimSampler, DdpmSampler, Estimator, Sampler, Spacing, VarianceType};
 
 mod common;
 use common::Oracle;
@@ -20,12 +20,7 @@ fn moments(values: &[f32]) -> (f64, f64) {
 }
 
 /// The samples `sampler(estimator)` draws from the oracle in `prediction` form, seed 6.
-fn chain<'a, P: Sampler>(
-    schedule: &'a NoiseSchedule,
-    prediction: Prediction,
-    n: usize,
-    sampler: impl Fn(Estimator<'a>) -> P,
-) -> Vec<f32> {
+fn chain<'a, P: Sampler>(schedule: &'a NoiseSchedule, prediction: Prediction, n: usize, sampler: impl Fn(Estimator<'a>) -> P) -> Vec<f32> {
     let oracle = Oracle { schedule, prediction, mu: 0.7, s: 0.4 };
     let process = sampler(Estimator::new(schedule, prediction));
     values(process.sample(&oracle, [n, 1], &mut NoiseRng::new(6), &Device::flex(), None, |_, _| {}).samples)

@@ -2,9 +2,9 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_core::Denoiser;
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
 use ddpm_exec::Execution;
 use ddpm_sample::{DdpmSampler, Sampler, SamplingChain, VarianceType};
-use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
 use serde_json::Value;
 
 fn floats(v: &Value) -> Vec<f32> {

@@ -9,10 +9,10 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
+use ddpm_core::{BetaSchedule, NoiseSchedule};
 use ddpm_data::ShuffledBatches;
 use ddpm_exec::Execution;
 use ddpm_nets::{BlockStyle, UNet, UNetConfig};
-use ddpm_core::{BetaSchedule, NoiseSchedule};
 use ddpm_train::{
     EmaConfig, FitEnd, FitHooks, FitPlan, LossWeighting, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, clip_global_norm, fit,
     read_state,
@@ -102,7 +102,7 @@ fn images() -> Arc<[f32]> {
 fn batch_stream(first_step: usize, device: &Device) -> impl FnMut() -> Tensor<4> {
     let mut batches = ShuffledBatches::new(images(), 64, 4, 3, first_step as u64);
     let device = device.clone();
-    move || Tensor::from_data(TensorData::new(batches.next().unwrap(), [4, 1, 8, 8]), &device)
+    move || Tensor::from_data(TensorData::new(batches.next().unwrap().values, [4, 1, 8, 8]), &device)
 }
 
 /// Sets the stop flag once the trainer reaches `at` steps, as Ctrl-C would.
@@ -194,7 +194,8 @@ fn a_batch_cut_into_slices_takes_the_same_steps_as_the_whole_batch() {
         // weight by about +-lr whatever the gradient's size, so the rounding noise in gradients that are
         // nearly zero would flip whole steps and hide what this test compares.
         let config = config(3).with_loss_weighting(weighting).with_adam_epsilon(1.0);
-        let mut trainer = Trainer::new(tiny_unet(&device, 3), &schedule, &config).unwrap().with_execution(Execution::default().with_slices(slices));
+        let mut trainer =
+            Trainer::new(tiny_unet(&device, 3), &schedule, &config).unwrap().with_execution(Execution::default().with_slices(slices));
         let mut batches = batch_stream(0, &device);
         let losses: Vec<f32> = (0..3).map(|_| trainer.step(batches()).into_scalar::<f32>()).collect();
         (losses, weights(&trainer.model))
@@ -251,8 +252,8 @@ fn the_kernels_take_the_same_training_steps_as_burns_ops() {
 /// (ancestral, the same counter-based noise) from a lightly trained tiny U-Net of each block style.
 #[test]
 fn the_kernels_sample_what_burns_ops_sample() {
-    use ddpm_sample::{DdimSampler, DdpmSampler, Sampler, Spacing, VarianceType};
     use ddpm_core::NoiseRng;
+    use ddpm_sample::{DdimSampler, DdpmSampler, Sampler, Spacing, VarianceType};
     let device = Device::flex().autodiff();
     let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 50).unwrap();
     let plain = device.clone().inner();

@@ -4,11 +4,11 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Mutex;
 
+use ddpm_core::Prediction;
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
 use ddpm_exec::Execution;
 use ddpm_nets::{Mlp, MlpConfig, TimeEncoding};
 use ddpm_sample::{DdpmSampler, Sampler, VarianceType};
-use ddpm_core::Prediction;
-use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
 use ddpm_train::{FitEnd, FitPlan, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, fit, train};
 
 fn gaussian_data(n: usize, mean: f32, std: f32, device: &Device) -> Tensor<2> {
@@ -49,7 +49,8 @@ fn trained_mlp_samples_land_near_the_target() {
         .with_batch_size(Some(256))
         .with_learning_rate(3e-3)
         .with_lr_schedule(LrSchedule::Cosine { warmup_steps: 0, min_lr: 1e-4 });
-    let trained = train(model, gaussian_data(1000, 3.0, 2.0, &device), &schedule, &config, &device, Execution::default(), &mut NoHooks).unwrap();
+    let trained =
+        train(model, gaussian_data(1000, 3.0, 2.0, &device), &schedule, &config, &device, Execution::default(), &mut NoHooks).unwrap();
     // An untrained net predicts about 0, so its loss starts near E[eps^2] = 1.
     let first = trained.history.records[..5].iter().map(|r| r.loss).sum::<f32>() / 5.0;
     let last = trained.history.recent_mean(100).unwrap();
@@ -73,8 +74,16 @@ fn training_is_reproducible_from_the_seed() {
         let device = Device::flex().autodiff();
         let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 100).unwrap();
         let model = init(MlpConfig::new().with_hidden(vec![16]).with_num_steps(100), &device, 4);
-        let trained =
-            train(model, gaussian_data(64, 0.0, 1.0, &device), &schedule, &quiet(20).with_log_every(7), &device, Execution::default(), &mut NoHooks).unwrap();
+        let trained = train(
+            model,
+            gaussian_data(64, 0.0, 1.0, &device),
+            &schedule,
+            &quiet(20).with_log_every(7),
+            &device,
+            Execution::default(),
+            &mut NoHooks,
+        )
+        .unwrap();
         trained.history.records.iter().map(|r| r.loss).collect::<Vec<f32>>()
     };
     let losses = run();
@@ -100,12 +109,17 @@ fn bad_settings_are_clear_errors() {
     let model = || init(MlpConfig::new().with_hidden(vec![8]).with_num_steps(10), &device, 2);
     let data = gaussian_data(4, 0.0, 1.0, &device);
     let empty = Tensor::<2>::zeros([0, 1], &device);
-    assert_eq!(train(model(), empty, &schedule, &quiet(1), &device, Execution::default(), &mut NoHooks).unwrap_err(), TrainError::EmptyDataset);
     assert_eq!(
-        train(model(), data.clone(), &schedule, &quiet(1).with_batch_size(Some(0)), &device, Execution::default(), &mut NoHooks).unwrap_err(),
+        train(model(), empty, &schedule, &quiet(1), &device, Execution::default(), &mut NoHooks).unwrap_err(),
+        TrainError::EmptyDataset
+    );
+    assert_eq!(
+        train(model(), data.clone(), &schedule, &quiet(1).with_batch_size(Some(0)), &device, Execution::default(), &mut NoHooks)
+            .unwrap_err(),
         TrainError::ZeroBatch
     );
-    let err = train(model(), data, &schedule, &quiet(1).with_learning_rate(f64::NAN), &device, Execution::default(), &mut NoHooks).unwrap_err();
+    let err =
+        train(model(), data, &schedule, &quiet(1).with_learning_rate(f64::NAN), &device, Execution::default(), &mut NoHooks).unwrap_err();
     assert!(matches!(err, TrainError::InvalidSetting { field: "learning_rate", .. }), "{err}");
 }
 

@@ -167,7 +167,11 @@ impl UNetConfig {
             return Err(NetError::config("unet", name, format!("{name} must be at least 1, got 0")));
         }
         if self.channel_mults.is_empty() || self.channel_mults.len() > MAX_LEVELS {
-            return Err(NetError::config("unet", "channel_mults", format!("channel_mults must list 1 to {MAX_LEVELS} levels, got {}", self.channel_mults.len())));
+            return Err(NetError::config(
+                "unet",
+                "channel_mults",
+                format!("channel_mults must list 1 to {MAX_LEVELS} levels, got {}", self.channel_mults.len()),
+            ));
         }
         if self.num_classes == Some(0) {
             return Err(NetError::config("unet", "num_classes", "num_classes must be at least 1 (or absent for an unconditional network)"));
@@ -176,28 +180,44 @@ impl UNetConfig {
             return Err(NetError::config("unet", "dropout", format!("dropout must be in [0, 1), got {}", self.dropout)));
         }
         if !(1..=2).contains(&self.time_mlp_layers) {
-            return Err(NetError::config("unet", "time_mlp_layers", format!("time_mlp_layers must be 1 or 2, got {}", self.time_mlp_layers)));
+            return Err(NetError::config(
+                "unet",
+                "time_mlp_layers",
+                format!("time_mlp_layers must be 1 or 2, got {}", self.time_mlp_layers),
+            ));
         }
         let parameters = self.parameter_bound();
         if parameters > MAX_PARAMETERS || self.image_size > MAX_IMAGE_SIZE {
-            return Err(NetError::config("unet", "image_size", format!(
-                "this U-Net is too large to build: about {parameters:.1e} parameters at most {MAX_PARAMETERS:.0e}, \
+            return Err(NetError::config(
+                "unet",
+                "image_size",
+                format!(
+                    "this U-Net is too large to build: about {parameters:.1e} parameters at most {MAX_PARAMETERS:.0e}, \
                  images {} pixels wide at most {MAX_IMAGE_SIZE}",
-                self.image_size
-            )));
+                    self.image_size
+                ),
+            ));
         }
         let levels = self.channel_mults.len() as u32;
         let factor = 1usize << levels;
         if self.image_size == 0 || !self.image_size.is_multiple_of(factor) {
-            return Err(NetError::config("unet", "image_size", format!(
-                "image size {} cannot be halved {levels} times: the U-Net needs a multiple of {factor} (e.g. {})",
-                self.image_size,
-                (self.image_size / factor).max(1) * factor
-            )));
+            return Err(NetError::config(
+                "unet",
+                "image_size",
+                format!(
+                    "image size {} cannot be halved {levels} times: the U-Net needs a multiple of {factor} (e.g. {})",
+                    self.image_size,
+                    (self.image_size / factor).max(1) * factor
+                ),
+            ));
         }
         let widths = self.channel_mults.iter().chain([&self.mid_mult]).map(|m| m * self.base_channels);
         if let Some(width) = widths.clone().find(|w| *w == 0 || w % self.groups != 0) {
-            return Err(NetError::config("unet", "groups", format!("GroupNorm with {} groups cannot split {width} channels; pick groups dividing every width", self.groups)));
+            return Err(NetError::config(
+                "unet",
+                "groups",
+                format!("GroupNorm with {} groups cannot split {width} channels; pick groups dividing every width", self.groups),
+            ));
         }
         Ok(())
     }

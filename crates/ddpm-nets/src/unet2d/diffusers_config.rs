@@ -32,23 +32,35 @@ impl Fields<'_> {
     }
 
     fn optional_count(&self, name: &str) -> Result<Option<usize>, NetError> {
-        self.get(name).map(|v| v.as_u64().map(|n| n as usize).ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be a whole number, got {v}")))).transpose()
+        self.get(name)
+            .map(|v| {
+                v.as_u64()
+                    .map(|n| n as usize)
+                    .ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be a whole number, got {v}")))
+            })
+            .transpose()
     }
 
     fn real(&self, name: &str, default: f64) -> Result<f64, NetError> {
-        self.get(name).map_or(Ok(default), |v| v.as_f64().ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be a number, got {v}"))))
+        self.get(name).map_or(Ok(default), |v| {
+            v.as_f64().ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be a number, got {v}")))
+        })
     }
 
     fn flag(&self, name: &str, default: bool) -> Result<bool, NetError> {
-        self.get(name).map_or(Ok(default), |v| v.as_bool().ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be true or false, got {v}"))))
+        self.get(name).map_or(Ok(default), |v| {
+            v.as_bool().ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be true or false, got {v}")))
+        })
     }
 
     fn list<T>(&self, name: &str, parse: impl Fn(&Value) -> Option<T>, expected: &str) -> Result<Option<Vec<T>>, NetError> {
         let Some(value) = self.get(name) else { return Ok(None) };
         let items = value.as_array().ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be a list, got {value}")))?;
-        let parsed = items
-            .iter()
-            .map(|item| parse(item).ok_or_else(|| NetError::config("unet2d", name, format!("{name} holds {item}, which this UNet2DModel does not support ({expected})"))));
+        let parsed = items.iter().map(|item| {
+            parse(item).ok_or_else(|| {
+                NetError::config("unet2d", name, format!("{name} holds {item}, which this UNet2DModel does not support ({expected})"))
+            })
+        });
         parsed.collect::<Result<Vec<T>, NetError>>().map(Some)
     }
 }
@@ -80,22 +92,29 @@ impl UNet2DConfig {
             if let Some(value) = fields.get(name)
                 && value.as_str() != Some(supported)
             {
-                return Err(NetError::config("unet2d", name, format!("{name} is {value}, but this UNet2DModel supports only \"{supported}\"")));
+                return Err(NetError::config(
+                    "unet2d",
+                    name,
+                    format!("{name} is {value}, but this UNet2DModel supports only \"{supported}\""),
+                ));
             }
         }
         if let Some(value) = fields.get("class_embed_type") {
-            return Err(NetError::config("unet2d", "class_embed_type", format!(
-                "class_embed_type is {value}, but this UNet2DModel supports only null (an embedding table of num_class_embeds)"
-            )));
+            return Err(NetError::config(
+                "unet2d",
+                "class_embed_type",
+                format!("class_embed_type is {value}, but this UNet2DModel supports only null (an embedding table of num_class_embeds)"),
+            ));
         }
         let mid_block = match fields.get("mid_block_type").map(|v| v.as_str()) {
             None => map.get("mid_block_type").is_none(),
             Some(Some("UNetMidBlock2D")) => true,
             Some(_) => {
-                return Err(NetError::config("unet2d", "mid_block_type", format!(
-                    "mid_block_type is {}, but this UNet2DModel supports only \"UNetMidBlock2D\" or null",
-                    map["mid_block_type"]
-                )));
+                return Err(NetError::config(
+                    "unet2d",
+                    "mid_block_type",
+                    format!("mid_block_type is {}, but this UNet2DModel supports only \"UNetMidBlock2D\" or null", map["mid_block_type"]),
+                ));
             }
         };
         let sample_size = match fields.get("sample_size") {
@@ -105,7 +124,13 @@ impl UNet2DConfig {
             Some(value) => value.as_u64().map(|s| s as usize),
             None => return Err(NetError::config("unet2d", "sample_size", "sample_size is missing: the model's image size must be given")),
         }
-        .ok_or_else(|| NetError::config("unet2d", "sample_size", format!("sample_size must be one whole number (square images), got {}", map["sample_size"])))?;
+        .ok_or_else(|| {
+            NetError::config(
+                "unet2d",
+                "sample_size",
+                format!("sample_size must be one whole number (square images), got {}", map["sample_size"]),
+            )
+        })?;
         let widths = fields
             .list("block_out_channels", |v| v.as_u64().map(|w| w as usize), "whole numbers")?
             .unwrap_or_else(|| vec![224, 448, 672, 896]);

@@ -22,9 +22,9 @@ use ddpm_kernels::{conv2d, group_norm_silu};
 pub use blocks::{DownBlock, Downsample2D, MidBlock, ResnetBlock2D, SpatialAttention, UpBlock, Upsample2D};
 pub use diffusers_config::DIFFUSERS_VERSION;
 
-use crate::{Denoiser, NetError};
 use crate::classes::{embed_classes, known_classes};
 use crate::unet::{MAX_IMAGE_SIZE, MAX_LEVELS, MAX_PARAMETERS};
+use crate::{Denoiser, NetError};
 use blocks::BlockSettings;
 
 /// A level of the down path, as diffusers' `down_block_types` names it.
@@ -124,14 +124,22 @@ impl UNet2DConfig {
     pub fn validate(&self) -> Result<(), NetError> {
         let levels = self.block_out_channels.len();
         if levels == 0 || levels > MAX_LEVELS {
-            return Err(NetError::config("unet2d", "block_out_channels", format!("block_out_channels must list 1 to {MAX_LEVELS} levels, got {levels}")));
+            return Err(NetError::config(
+                "unet2d",
+                "block_out_channels",
+                format!("block_out_channels must list 1 to {MAX_LEVELS} levels, got {levels}"),
+            ));
         }
         if self.down_block_types.len() != levels || self.up_block_types.len() != levels {
-            return Err(NetError::config("unet2d", "block_out_channels", format!(
-                "block_out_channels, down_block_types and up_block_types must have one entry per level; got {levels}, {} and {}",
-                self.down_block_types.len(),
-                self.up_block_types.len()
-            )));
+            return Err(NetError::config(
+                "unet2d",
+                "block_out_channels",
+                format!(
+                    "block_out_channels, down_block_types and up_block_types must have one entry per level; got {levels}, {} and {}",
+                    self.down_block_types.len(),
+                    self.up_block_types.len()
+                ),
+            ));
         }
         let counts = [
             ("in_channels", self.in_channels),
@@ -147,20 +155,36 @@ impl UNet2DConfig {
             return Err(NetError::config("unet2d", name, format!("{name} must be at least 1, got 0")));
         }
         if let Some(width) = self.block_out_channels.iter().find(|&&w| w == 0 || !w.is_multiple_of(self.norm_num_groups)) {
-            return Err(NetError::config("unet2d", "norm_num_groups", format!("norm_num_groups {} must divide every width in block_out_channels, but not {width}", self.norm_num_groups)));
+            return Err(NetError::config(
+                "unet2d",
+                "norm_num_groups",
+                format!("norm_num_groups {} must divide every width in block_out_channels, but not {width}", self.norm_num_groups),
+            ));
         }
         let attention_widths = self.attention_widths();
         if let Some(head_dim) = self.attention_head_dim
             && let Some(width) = attention_widths.iter().find(|&&w| !w.is_multiple_of(head_dim))
         {
-            return Err(NetError::config("unet2d", "attention_head_dim", format!("attention_head_dim {head_dim} must divide the width {width} of every level with attention")));
+            return Err(NetError::config(
+                "unet2d",
+                "attention_head_dim",
+                format!("attention_head_dim {head_dim} must divide the width {width} of every level with attention"),
+            ));
         }
         let mid_width = self.block_out_channels[levels - 1];
         if let Some(groups) = self.attn_norm_num_groups.filter(|&g| self.mid_block && self.add_attention && !mid_width.is_multiple_of(g)) {
-            return Err(NetError::config("unet2d", "attn_norm_num_groups", format!("attn_norm_num_groups {groups} must divide the mid block's width {mid_width}")));
+            return Err(NetError::config(
+                "unet2d",
+                "attn_norm_num_groups",
+                format!("attn_norm_num_groups {groups} must divide the mid block's width {mid_width}"),
+            ));
         }
         if self.downsample_padding > 1 {
-            return Err(NetError::config("unet2d", "downsample_padding", format!("downsample_padding must be 0 or 1 (others change the map sizes), got {}", self.downsample_padding)));
+            return Err(NetError::config(
+                "unet2d",
+                "downsample_padding",
+                format!("downsample_padding must be 0 or 1 (others change the map sizes), got {}", self.downsample_padding),
+            ));
         }
         let reals = [("dropout", self.dropout, 0.0..1.0), ("freq_shift", self.freq_shift, -1e6..1e6)];
         if let Some((name, value, range)) = reals.iter().find(|(_, value, range)| !range.contains(value)) {
@@ -168,7 +192,11 @@ impl UNet2DConfig {
         }
         let half = (self.block_out_channels[0] / 2) as f64;
         if half - self.freq_shift == 0.0 {
-            return Err(NetError::config("unet2d", "freq_shift", format!("freq_shift {} equals half the time projection's width: its frequencies divide by zero", self.freq_shift)));
+            return Err(NetError::config(
+                "unet2d",
+                "freq_shift",
+                format!("freq_shift {} equals half the time projection's width: its frequencies divide by zero", self.freq_shift),
+            ));
         }
         for (name, value) in [("norm_eps", self.norm_eps), ("mid_block_scale_factor", self.mid_block_scale_factor)] {
             if !(value.is_finite() && value > 0.0) {
@@ -177,19 +205,27 @@ impl UNet2DConfig {
         }
         let parameters = self.parameter_bound();
         if parameters > MAX_PARAMETERS || self.sample_size > MAX_IMAGE_SIZE {
-            return Err(NetError::config("unet2d", "sample_size", format!(
-                "this UNet2DModel is too large to build: about {parameters:.1e} parameters at most {MAX_PARAMETERS:.0e}, \
+            return Err(NetError::config(
+                "unet2d",
+                "sample_size",
+                format!(
+                    "this UNet2DModel is too large to build: about {parameters:.1e} parameters at most {MAX_PARAMETERS:.0e}, \
                  images {} pixels wide at most {MAX_IMAGE_SIZE}",
-                self.sample_size
-            )));
+                    self.sample_size
+                ),
+            ));
         }
         let factor = 1usize << (levels - 1);
         if self.sample_size == 0 || !self.sample_size.is_multiple_of(factor) {
-            return Err(NetError::config("unet2d", "sample_size", format!(
-                "sample_size {} cannot be halved {} times: with {levels} levels it must be a multiple of {factor}",
-                self.sample_size,
-                levels - 1
-            )));
+            return Err(NetError::config(
+                "unet2d",
+                "sample_size",
+                format!(
+                    "sample_size {} cannot be halved {} times: with {levels} levels it must be a multiple of {factor}",
+                    self.sample_size,
+                    levels - 1
+                ),
+            ));
         }
         Ok(())
     }
