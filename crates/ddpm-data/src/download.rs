@@ -15,7 +15,7 @@ pub(crate) fn download_first(urls: &[String], target: &Path, verify: impl Fn(&[u
     for url in urls {
         eprintln!("downloading {url}");
         match fetch(url).and_then(|bytes| verify(&bytes).map(|()| bytes)) {
-            Ok(bytes) => return crate::write_atomically(target, &bytes),
+            Ok(bytes) => return Ok(crate::write_atomically(target, &bytes)?),
             Err(reason) => failures.push(format!("  {url}: {reason}")),
         }
     }

@@ -10,10 +10,6 @@ pub enum DataError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not a valid .npy file: {reason}")]
-    BadNpy { path: PathBuf, reason: String },
-    #[error("array shape {shape:?} holds {expected} values but {actual} were given")]
-    ShapeMismatch { shape: Vec<usize>, expected: usize, actual: usize },
     #[error("invalid dataset parameter: {0}")]
     InvalidParameter(String),
     #[error("{path} is not a valid IDX file: {reason}")]
@@ -48,4 +44,6 @@ pub enum DataError {
     NoReadableImages { dir: PathBuf, total: usize, listing: String },
     #[error("cannot draw {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Io(#[from] ddpm_io::IoError),
 }

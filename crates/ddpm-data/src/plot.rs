@@ -204,40 +204,13 @@ fn render(path: &Path, frame: Frame, draw: impl FnOnce(&mut Chart) -> DrawResult
         Ok(())
     })();
     drawn.map_err(|e| DataError::Plot { path: path.into(), reason: e.to_string() })?;
-    write_png(path, &pixels, WIDTH, HEIGHT)
+    Ok(ddpm_io::write_png(path, &pixels, WIDTH, HEIGHT)?)
 }
 
 /// A log axis's tick label: 5.012 -> "5", 6.31 -> "6.3", 19.95 -> "20".
 fn two_significant_digits(value: f64) -> String {
     let text = if value >= 10.0 { format!("{value:.0}") } else { format!("{value:.1}") };
     text.strip_suffix(".0").map_or(text.clone(), str::to_string)
-}
-
-/// Writes RGB8 pixels to `path` as a PNG, atomically. An existing file is replaced only if it is a
-/// PNG (an earlier figure): a mistyped `--out` naming a checkpoint or a dataset is refused, not lost.
-pub(crate) fn write_png(path: &Path, rgb: &[u8], width: u32, height: u32) -> Result<(), DataError> {
-    const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n'];
-    if path.exists() {
-        let mut head = [0u8; 8];
-        let is_png = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && head == SIGNATURE;
-        if !is_png {
-            let reason = "it exists and is not a PNG, so it is not replaced".to_string();
-            return Err(DataError::Plot { path: path.into(), reason });
-        }
-    }
-    crate::write_atomically(path, &encode_png(rgb, width, height))
-}
-
-/// RGB8 pixels to PNG bytes.
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().expect("writing to a Vec cannot fail");
-    writer.write_image_data(rgb).expect("the buffer matches the declared size");
-    writer.finish().expect("writing to a Vec cannot fail");
-    bytes
 }
 
 #[cfg(test)]

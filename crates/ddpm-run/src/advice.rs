@@ -1,7 +1,7 @@
 //! Library errors turned into command-line advice. The crates below name the setting, file and value
 //! at fault and never a flag; this crate knows which flag sets what, and says so.
 
-use ddpm_data::DataError;
+use ddpm_data::{DataError, IoError};
 use ddpm_train::TrainError;
 
 /// The `train` flag that sets a [`ddpm_train::TrainConfig`] field, where there is one.
@@ -45,7 +45,7 @@ fn data_fix(error: &DataError) -> Option<&'static str> {
         DataError::MissingMnist { .. } => "name the folder with --data-dir",
         DataError::NotAFolder { .. } | DataError::NoImages { .. } => "--data-dir names a folder of PNG or JPEG images",
         DataError::UnreadableImages { .. } => "or pass --skip-bad to train without them",
-        DataError::Write { .. } | DataError::Plot { .. } => "or pick another --out",
+        DataError::Write { .. } | DataError::Io(IoError::Write { .. } | IoError::NotAPng { .. }) => "or pick another --out",
         _ => return None,
     })
 }

@@ -235,10 +235,10 @@ fn remove_checkpoint(dir: &Path, crash_point: &mut dyn FnMut(&'static str) -> Re
     std::fs::remove_dir_all(dir).map_err(|e| error(dir, e))
 }
 
-/// Writes `bytes` to `path` atomically and durably ([`ddpm_data::write_atomically`]: a synced
+/// Writes `bytes` to `path` atomically and durably ([`ddpm_io::write_atomically`]: a synced
 /// temporary file renamed over it), so `path` holds the old contents or the new ones whenever a crash comes.
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    ddpm_data::write_atomically(path, bytes).map_err(|e| error(path, e))
+    ddpm_io::write_atomically(path, bytes).map_err(|e| error(path, e))
 }
 
 /// Fsyncs every file in `dir`, so the weights are on disk before `state.json` says they are.

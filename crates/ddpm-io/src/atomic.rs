@@ -1,13 +1,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::DataError;
+use crate::IoError;
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`, so a
 /// reader (or a crash) sees either the old file or the complete new one, never a torn write.
 /// Creates the parent folder when it is missing.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let error = |source| DataError::Write { path: path.into(), source };
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let error = |source| IoError::Write { path: path.into(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(error)?;
     }

@@ -1,8 +1,8 @@
-//! Image batches to PNG: grids of samples, rows of a process.
+//! Images to PNG: grids of samples, rows of a process, any RGB8 picture.
 
 use std::path::Path;
 
-use crate::DataError;
+use crate::IoError;
 
 /// Maps model outputs in [-1, 1] to pixel intensities in [0, 1], clamping what falls outside.
 pub fn to_unit_range(values: &[f32]) -> Vec<f32> {
@@ -14,10 +14,10 @@ pub fn to_unit_range(values: &[f32]) -> Vec<f32> {
 ///
 /// `images` is `[n, channels, height, width]` with values in [0, 1] (anything outside is clamped);
 /// `channels` is 1 (grayscale) or 3 (RGB).
-pub fn write_grid(path: &Path, images: &[f32], shape: [usize; 4], columns: usize, scale: usize) -> Result<(), DataError> {
+pub fn write_grid(path: &Path, images: &[f32], shape: [usize; 4], columns: usize, scale: usize) -> Result<(), IoError> {
     let [n, channels, height, width] = shape;
     if images.len() != n * channels * height * width || !(channels == 1 || channels == 3) || n == 0 {
-        return Err(DataError::ShapeMismatch { shape: shape.to_vec(), expected: n * channels * height * width, actual: images.len() });
+        return Err(IoError::ShapeMismatch { shape: shape.to_vec(), expected: n * channels * height * width, actual: images.len() });
     }
     let (columns, scale, gap) = (columns.clamp(1, n), scale.max(1), 2);
     let rows = n.div_ceil(columns);
@@ -37,7 +37,33 @@ pub fn write_grid(path: &Path, images: &[f32], shape: [usize; 4], columns: usize
             }
         }
     }
-    crate::plot::write_png(path, &rgb, grid_w as u32, grid_h as u32)
+    write_png(path, &rgb, grid_w as u32, grid_h as u32)
+}
+
+/// Writes RGB8 pixels to `path` as a PNG, atomically. An existing file is replaced only if it is a
+/// PNG (an earlier figure): a mistyped output path naming a checkpoint or a dataset is refused, not lost.
+pub fn write_png(path: &Path, rgb: &[u8], width: u32, height: u32) -> Result<(), IoError> {
+    const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n'];
+    if path.exists() {
+        let mut head = [0u8; 8];
+        let is_png = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && head == SIGNATURE;
+        if !is_png {
+            return Err(IoError::NotAPng { path: path.into() });
+        }
+    }
+    crate::write_atomically(path, &encode_png(rgb, width, height))
+}
+
+/// RGB8 pixels to PNG bytes.
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("writing to a Vec cannot fail");
+    writer.write_image_data(rgb).expect("the buffer matches the declared size");
+    writer.finish().expect("writing to a Vec cannot fail");
+    bytes
 }
 
 #[cfg(test)]

@@ -2,16 +2,16 @@
 
 use std::path::Path;
 
-use crate::DataError;
+use crate::IoError;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Writes `values` (C order) as a float32 array of `shape`. The file appears whole or not at all:
 /// it is written beside its destination and renamed into place.
-pub fn write_npy_f32(path: &Path, values: &[f32], shape: &[usize]) -> Result<(), DataError> {
+pub fn write_npy_f32(path: &Path, values: &[f32], shape: &[usize]) -> Result<(), IoError> {
     let expected: usize = shape.iter().product();
     if expected != values.len() {
-        return Err(DataError::ShapeMismatch { shape: shape.to_vec(), expected, actual: values.len() });
+        return Err(IoError::ShapeMismatch { shape: shape.to_vec(), expected, actual: values.len() });
     }
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
     let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
@@ -31,9 +31,9 @@ pub fn write_npy_f32(path: &Path, values: &[f32], shape: &[usize]) -> Result<(),
 }
 
 /// Reads a little-endian float32 C-order `.npy` file: its values and shape.
-pub fn read_npy_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Read { path: path.into(), source })?;
-    let bad = |reason: &str| DataError::BadNpy { path: path.into(), reason: reason.into() };
+pub fn read_npy_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), IoError> {
+    let bytes = std::fs::read(path).map_err(|source| IoError::Read { path: path.into(), source })?;
+    let bad = |reason: &str| IoError::BadNpy { path: path.into(), reason: reason.into() };
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad("missing the \\x93NUMPY magic"));
     }
