@@ -17,9 +17,9 @@ use ddpm_sample::{SamplerConfig, SamplerKind};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::SweepArgs;
-use crate::eval::{Evaluator, Report};
 use crate::run::{APP, GUIDANCE, MnistData, MnistRun};
 use crate::sample::digits;
+use ddpm_eval::Report;
 
 /// One measured point.
 #[derive(Serialize, Deserialize, Debug)]
@@ -50,7 +50,7 @@ pub fn run(args: &SweepArgs, device: &Device, execution: Execution) -> anyhow::R
     }
     let spec = loaded.description();
     let model = loaded.sampling_network(device, Weights::Ema)?;
-    let evaluator = Evaluator::new(args.data_dir.as_deref(), &args.classifier, device)?;
+    let evaluator = crate::eval::evaluator(args.data_dir.as_deref(), &args.classifier, device)?;
     std::fs::create_dir_all(&out)?;
     let mut plan: Vec<(SamplerKind, usize)> = args.samplers.iter().flat_map(|&kind| args.nfe.iter().map(move |&nfe| (kind, nfe))).collect();
     if args.samplers.contains(&SamplerKind::Ddpm) && args.ddpm_full {

@@ -12,9 +12,9 @@ use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_train::{Batch, ClassConditioning, FitHooks, TrainConfig, TrainError, Trainer};
 
 use crate::cli::TrainArgs;
-use crate::eval::{Evaluator, Report};
 use crate::run::{self, APP, MnistData, MnistRun};
 use crate::sample::{digits, preview};
+use ddpm_eval::{Evaluator, Report};
 
 /// The step count when `--steps` is not given to a new run: about 55 minutes of batch 32 on 2 cores, more
 /// than a `--minutes 30` plan takes, so a time-bounded run's plan is set by its time.
@@ -85,7 +85,7 @@ fn train_network<N: ImageNetwork>(
     let eval = match args.eval_every {
         0 => None,
         every => {
-            let evaluator = Evaluator::new(args.data_dir.as_deref(), &args.classifier, device)?;
+            let evaluator = crate::eval::evaluator(args.data_dir.as_deref(), &args.classifier, device)?;
             Some(Evaluations { every, n: args.eval_samples, evaluator, log: args.out.join("metrics.jsonl"), last: None })
         }
     };

@@ -6,10 +6,6 @@ use thiserror::Error;
 /// names a command-line flag (the apps add those).
 #[derive(Debug, Error)]
 pub enum DataError {
-    #[error("cannot write {path}: {source}. Check that the folder exists and is writable")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid dataset parameter: {0}")]
     InvalidParameter(String),
     #[error("{path} is not a valid IDX file: {reason}")]

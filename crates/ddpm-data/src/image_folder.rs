@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{DataError, SingleImage, hex_sha256};
+use crate::{DataError, IoError, SingleImage, hex_sha256};
 
 /// How many unreadable files an error lists before it says "and N more".
 const LISTED: usize = 10;
@@ -35,9 +35,9 @@ impl ImageFolder {
         let mut files = Vec::new();
         let mut pending = vec![dir.to_path_buf()];
         while let Some(folder) = pending.pop() {
-            let entries = std::fs::read_dir(&folder).map_err(|source| DataError::Read { path: folder.clone(), source })?;
+            let entries = std::fs::read_dir(&folder).map_err(|source| DataError::from(IoError::Read { path: folder.clone(), source }))?;
             for entry in entries {
-                let path = entry.map_err(|source| DataError::Read { path: folder.clone(), source })?.path();
+                let path = entry.map_err(|source| DataError::from(IoError::Read { path: folder.clone(), source }))?.path();
                 if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
                     continue;
                 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::DataError;
 use crate::download::download_first;
+use crate::{DataError, IoError};
 
 /// Where `mnist-train` and the tests look when no folder is given.
 pub const DEFAULT_MNIST_DIR: &str = "datasets/mnist";
@@ -172,7 +172,7 @@ fn find_file(folder: &Path, name: &str) -> Option<PathBuf> {
 /// Reads one IDX file (gzip or raw), checks its sha256, magic number and length, and returns its
 /// dimensions and values.
 pub fn read_idx(path: &Path, file: IdxFile) -> Result<(Vec<usize>, Vec<u8>), DataError> {
-    let raw = std::fs::read(path).map_err(|source| DataError::Read { path: path.into(), source })?;
+    let raw = std::fs::read(path).map_err(|source| DataError::from(IoError::Read { path: path.into(), source }))?;
     let bytes = decompress_if_gzip(&raw).map_err(|reason| bad_idx(path, reason))?;
     let actual = hex_sha256(&bytes);
     if actual != file.sha256 {
@@ -245,7 +245,7 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
 
 /// Downloads both files of `split` into `folder` (as `.gz`), verifying each one's checksum.
 fn download_split(split: MnistSplit, folder: &Path, mirrors: &[&str]) -> Result<(), DataError> {
-    std::fs::create_dir_all(folder).map_err(|source| DataError::Write { path: folder.into(), source })?;
+    std::fs::create_dir_all(folder).map_err(|source| DataError::from(IoError::Write { path: folder.into(), source }))?;
     for file in split.files() {
         let target = folder.join(format!("{}.gz", file.name));
         if target.is_file() {

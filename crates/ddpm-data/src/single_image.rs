@@ -9,7 +9,7 @@ use std::path::Path;
 use ::image::imageops::{self, FilterType};
 use ::image::{ImageFormat, ImageReader, Rgb32FImage};
 
-use crate::DataError;
+use crate::{DataError, IoError};
 
 /// ITU-R BT.601 luma weights: what PIL's `convert("L")` uses, so a colour photo turns grey as it
 /// would in the Python references.
@@ -34,7 +34,7 @@ impl SingleImage {
     /// channel is dropped. Errors name the file and say what is wrong with it: missing, not a PNG or
     /// JPEG, or unreadable (e.g. truncated).
     pub fn load(path: &Path, channels: usize, size: usize) -> Result<Self, DataError> {
-        let bytes = std::fs::read(path).map_err(|source| DataError::Read { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| DataError::from(IoError::Read { path: path.into(), source }))?;
         Self::decode(&bytes, path, channels, size)
     }
 

@@ -45,7 +45,7 @@ fn data_fix(error: &DataError) -> Option<&'static str> {
         DataError::MissingMnist { .. } => "name the folder with --data-dir",
         DataError::NotAFolder { .. } | DataError::NoImages { .. } => "--data-dir names a folder of PNG or JPEG images",
         DataError::UnreadableImages { .. } => "or pass --skip-bad to train without them",
-        DataError::Write { .. } | DataError::Io(IoError::Write { .. } | IoError::NotAPng { .. }) => "or pick another --out",
+        DataError::Io(IoError::Write { .. } | IoError::NotAPng { .. }) => "or pick another --out",
         _ => return None,
     })
 }
