@@ -21,7 +21,7 @@ const RESUME_MAY_CHANGE: [&str; 8] =
 static ALLOCATOR: ddpm_run::MiMalloc = ddpm_run::MiMalloc;
 
 fn main() -> ExitCode {
-    ddpm_run::run_app(&RESUME_MAY_CHANGE, dispatch)
+    ddpm_run::run_app(&RESUME_MAY_CHANGE, |args: &cli::Args| &args.backend, dispatch)
 }
 
 fn dispatch(args: cli::Args, device: &Device, execution: Execution) -> anyhow::Result<()> {

@@ -1,14 +1,13 @@
 //! `image-train train`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_data::image::write_grid;
 use ddpm_data::{ShuffledBatches, random_horizontal_flips};
 use ddpm_nets::{ImageNetwork, ImageNetworkTask};
-use ddpm_run::{Execution, ImageRun, RunStart, print_model};
-use ddpm_train::{FitHooks, TrainConfig, TrainError, Trainer};
+use ddpm_run::{Execution, ImageRun, RunStart, SampleGrids, print_model};
+use ddpm_train::TrainConfig;
 
 use crate::cli::TrainArgs;
 use crate::run::{self, APP, FolderData, FolderRun, RunOptions, read_folder};
@@ -128,7 +127,9 @@ fn train_network<N: ImageNetwork>(
         next_index += 1;
         Tensor::<4>::from_data(TensorData::new(values, shape), &autodiff)
     };
-    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, execution };
+    let preview = |model: &N| preview(model, spec, 16, device, execution);
+    let mut grids =
+        SampleGrids { every: args.sample_every, dir: args.out.join("samples"), shape: spec.batch_shape(16), columns: 4, preview };
     let trained = session.train(model, next_batch, &mut grids, execution)?;
     let last = trained.trainer.step_count();
     grids.draw(&trained.trainer, last)?;
@@ -140,32 +141,4 @@ fn train_network<N: ImageNetwork>(
 fn train_config(args: &TrainArgs) -> TrainConfig {
     let config = TrainConfig::new().with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS)).with_batch_size(Some(args.batch_size));
     args.optimizer.apply(config).with_seed(args.run.seed)
-}
-
-/// Draws 16 samples (the run's sampler, seed 0) from the EMA weights every `every` steps into `dir/step-N.png`.
-struct SampleGrids<'a> {
-    every: usize,
-    dir: PathBuf,
-    spec: &'a FolderRun,
-    device: &'a Device,
-    execution: Execution,
-}
-
-impl SampleGrids<'_> {
-    fn draw<N: ImageNetwork>(&self, trainer: &Trainer<N>, step: usize) -> Result<(), TrainError> {
-        let hook = |e: anyhow::Error| TrainError::Hook(format!("{e:#}"));
-        let pixels = preview(&trainer.sampling_model(), self.spec, 16, self.device, self.execution).map_err(hook)?;
-        write_grid(&self.dir.join(format!("step-{step}.png")), &pixels, self.spec.batch_shape(16), 4, 2)
-            .map_err(|e| TrainError::Hook(e.to_string()))
-    }
-}
-
-impl<N: ImageNetwork> FitHooks<N> for SampleGrids<'_> {
-    fn after_step(&mut self, trainer: &Trainer<N>) -> Result<(), TrainError> {
-        let step = trainer.step_count();
-        if self.every > 0 && step.is_multiple_of(self.every) && step < trainer.config().steps {
-            self.draw(trainer, step)?;
-        }
-        Ok(())
-    }
 }

@@ -39,12 +39,6 @@ pub struct Args {
     pub command: Command,
 }
 
-impl ddpm_run::AppArgs for Args {
-    fn backend(&self) -> &BackendArgs {
-        &self.backend
-    }
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train the U-Net; writes checkpoints, metrics.jsonl and sample grids to --out.

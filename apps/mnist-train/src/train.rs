@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
+use ddpm_eval::{Evaluator, Report};
 use ddpm_nets::{ImageNetwork, ImageNetworkTask};
-use ddpm_run::{Execution, ImageRun, RunStart, print_model};
+use ddpm_run::{Execution, ImageRun, RunStart, SampleGrids, print_model};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
 use ddpm_train::{Batch, ClassConditioning, FitHooks, TrainConfig, TrainError, Trainer};
 
 use crate::cli::TrainArgs;
 use crate::run::{self, APP, MnistData, MnistRun};
 use crate::sample::{digits, preview};
-use ddpm_eval::{Evaluator, Report};
 
 /// The step count when `--steps` is not given to a new run: about 55 minutes of batch 32 on 2 cores, more
 /// than a `--minutes 30` plan takes, so a time-bounded run's plan is set by its time.
@@ -89,10 +89,12 @@ fn train_network<N: ImageNetwork>(
             Some(Evaluations { every, n: args.eval_samples, evaluator, log: args.out.join("metrics.jsonl"), last: None })
         }
     };
-    let mut grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), spec, device, execution, eval };
-    let trained = session.train(model, next_batch, &mut grids, execution)?;
+    let preview = |model: &N| preview(model, spec, 16, device, execution);
+    let grids = SampleGrids { every: args.sample_every, dir: args.out.join("samples"), shape: spec.batch_shape(16), columns: 8, preview };
+    let mut hooks = Hooks { grids, eval, spec, device, execution };
+    let trained = session.train(model, next_batch, &mut hooks, execution)?;
     let last = trained.trainer.step_count();
-    grids.draw(&trained.trainer, last)?;
+    hooks.grids.draw(&trained.trainer, last)?;
     println!("  wrote {}/{{checkpoint/, metrics.jsonl, loss.png, samples/step-{last}.png}}", args.out.display());
     Ok(())
 }
@@ -106,15 +108,14 @@ fn train_config(args: &TrainArgs) -> TrainConfig {
         .with_seed(args.run.seed)
 }
 
-/// Draws 16 samples (the run's sampler, seed 0) from the EMA weights every `every` steps into `dir/step-N.png`,
-/// and scores the EMA weights' digits when asked.
-struct SampleGrids<'a> {
-    every: usize,
-    dir: PathBuf,
+/// The training hooks: 16 samples (the run's sampler, seed 0) of the EMA weights drawn every
+/// `--sample-every` steps, and the EMA weights' digits scored every `--eval-every` steps when asked.
+struct Hooks<'a, P> {
+    grids: SampleGrids<P>,
+    eval: Option<Evaluations>,
     spec: &'a MnistRun,
     device: &'a Device,
     execution: Execution,
-    eval: Option<Evaluations>,
 }
 
 /// `train --eval-every`: the evaluator, and the latest report for the progress line.
@@ -155,22 +156,10 @@ impl Evaluations {
     }
 }
 
-impl SampleGrids<'_> {
-    fn draw<N: ImageNetwork>(&self, trainer: &Trainer<N>, step: usize) -> Result<(), TrainError> {
-        let pixels = preview(&trainer.sampling_model(), self.spec, 16, self.device, self.execution)
-            .map_err(|e| TrainError::Hook(format!("{e:#}")))?;
-        let shape = self.spec.batch_shape(16);
-        ddpm_data::image::write_grid(&self.dir.join(format!("step-{step}.png")), &pixels, shape, 8, 2)
-            .map_err(|e| TrainError::Hook(e.to_string()))
-    }
-}
-
-impl<N: ImageNetwork> FitHooks<N> for SampleGrids<'_> {
+impl<N: ImageNetwork, P: Fn(&N) -> anyhow::Result<Vec<f32>>> FitHooks<N> for Hooks<'_, P> {
     fn after_step(&mut self, trainer: &Trainer<N>) -> Result<(), TrainError> {
+        self.grids.after_step(trainer)?;
         let step = trainer.step_count();
-        if self.every > 0 && step.is_multiple_of(self.every) && step < trainer.config().steps {
-            self.draw(trainer, step)?;
-        }
         if let Some(eval) = &mut self.eval
             && step.is_multiple_of(eval.every)
         {

@@ -39,12 +39,6 @@ pub struct Args {
     pub command: Command,
 }
 
-impl ddpm_run::AppArgs for Args {
-    fn backend(&self) -> &BackendArgs {
-        &self.backend
-    }
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train on one image; writes target.png, checkpoints, metrics.jsonl, loss.png, and at the end

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --example sample_pipeline -- [PIPELINE_FOLDER] [OUT.png]
 //! ```
-//! Defaults: the tiny pipeline in `fixtures/diffusers/tiny-attn-eps`, `target/examples/pipeline-grid.png`.
+//! Defaults: the tiny pipeline in `fixtures/diffusers/tiny-attn-eps` (random weights, made to test the
+//! import: its samples look like noise; point it at a trained pipeline), `target/examples/pipeline-grid.png`.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ use ddpm_sample::SamplingChain;
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo.canonicalize().unwrap_or(repo);
     let folder = args.next().map_or_else(|| repo.join("fixtures/diffusers/tiny-attn-eps"), PathBuf::from);
     let out = args.next().map_or_else(|| repo.join("target/examples/pipeline-grid.png"), PathBuf::from);
 
