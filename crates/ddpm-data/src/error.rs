@@ -23,10 +23,11 @@ pub enum DataError {
     #[error("{path} cannot be decoded ({reason}); it may be truncated or corrupt: re-export or re-download it")]
     BadImage { path: PathBuf, reason: String },
     #[error(
-        "a {width} x {height} image resized to {size} pixels on its shorter side is too large to load \
-         (at most {max} pixels before and after resizing); crop it nearer to a square or shrink it first"
+        "{}: a {width} x {height} image resized to {size} pixels on its shorter side is too large to load \
+         (at most {max} pixels before and after resizing); crop it nearer to a square or shrink it first",
+        path.display()
     )]
-    ImageTooLarge { width: u64, height: u64, size: usize, max: u64 },
+    ImageTooLarge { path: PathBuf, width: u64, height: u64, size: usize, max: u64 },
     #[error("{0}")]
     Download(String),
     #[error("{} is not a folder of PNG or JPEG images", path.display())]

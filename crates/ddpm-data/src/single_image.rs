@@ -61,7 +61,7 @@ impl SingleImage {
             }
         }
         let (width, height) = reader().into_dimensions().map_err(|e| bad(e.to_string()))?;
-        check_decoded_size(width, height, size)?;
+        check_decoded_size(path, width, height, size)?;
         let decoded = reader().decode().map_err(|e| bad(e.to_string()))?;
         let source_size = [decoded.width(), decoded.height()];
         let square = resize_and_crop(&decoded.to_rgb32f(), size);
@@ -87,12 +87,12 @@ const MAX_PIXELS: u64 = 64 << 20;
 
 /// Refuses a `width` x `height` image whose decoding or resizing to `size` (its shorter side) would
 /// exceed [`MAX_PIXELS`].
-fn check_decoded_size(width: u32, height: u32, size: usize) -> Result<(), DataError> {
+fn check_decoded_size(path: &Path, width: u32, height: u32, size: usize) -> Result<(), DataError> {
     let (width, height) = (u64::from(width), u64::from(height));
     let short = width.min(height).max(1);
     let resized = (width.max(height) * size as u64 / short).max(size as u64) * size as u64;
     if width * height > MAX_PIXELS || resized > MAX_PIXELS {
-        return Err(DataError::ImageTooLarge { width, height, size, max: MAX_PIXELS });
+        return Err(DataError::ImageTooLarge { path: path.into(), width, height, size, max: MAX_PIXELS });
     }
     Ok(())
 }

@@ -17,7 +17,7 @@
 //! assert_eq!(execution.row_slices(5), vec![0..2, 2..5]);
 //! // Rows of 1024 values run 64 at a time.
 //! assert_eq!(execution.chunks(0..100, 1024), vec![0..64, 64..100]);
-//! let doubled = execution.run_slices(|slice| slice * 2);
+//! let doubled = ddpm_exec::run_slices(execution.slices(), || 0, |slice| slice * 2);
 //! assert_eq!(doubled, vec![0, 2]);
 //! ```
 
@@ -90,12 +90,6 @@ impl Execution {
         }
         let per_chunk = (self.chunk_values / row_len.max(1)).max(1);
         rows.clone().step_by(per_chunk).map(|start| start..(start + per_chunk).min(rows.end)).collect()
-    }
-
-    /// Runs `slice(i)` for each slice `i` of [`Execution::slices`] at once, the first on the calling
-    /// thread, and returns the results in slice order (see [`run_slices`]).
-    pub fn run_slices<R: Send>(&self, slice: impl Fn(usize) -> R + Sync) -> Vec<R> {
-        run_slices(self.slices, || slice(0), &slice)
     }
 }
 

@@ -133,18 +133,7 @@ impl SamplingChain {
         }
         // One draw for x_T and one per step, reserved up front so each slice reads its own rows.
         let first_draw = rng.reserve_draws(1 + sampler.timesteps().len() as u64);
-        let chain = Chain {
-            sampler,
-            model,
-            classes,
-            rng: *rng,
-            first_draw,
-            start: &start,
-            shape,
-            device,
-            trajectory_every: self.trajectory_every,
-            execution: &self.execution,
-        };
+        let chain = Chain { sampler, model, classes, rng: *rng, first_draw, start: &start, shape, device, settings: self };
         let slices = self.execution.row_slices(shape[0]);
         let parts = run_slices(slices.len(), || chain.run(slices[0].clone(), on_step), |i| chain.run(slices[i].clone(), |_, _| {}));
         Sampled::concat(parts)
@@ -174,15 +163,15 @@ struct Chain<'s, S, M, const D: usize> {
     start: &'s ChainStart<D>,
     shape: [usize; D],
     device: &'s Device,
-    trajectory_every: Option<usize>,
-    execution: &'s Execution,
+    /// The execution and trajectory settings of the [`SamplingChain`] that runs it.
+    settings: &'s SamplingChain,
 }
 
 impl<S: Sampler, M: Denoiser<D>, const D: usize> Chain<'_, S, M, D> {
     /// The chain for a slice's `rows`, in the chunks its execution cuts, one after another; `on_step`
     /// counts the steps of every chunk.
     fn run(&self, rows: Range<usize>, mut on_step: impl FnMut(usize, usize)) -> Sampled<D> {
-        let chunks = self.execution.chunks(rows, self.shape[1..].iter().product());
+        let chunks = self.settings.execution.chunks(rows, self.shape[1..].iter().product());
         let steps = self.sampler.timesteps().len();
         let total = chunks.len() * steps;
         let parts =
@@ -196,7 +185,8 @@ impl<S: Sampler, M: Denoiser<D>, const D: usize> Chain<'_, S, M, D> {
         let mut shape = self.shape;
         shape[0] = rows.len();
         let noise = |draw: u64| self.rng.normal_rows(self.first_draw + draw, rows.start, shape, self.device);
-        let keep = |done: usize| self.trajectory_every.is_some_and(|k| done == 0 || done == steps || done.is_multiple_of(k.max(1)));
+        let keep =
+            |done: usize| self.settings.trajectory_every.is_some_and(|k| done == 0 || done == steps || done.is_multiple_of(k.max(1)));
         // The timestep at which the state after `done` steps is given to the model (none for the samples).
         let label = |done: usize| timesteps.get(done).copied();
 

@@ -19,6 +19,11 @@ const FIXED: [(&str, &str); 6] = [
     ("_class_name", "UNet2DModel"),
 ];
 
+/// Field `name` of a diffusers config holds `value`, which is not `expected`.
+fn wrong_type(name: &str, expected: &str, value: &Value) -> NetError {
+    NetError::config("unet2d", name, format!("{name} must be {expected}, got {value}"))
+}
+
 /// Reads one field of a diffusers config, or its default when absent or null.
 struct Fields<'a>(&'a Map<String, Value>);
 
@@ -32,30 +37,20 @@ impl Fields<'_> {
     }
 
     fn optional_count(&self, name: &str) -> Result<Option<usize>, NetError> {
-        self.get(name)
-            .map(|v| {
-                v.as_u64()
-                    .map(|n| n as usize)
-                    .ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be a whole number, got {v}")))
-            })
-            .transpose()
+        self.get(name).map(|v| v.as_u64().map(|n| n as usize).ok_or_else(|| wrong_type(name, "a whole number", v))).transpose()
     }
 
     fn real(&self, name: &str, default: f64) -> Result<f64, NetError> {
-        self.get(name).map_or(Ok(default), |v| {
-            v.as_f64().ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be a number, got {v}")))
-        })
+        self.get(name).map_or(Ok(default), |v| v.as_f64().ok_or_else(|| wrong_type(name, "a number", v)))
     }
 
     fn flag(&self, name: &str, default: bool) -> Result<bool, NetError> {
-        self.get(name).map_or(Ok(default), |v| {
-            v.as_bool().ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be true or false, got {v}")))
-        })
+        self.get(name).map_or(Ok(default), |v| v.as_bool().ok_or_else(|| wrong_type(name, "true or false", v)))
     }
 
     fn list<T>(&self, name: &str, parse: impl Fn(&Value) -> Option<T>, expected: &str) -> Result<Option<Vec<T>>, NetError> {
         let Some(value) = self.get(name) else { return Ok(None) };
-        let items = value.as_array().ok_or_else(|| NetError::config("unet2d", name, format!("{name} must be a list, got {value}")))?;
+        let items = value.as_array().ok_or_else(|| wrong_type(name, "a list", value))?;
         let parsed = items.iter().map(|item| {
             parse(item).ok_or_else(|| {
                 NetError::config("unet2d", name, format!("{name} holds {item}, which this UNet2DModel does not support ({expected})"))
