@@ -213,7 +213,11 @@ fn ctrl_c_after_training_stops_the_final_sampling_and_says_the_checkpoint_is_wri
     }
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{printed:?} {}", stderr(&output));
-    assert!(stderr(&output).contains("Ctrl-C: stopping; the run's checkpoint is already written"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("stop requested (Ctrl-C, SIGTERM or SIGHUP): stopping; the run's checkpoint is already written"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!printed.iter().any(|line| line.contains("wrote")), "no output is claimed: {printed:?}");
     assert!(dir.path().join("run/checkpoint/state.json").is_file());
 }

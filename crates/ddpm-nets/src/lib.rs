@@ -5,9 +5,11 @@
 //! depends on this one. [`NetworkConfig`] names any of the project's networks, and
 //! [`NetworkConfig::run_image_task`] is the one place that picks an image network's type from it.
 //! [`UNet2DModel`] is diffusers' U-Net, parameter for parameter ([`weights`] reads and writes its
-//! state dicts). [`Classifier`] is the digit classifier behind the quality metrics.
+//! state dicts). Both U-Nets are built from one family of blocks ([`Block`], [`SpatialAttention`]) and
+//! one [`SinusoidalEmbedding`] of t. [`Classifier`] is the digit classifier behind the quality metrics.
 
 mod activation;
+mod blocks;
 mod classes;
 mod classifier;
 mod error;
@@ -19,11 +21,12 @@ mod unet2d;
 pub mod weights;
 
 pub use activation::Activation;
+pub use blocks::{Block, BlockStyle, SpatialAttention};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use ddpm_core::Denoiser;
 pub use error::NetError;
 pub use mlp::{Mlp, MlpConfig};
 pub use network::{AnyImageNetwork, ImageDenoiser, ImageNetwork, ImageNetworkTask, NetworkConfig};
-pub use time::{TimeEncoding, TimeTable};
-pub use unet::{Attention, BasicUNet, BasicUNetConfig, Block, BlockStyle, Downsample, Level, UNet, UNetConfig};
-pub use unet2d::{DIFFUSERS_VERSION, DownBlockType, TimeProjection, UNet2DConfig, UNet2DModel, UpBlockType};
+pub use time::{Arithmetic, SinusoidalEmbedding, TimeEncoding, TimeTable};
+pub use unet::{BasicUNet, BasicUNetConfig, Downsample, Level, UNet, UNetConfig};
+pub use unet2d::{DIFFUSERS_VERSION, DownBlockType, UNet2DConfig, UNet2DModel, UpBlockType};

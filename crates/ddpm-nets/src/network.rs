@@ -105,8 +105,9 @@ pub trait ImageNetwork: ImageDenoiser + Module + std::fmt::Display + Into<AnyIma
 /// once the run or pipeline folder is read).
 #[derive(Debug, Clone)]
 pub enum AnyImageNetwork {
-    UNet(UNet),
-    UNet2D(UNet2DModel),
+    // Boxed: both are large values (1-2 kB, their top-level modules inline), moved around by the apps.
+    UNet(Box<UNet>),
+    UNet2D(Box<UNet2DModel>),
 }
 
 impl Denoiser<4> for AnyImageNetwork {
@@ -120,13 +121,13 @@ impl Denoiser<4> for AnyImageNetwork {
 
 impl From<UNet> for AnyImageNetwork {
     fn from(net: UNet) -> Self {
-        Self::UNet(net)
+        Self::UNet(Box::new(net))
     }
 }
 
 impl From<UNet2DModel> for AnyImageNetwork {
     fn from(net: UNet2DModel) -> Self {
-        Self::UNet2D(net)
+        Self::UNet2D(Box::new(net))
     }
 }
 

@@ -1,7 +1,8 @@
-use burn::config::Config;
 use std::sync::Arc;
 
+use burn::config::Config;
 use burn::tensor::{Device, Tensor, TensorData};
+use num_traits::Float;
 
 /// How a network sees the timestep t.
 #[derive(Config, Debug, PartialEq)]
@@ -9,7 +10,8 @@ pub enum TimeEncoding {
     /// One feature, t / T (the reference tutorials' choice).
     Normalized,
     /// The Transformer's sinusoidal embedding of the raw step t with `dim` features (half sines, half
-    /// cosines over geometrically spaced frequencies), as used by the DDPM U-Net.
+    /// cosines over geometrically spaced frequencies), as used by the DDPM U-Net: a
+    /// [`SinusoidalEmbedding::transformer`].
     Sinusoidal { dim: usize },
 }
 
@@ -31,16 +33,65 @@ impl TimeEncoding {
     fn encode_row(&self, t: usize, num_steps: usize) -> Vec<f32> {
         match *self {
             Self::Normalized => vec![(t as f64 / num_steps as f64) as f32],
-            Self::Sinusoidal { dim } => {
-                let half = dim / 2;
-                let frequency = |i: usize| (-(10_000f64.ln()) * i as f64 / half.max(1) as f64).exp();
-                let sines = (0..half).map(|i| (t as f64 * frequency(i)).sin() as f32);
-                let cosines = (0..half).map(|i| (t as f64 * frequency(i)).cos() as f32);
-                // An odd width gets a zero pad so the layer widths stay as configured.
-                let pad = std::iter::repeat_n(0.0, dim - 2 * half);
-                sines.chain(cosines).chain(pad).collect()
-            }
+            Self::Sinusoidal { dim } => SinusoidalEmbedding::transformer(dim).row(t),
         }
+    }
+}
+
+/// The arithmetic a [`SinusoidalEmbedding`] is computed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arithmetic {
+    /// f64, rounded to f32 once at the end (the project's tables).
+    F64,
+    /// f32 in diffusers' order of operations, so the embedding matches diffusers' `Timesteps` to the
+    /// last bit (a rounding of up to 1e-4 at t = 1000 otherwise).
+    F32,
+}
+
+/// The Transformer's sinusoidal embedding of the raw step t, as the DDPM U-Net and diffusers'
+/// `Timesteps` compute it: `sin(t w_i)` and `cos(t w_i)` for `w_i = exp(-ln(10000) i / (half - freq_shift))`,
+/// `i < half = width / 2`, sines first (cosines first when `flip_sin_to_cos`), a zero column appended for
+/// an odd width.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SinusoidalEmbedding {
+    pub width: usize,
+    pub flip_sin_to_cos: bool,
+    pub freq_shift: f64,
+    pub arithmetic: Arithmetic,
+}
+
+impl SinusoidalEmbedding {
+    /// The DDPM paper's form (the Transformer's: sines first, no shift), in f64.
+    pub fn transformer(width: usize) -> Self {
+        Self { width, flip_sin_to_cos: false, freq_shift: 0.0, arithmetic: Arithmetic::F64 }
+    }
+
+    /// The embedding of step `t`, `width` values.
+    pub fn row(&self, t: usize) -> Vec<f32> {
+        let (sines, cosines) = match self.arithmetic {
+            Arithmetic::F64 => self.sines_and_cosines::<f64>(t),
+            Arithmetic::F32 => self.sines_and_cosines::<f32>(t),
+        };
+        let (first, second) = if self.flip_sin_to_cos { (cosines, sines) } else { (sines, cosines) };
+        let pad = std::iter::repeat_n(0.0, self.width - first.len() - second.len());
+        first.into_iter().chain(second).chain(pad).collect()
+    }
+
+    /// `sin(t w_i)` and `cos(t w_i)` in the arithmetic of `F`, in diffusers' order of operations.
+    fn sines_and_cosines<F: Float>(&self, t: usize) -> (Vec<f32>, Vec<f32>) {
+        let half = self.width / 2;
+        let float = |x: f64| F::from(x).expect("a float converts to f32 and f64");
+        let arguments: Vec<F> = (0..half)
+            .map(|i| float(t as f64) * ((float(-(10_000f64.ln())) * float(i as f64)) / (float(half as f64) - float(self.freq_shift))).exp())
+            .collect();
+        let to_f32 = |x: F| x.to_f32().expect("a sine is finite");
+        (arguments.iter().map(|a| to_f32(a.sin())).collect(), arguments.iter().map(|a| to_f32(a.cos())).collect())
+    }
+
+    /// The embedded timesteps, `[B, width]` for `B` steps, uploaded to `device`.
+    pub fn encode(&self, timesteps: &[usize], device: &Device) -> Tensor<2> {
+        let values: Vec<f32> = timesteps.iter().flat_map(|&t| self.row(t)).collect();
+        Tensor::from_data(TensorData::new(values, [timesteps.len(), self.width]), device)
     }
 }
 
@@ -83,6 +134,24 @@ mod tests {
         let expected = [7f64.sin(), 0.07f64.sin(), 7f64.cos(), 0.07f64.cos()];
         for (a, e) in rows[4..].iter().zip(expected) {
             assert!((*a as f64 - e).abs() < 1e-6, "{a} vs {e}");
+        }
+    }
+
+    #[test]
+    fn the_sinusoidal_embedding_is_diffusers_closed_form_in_either_arithmetic() {
+        // width 7: half 3, frequencies 10000^(-i / (3 - shift)), i = 0, 1, 2, then a zero column.
+        for (flip, shift, arithmetic) in [(true, 0.0, Arithmetic::F32), (false, 1.0, Arithmetic::F32), (true, 1.0, Arithmetic::F64)] {
+            let embedding = SinusoidalEmbedding { width: 7, flip_sin_to_cos: flip, freq_shift: shift, arithmetic };
+            let rows: Vec<f32> = embedding.encode(&[0, 25], &Device::flex()).into_data().try_into_vec().unwrap();
+            let frequency = |i: f64| 10_000f64.powf(-i / (3.0 - shift));
+            let sines: Vec<f64> = (0..3).map(|i| (25.0 * frequency(i as f64)).sin()).collect();
+            let cosines: Vec<f64> = (0..3).map(|i| (25.0 * frequency(i as f64)).cos()).collect();
+            let expected: Vec<f64> = if flip { [cosines, sines].concat() } else { [sines, cosines].concat() };
+            assert_eq!(rows[13], 0.0, "an odd width ends in a zero column");
+            assert_eq!(&rows[..7], if flip { &[1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0] } else { &[0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0] });
+            for (got, want) in rows[7..13].iter().zip(expected) {
+                assert!((*got as f64 - want).abs() < 1e-5, "flip {flip}, shift {shift}: {got} vs {want}");
+            }
         }
     }
 

@@ -147,7 +147,7 @@ impl<E: DeserializeOwned + Experiment> SampleSource<E> {
             description
                 .validate()
                 .map_err(|problem| anyhow::anyhow!("{}: this pipeline is not a model {app} can sample: {problem}", path.display()))?;
-            let model = AnyImageNetwork::UNet2D(pipeline.load_unet(device)?);
+            let model = AnyImageNetwork::from(pipeline.load_unet(device)?);
             return Ok(Self { description, model, folder: path.to_path_buf(), weights: "the pipeline's" });
         }
         let loaded = LoadedRun::<E>::open(app, path)?;

@@ -131,7 +131,7 @@ fn write_pipeline<E>(folder: &Path, run: &RunDescription<E>, model: &AnyImageNet
     write_json(&folder.join("model_index.json"), &index)?;
     std::fs::create_dir_all(folder.join("unet"))?;
     write_json(&folder.join("unet/config.json"), &config.to_diffusers())?;
-    weights::save_safetensors(unet, &folder.join("unet/diffusion_pytorch_model.safetensors")).map_err(anyhow::Error::msg)?;
+    weights::save_safetensors(unet.as_ref(), &folder.join("unet/diffusion_pytorch_model.safetensors")).map_err(anyhow::Error::msg)?;
     let scheduler = DiffusersScheduler::to_diffusers(run.timesteps, &run.schedule, run.prediction, &run.sampler, DIFFUSERS_VERSION)
         .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(folder.join("scheduler"))?;
@@ -142,8 +142,8 @@ fn write_pipeline<E>(folder: &Path, run: &RunDescription<E>, model: &AnyImageNet
 fn write_state_dict(folder: &Path, network: &NetworkConfig, model: &AnyImageNetwork) -> anyhow::Result<()> {
     let file = folder.join("model.safetensors");
     match model {
-        AnyImageNetwork::UNet(net) => weights::save_safetensors(net, &file),
-        AnyImageNetwork::UNet2D(net) => weights::save_safetensors(net, &file),
+        AnyImageNetwork::UNet(net) => weights::save_safetensors(net.as_ref(), &file),
+        AnyImageNetwork::UNet2D(net) => weights::save_safetensors(net.as_ref(), &file),
     }
     .map_err(anyhow::Error::msg)?;
     write_json(&folder.join("config.json"), &serde_json::to_value(network)?)

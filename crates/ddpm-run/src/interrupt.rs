@@ -1,30 +1,38 @@
-//! How a command ends: Ctrl-C as a request to stop cleanly (finish the step, write a checkpoint, exit),
-//! and the exit status of its result.
+//! How a command ends: Ctrl-C, SIGTERM or SIGHUP as a request to stop cleanly (finish the step, write a
+//! checkpoint, exit), and the exit status of its result.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Set by [`training_over`]: Ctrl-C then exits at once, the checkpoint being written.
+/// Set by [`training_over`]: a stop request then exits at once, the checkpoint being written.
 static TRAINING_OVER: AtomicBool = AtomicBool::new(false);
 
-/// Installs a Ctrl-C handler and returns the flag it sets, for [`ddpm_train::FitPlan::stop`]. A second
-/// Ctrl-C exits at once (status 130) for when the current step is too slow to wait for; after
-/// [`training_over`] the first one does.
+/// Installs a handler for Ctrl-C (SIGINT) and for SIGTERM and SIGHUP (what `timeout`, `docker stop`,
+/// systemd and Slurm send, and a closed terminal) and returns the flag it sets, for
+/// [`ddpm_train::FitPlan::stop`]. A second request exits at once (status 130) for when the current step
+/// is too slow to wait for; after [`training_over`] the first one does.
 pub fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || {
         if TRAINING_OVER.load(Ordering::SeqCst) {
-            eprintln!("\nCtrl-C: stopping; the run's checkpoint is already written");
+            say("stopping; the run's checkpoint is already written");
             std::process::exit(130);
         }
-        eprintln!("\nCtrl-C: finishing this step and writing a checkpoint (press again to abort)");
+        say("finishing this step and writing a checkpoint (Ctrl-C again to abort)");
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
     })
-    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C (SIGINT, SIGTERM, SIGHUP) handler: {e}"))?;
     Ok(stop)
+}
+
+/// Tells the user on stderr why the program is stopping. After SIGHUP the terminal may be gone, and
+/// `eprintln!` would panic, leaving the stop unrequested; so a failed write is ignored.
+fn say(what: &str) {
+    let _ = writeln!(std::io::stderr(), "\nstop requested (Ctrl-C, SIGTERM or SIGHUP): {what}");
 }
 
 /// Says that training has ended and its checkpoint is written, so that Ctrl-C during what follows

@@ -13,20 +13,22 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::store::ModuleRecord;
 use ddpm_core::NoiseRng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::{TrainConfig, TrainError, Trainer};
+use crate::{TrainConfig, TrainError, Trainer, upgrade};
 
 /// The folder name of the current checkpoint inside a run folder.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 const TEMP_DIR: &str = ".checkpoint.tmp";
 const OLD_DIR: &str = ".checkpoint.old";
 const STATE_FILE: &str = "state.json";
-/// The layout of `state.json` this version writes and reads. 2: a typed run description, the
-/// prediction target in the training config.
-pub const CHECKPOINT_FORMAT: u32 = 2;
+/// The layout this version writes. 2: a typed run description, the prediction target in the training
+/// config. 3: the U-Nets' blocks under diffusers' names, one attention projection each for the query,
+/// key and value. Format 2 is read too: its weights and optimiser state are upgraded as they are read.
+pub const CHECKPOINT_FORMAT: u32 = 3;
 
 /// The contents of `state.json`; `R` is the app's typed description of the run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,20 +102,33 @@ pub fn ensure_new_run_dir(run_dir: &Path) -> Result<(), TrainError> {
     }
 }
 
+/// The text of the checkpoint folder `dir`'s `state.json` and its format header.
+fn read_header(dir: &Path) -> Result<(String, FormatHeader), TrainError> {
+    let file = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&file).map_err(|e| error(&file, e))?;
+    let header = serde_json::from_str(&text).map_err(|e| error(&file, format!("unreadable state ({e})")))?;
+    Ok((text, header))
+}
+
+/// The format of the checkpoint folder `dir`.
+fn format_of(dir: &Path) -> Result<u32, TrainError> {
+    read_header(dir).map(|(_, header)| header.format)
+}
+
 /// Reads `state.json` of the checkpoint `path` names (see [`resolve`]), refusing another format.
 pub fn read_state<R: DeserializeOwned>(path: &Path) -> Result<(PathBuf, CheckpointState<R>), TrainError> {
     let dir = resolve(path)?;
     let file = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&file).map_err(|e| error(&file, e))?;
-    let header: FormatHeader = serde_json::from_str(&text).map_err(|e| error(&file, format!("unreadable state ({e})")))?;
-    if header.format != CHECKPOINT_FORMAT {
+    let (text, header) = read_header(&dir)?;
+    if header.format != CHECKPOINT_FORMAT && header.format != upgrade::FORMAT {
         let writer = if header.code_version.is_empty() { String::new() } else { format!(" by ddpm {}", header.code_version) };
         return Err(error(
             &file,
             format!(
-                "this checkpoint was written in format {}{writer}; this version reads format {CHECKPOINT_FORMAT} only. \
+                "this checkpoint was written in format {}{writer}; this version reads formats {} and {CHECKPOINT_FORMAT} only. \
                  Train the run again with this version, or sample it with the version that wrote it",
-                header.format
+                header.format,
+                upgrade::FORMAT
             ),
         ));
     }
@@ -129,8 +144,14 @@ pub fn load_weights<M: Module>(model: M, checkpoint: &Path, ema: bool) -> Result
     if !file.is_file() {
         return Err(TrainError::MissingWeights { checkpoint: checkpoint.into(), ema });
     }
+    let record = if format_of(checkpoint)? == upgrade::FORMAT {
+        upgrade::weights(&file).and_then(|bytes| ModuleRecord::from_bytes(bytes).map_err(|e| format!("{e}")))
+    } else {
+        ModuleRecord::load(&file).map_err(|e| format!("{e}"))
+    };
+    let record = record.map_err(|reason| error(&file, format!("cannot read the weights: {reason}")))?;
     model
-        .try_load_file(&file)
+        .try_load_record(record)
         .map_err(|e| error(&file, format!("cannot load weights ({e:?}); was it written for this network configuration?")))
 }
 
@@ -169,7 +190,13 @@ impl<M: Module> Trainer<M> {
             self.ema = Some(load_weights(ema, &dir, true)?);
         }
         let optimizer_file = dir.join("optimizer.bpk");
-        self.optimizer = self.optimizer.load(&optimizer_file).map_err(|e| error(&optimizer_file, format!("{e:?}")))?;
+        self.optimizer = if format_of(&dir)? == upgrade::FORMAT {
+            let bytes = upgrade::optimizer(&optimizer_file, &dir.join("model.bpk")).map_err(|reason| error(&optimizer_file, reason))?;
+            self.optimizer.from_bytes(bytes)
+        } else {
+            self.optimizer.load(&optimizer_file)
+        }
+        .map_err(|e| error(&optimizer_file, format!("{e:?}")))?;
         self.step = state.step;
         self.rng = state.rng;
         Ok(self)
@@ -272,7 +299,7 @@ mod tests {
         let old = r#"{"format": 1, "code_version": "0.1.0", "step": 3, "rng": {"seed": 0, "draws": 9}, "train": {}, "run": {}}"#;
         std::fs::write(dir.join(STATE_FILE), old).unwrap();
         let err = read_state::<serde::de::IgnoredAny>(run.path()).unwrap_err().to_string();
-        assert!(err.contains("written in format 1 by ddpm 0.1.0; this version reads format 2 only. Train the run again"), "{err}");
+        assert!(err.contains("written in format 1 by ddpm 0.1.0; this version reads formats 2 and 3 only. Train the run again"), "{err}");
     }
 
     /// Saves a fake checkpoint of `step` (its one weights file says the step), crashing at the

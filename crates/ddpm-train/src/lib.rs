@@ -37,6 +37,7 @@ mod history;
 mod lr;
 mod slices;
 mod trainer;
+mod upgrade;
 mod weighting;
 
 pub use checkpoint::{CHECKPOINT_DIR, CHECKPOINT_FORMAT, CheckpointState, ensure_new_run_dir, load_weights, read_state, resolve};

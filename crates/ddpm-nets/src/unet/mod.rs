@@ -7,20 +7,19 @@
 //! skip concatenated on channels, and blocks; finally a 1x1 output conv.
 
 mod basic;
-mod block;
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 use ddpm_kernels::{conv2d, upsample_nearest_cat};
 
 pub use basic::{BasicUNet, BasicUNetConfig};
-pub use block::{Attention, Block, BlockStyle};
 
+use crate::blocks::{Block, BlockSettings, BlockStyle, SpatialAttention, conv3x3};
 use crate::classes::{embed_classes, known_classes};
 use crate::{Denoiser, NetError, TimeEncoding, TimeTable};
 
@@ -241,14 +240,17 @@ impl UNetConfig {
         if let Err(problem) = self.validate() {
             panic!("invalid U-Net configuration: {problem}");
         }
-        let block = |c_in: usize, c_out: usize| Block::new(self.block, [c_in, c_out], self.time_hidden, self.groups, self.dropout, device);
-        let attention_at =
-            |size: usize, width: usize| self.attention_resolutions.contains(&size).then(|| Attention::new(width, self.groups, device));
+        let settings = BlockSettings::project(self.groups, self.dropout, self.time_hidden);
+        let block = |c_in: usize, c_out: usize| Block::new(self.block, [c_in, c_out], 1.0, &settings, device);
+        // The DDPM U-Net's attention has one head.
+        let attention_at = |size: usize, width: usize| {
+            self.attention_resolutions.contains(&size).then(|| SpatialAttention::new(width, width, self.groups, 1.0, &settings, device))
+        };
         let widths: Vec<usize> = self.channel_mults.iter().map(|m| m * self.base_channels).collect();
         let mid_width = self.mid_mult * self.base_channels;
 
         // The residual style normalises its input first, which needs more than one channel.
-        let conv_in = (self.block == BlockStyle::Residual).then(|| block::conv3x3(self.in_channels, self.base_channels, device));
+        let conv_in = (self.block == BlockStyle::Residual).then(|| conv3x3([self.in_channels, self.base_channels], 1, 1, device));
         let mut channels = if conv_in.is_some() { self.base_channels } else { self.in_channels };
         let mut down = Vec::new();
         let mut downsamplers = Vec::new();
@@ -259,12 +261,7 @@ impl UNetConfig {
                 attention: attention_at(size, width),
             });
             downsamplers.push(match self.downsample {
-                Downsample::StridedConv => Some(
-                    Conv2dConfig::new([width, width], [3, 3])
-                        .with_stride([2, 2])
-                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                        .init(device),
-                ),
+                Downsample::StridedConv => Some(conv3x3([width, width], 2, 1, device)),
                 Downsample::MaxPool => None,
             });
             channels = width;
@@ -302,7 +299,7 @@ impl UNetConfig {
 #[derive(Module, Debug)]
 pub struct Level {
     blocks: Vec<Block>,
-    attention: Option<Attention>,
+    attention: Option<SpatialAttention>,
 }
 
 impl Level {

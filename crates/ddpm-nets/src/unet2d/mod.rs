@@ -13,19 +13,20 @@ mod diffusers_config;
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Embedding, EmbeddingConfig, GroupNorm, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{Embedding, EmbeddingConfig, GroupNorm, Linear, LinearConfig};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use ddpm_kernels::{conv2d, group_norm_silu};
 
-pub use blocks::{DownBlock, Downsample2D, MidBlock, ResnetBlock2D, SpatialAttention, UpBlock, Upsample2D};
+pub use blocks::{DownBlock, Downsample2D, MidBlock, UpBlock, Upsample2D};
 pub use diffusers_config::DIFFUSERS_VERSION;
 
+use crate::blocks::{Block, BlockSettings, BlockStyle, SpatialAttention, conv3x3};
 use crate::classes::{embed_classes, known_classes};
+use crate::time::{Arithmetic, SinusoidalEmbedding};
 use crate::unet::{MAX_IMAGE_SIZE, MAX_LEVELS, MAX_PARAMETERS};
 use crate::{Denoiser, NetError};
-use blocks::BlockSettings;
 
 /// A level of the down path, as diffusers' `down_block_types` names it.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -256,8 +257,14 @@ impl UNet2DConfig {
         }
         let widths = &self.block_out_channels;
         let levels = widths.len();
-        let settings =
-            BlockSettings { groups: self.norm_num_groups, eps: self.norm_eps, dropout: self.dropout, time_width: self.time_embed_dim() };
+        let settings = BlockSettings {
+            groups: self.norm_num_groups,
+            eps: self.norm_eps,
+            dropout: self.dropout,
+            time_width: self.time_embed_dim(),
+            time_activation: true,
+        };
+        let resnet = |channels: [usize; 2], scale: f64| Block::new(BlockStyle::Residual, channels, scale, &settings, device);
         let attention = |width: usize, groups: usize, scale: f64| {
             SpatialAttention::new(width, self.attention_head_dim.unwrap_or(width), groups, scale, &settings, device)
         };
@@ -265,9 +272,7 @@ impl UNet2DConfig {
         let mut down_blocks = Vec::with_capacity(levels);
         let mut channels = widths[0];
         for (level, (&width, kind)) in widths.iter().zip(&self.down_block_types).enumerate() {
-            let resnets: Vec<_> = (0..self.layers_per_block)
-                .map(|i| ResnetBlock2D::new([if i == 0 { channels } else { width }, width], 1.0, &settings, device))
-                .collect();
+            let resnets: Vec<_> = (0..self.layers_per_block).map(|i| resnet([if i == 0 { channels } else { width }, width], 1.0)).collect();
             let attentions = match kind {
                 DownBlockType::AttnDownBlock2D => (0..self.layers_per_block).map(|_| attention(width, self.norm_num_groups, 1.0)).collect(),
                 DownBlockType::DownBlock2D => Vec::new(),
@@ -281,7 +286,7 @@ impl UNet2DConfig {
         let mid_block = self.mid_block.then(|| {
             let scale = self.mid_block_scale_factor;
             MidBlock {
-                resnets: (0..2).map(|_| ResnetBlock2D::new([channels, channels], scale, &settings, device)).collect(),
+                resnets: (0..2).map(|_| resnet([channels, channels], scale)).collect(),
                 attentions: self
                     .add_attention
                     .then(|| attention(channels, self.attn_norm_num_groups.unwrap_or(self.norm_num_groups), scale))
@@ -301,7 +306,7 @@ impl UNet2DConfig {
                 .map(|j| {
                     let input = if j == 0 { channels } else { width };
                     let skip = if j == layers - 1 { below } else { width };
-                    ResnetBlock2D::new([input + skip, width], 1.0, &settings, device)
+                    resnet([input + skip, width], 1.0)
                 })
                 .collect();
             let attentions = match kind {
@@ -315,9 +320,7 @@ impl UNet2DConfig {
 
         let time_width = self.time_embed_dim();
         UNet2DModel {
-            conv_in: Conv2dConfig::new([self.in_channels, widths[0]], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device),
+            conv_in: conv3x3([self.in_channels, widths[0]], 1, 1, device),
             time_embedding: TimestepEmbedding {
                 linear_1: LinearConfig::new(widths[0], time_width).init(device),
                 linear_2: LinearConfig::new(time_width, time_width).init(device),
@@ -327,46 +330,15 @@ impl UNet2DConfig {
             mid_block,
             up_blocks,
             conv_norm_out: settings.norm(self.norm_num_groups, widths[0], device),
-            conv_out: Conv2dConfig::new([widths[0], self.out_channels], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device),
-            time_proj: TimeProjection { width: widths[0], flip_sin_to_cos: self.flip_sin_to_cos, freq_shift: self.freq_shift },
+            conv_out: conv3x3([widths[0], self.out_channels], 1, 1, device),
+            time_proj: SinusoidalEmbedding {
+                width: widths[0],
+                flip_sin_to_cos: self.flip_sin_to_cos,
+                freq_shift: self.freq_shift,
+                arithmetic: Arithmetic::F32,
+            },
             center_input_sample: self.center_input_sample,
         }
-    }
-}
-
-/// diffusers' `Timesteps`: the sinusoidal projection of the raw step t, computed in f32 in diffusers'
-/// order of operations so that it matches diffusers to the last bits.
-#[derive(Debug, Clone, Copy)]
-pub struct TimeProjection {
-    width: usize,
-    flip_sin_to_cos: bool,
-    freq_shift: f64,
-}
-
-impl TimeProjection {
-    /// `sin(t w_i)` and `cos(t w_i)` for `w_i = exp(-ln(10000) i / (half - freq_shift))`, cosines first
-    /// when flipped, a zero column appended for an odd width.
-    ///
-    /// # Shapes
-    /// `timesteps`: `B` steps -> `[B, width]`
-    pub fn encode(&self, timesteps: &[usize], device: &Device) -> Tensor<2> {
-        let half = self.width / 2;
-        let frequencies: Vec<f32> =
-            (0..half).map(|i| ((-(10_000f64.ln()) as f32 * i as f32) / (half as f32 - self.freq_shift as f32)).exp()).collect();
-        let mut values = Vec::with_capacity(timesteps.len() * self.width);
-        for &t in timesteps {
-            let arguments = frequencies.iter().map(|w| t as f32 * w);
-            let (sines, cosines) = (arguments.clone().map(f32::sin), arguments.map(f32::cos));
-            if self.flip_sin_to_cos {
-                values.extend(cosines.chain(sines));
-            } else {
-                values.extend(sines.chain(cosines));
-            }
-            values.extend(std::iter::repeat_n(0.0, self.width - 2 * half));
-        }
-        Tensor::from_data(TensorData::new(values, [timesteps.len(), self.width]), device)
     }
 }
 
@@ -388,8 +360,9 @@ pub struct UNet2DModel {
     up_blocks: Vec<UpBlock>,
     conv_norm_out: GroupNorm,
     conv_out: Conv2d,
+    /// diffusers' `Timesteps`, in its f32 arithmetic.
     #[module(skip)]
-    time_proj: TimeProjection,
+    time_proj: SinusoidalEmbedding,
     #[module(skip)]
     center_input_sample: bool,
 }

@@ -10,24 +10,6 @@ fn the_mnist_preset_has_diffusers_parameter_count() {
 }
 
 #[test]
-fn the_time_projection_is_diffusers_closed_form() {
-    // width 6: half 3, frequencies 10000^(-i / (3 - shift)), i = 0, 1, 2.
-    for (flip, shift) in [(true, 0.0), (false, 1.0)] {
-        let projection = TimeProjection { width: 7, flip_sin_to_cos: flip, freq_shift: shift };
-        let rows: Vec<f32> = projection.encode(&[0, 25], &Device::flex()).into_data().try_into_vec().unwrap();
-        let frequency = |i: f64| 10_000f64.powf(-i / (3.0 - shift));
-        let sines: Vec<f64> = (0..3).map(|i| (25.0 * frequency(i as f64)).sin()).collect();
-        let cosines: Vec<f64> = (0..3).map(|i| (25.0 * frequency(i as f64)).cos()).collect();
-        let expected: Vec<f64> = if flip { [cosines, sines].concat() } else { [sines, cosines].concat() };
-        assert_eq!(rows[6], 0.0, "an odd width ends in a zero column");
-        assert_eq!(&rows[..7], if flip { &[1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0] } else { &[0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0] });
-        for (got, want) in rows[7..13].iter().zip(expected) {
-            assert!((*got as f64 - want).abs() < 1e-5, "flip {flip}, shift {shift}: {got} vs {want}");
-        }
-    }
-}
-
-#[test]
 fn a_class_embedded_network_reads_no_label_as_its_last_class() {
     let device = Device::flex();
     let config = UNet2DConfig::new(8, vec![8, 16], vec![DownBlockType::DownBlock2D; 2], vec![UpBlockType::UpBlock2D; 2])
