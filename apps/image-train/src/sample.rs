@@ -34,11 +34,12 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
         classes: None,
         init_noise: init_noise.as_ref(),
     };
+    let out = args.out.clone().unwrap_or_else(|| source.folder.join("samples"));
+    ddpm_data::ensure_writable_dir(&out)?;
     let started = Instant::now();
     let sampled = sample_images(&source.model, spec, &request, device)?;
     let seconds = started.elapsed().as_secs_f64();
     let pixels = to_unit_range(&sampled.samples.into_data().try_into_vec::<f32>().expect("f32 samples"));
-    let out = args.out.clone().unwrap_or_else(|| source.folder.join("samples"));
     let shape = spec.batch_shape(n);
     write_grid(&out.join("grid.png"), &pixels, shape, n.isqrt().max(4), 2)?;
     ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &shape)?;

@@ -25,6 +25,7 @@ pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::R
         let data_dir =
             args.data_dir.clone().ok_or_else(|| anyhow::anyhow!("a new run needs --data-dir, a folder of PNG or JPEG images"))?;
         anyhow::ensure!([1, 3].contains(&args.channels), "--channels must be 1 (grayscale) or 3 (RGB), not {}", args.channels);
+        refuse_out_inside_data(&args.out, &data_dir)?;
         let folder = read_folder(&data_dir, args.channels, args.size, args.skip_bad)?;
         let options = RunOptions {
             schedule: args.schedule,
@@ -40,7 +41,7 @@ pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::R
     let session = ImageRun::<FolderData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;
     let folder = match folder {
         Some(folder) => folder,
-        None => reread_folder(session.description(), args.data_dir.as_deref())?,
+        None => reread_folder(session.description(), args.data_dir.as_deref(), &args.out)?,
     };
     let task = TrainTask { args, session: &session, folder, device, execution };
     session.description().network.run_image_task(task)?
@@ -64,9 +65,10 @@ impl ImageNetworkTask for TrainTask<'_> {
 }
 
 /// A resumed run's images: its folder (or the one `--data-dir` moves it to), which must hold the same files.
-fn reread_folder(spec: &FolderRun, data_dir: Option<&Path>) -> anyhow::Result<ddpm_data::ImageFolder> {
+fn reread_folder(spec: &FolderRun, data_dir: Option<&Path>, out: &Path) -> anyhow::Result<ddpm_data::ImageFolder> {
     let data = &spec.experiment;
     let dir = data_dir.unwrap_or(&data.data_dir);
+    refuse_out_inside_data(out, dir)?;
     let folder = read_folder(dir, spec.data.channels, spec.data.image_size, data.skip_bad)?;
     anyhow::ensure!(
         folder.fingerprint == data.fingerprint,
@@ -141,4 +143,37 @@ fn train_network<N: ImageNetwork>(
 fn train_config(args: &TrainArgs) -> TrainConfig {
     let config = TrainConfig::new().with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS)).with_batch_size(Some(args.batch_size));
     args.optimizer.apply(config).with_seed(args.run.seed)
+}
+
+/// Refuses a run folder equal to or inside the image folder: its grids would become training images,
+/// and the folder would no longer be the one the run trained on when it is resumed.
+fn refuse_out_inside_data(out: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    // A data folder that cannot be resolved is reported by the read that follows.
+    let Ok(data_dir) = data_dir.canonicalize() else { return Ok(()) };
+    anyhow::ensure!(
+        !resolved(out).starts_with(&data_dir),
+        "--out {} is inside --data-dir {}: the run's sample grids would become training images. \
+         Put the run folder elsewhere (e.g. --out ../runs/images)",
+        out.display(),
+        data_dir.display()
+    );
+    Ok(())
+}
+
+/// `path` made absolute with its symbolic links resolved, as far as it exists (a new run folder does not yet).
+fn resolved(path: &Path) -> std::path::PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let (mut existing, mut missing) = (absolute.as_path(), Vec::new());
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return missing.iter().rev().fold(real, |path, part| path.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name);
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
 }

@@ -108,4 +108,12 @@ fn bad_folders_are_refused_with_what_to_do() {
     std::fs::remove_dir_all(&out).unwrap();
     let output = train(&data, &["--skip-bad", "--batch-size", "64"]);
     assert!(!output.status.success() && stderr(&output).contains("larger than the 20 images"), "{}", stderr(&output));
+
+    // A run folder inside the image folder (`--data-dir .` with `--out runs/images`) would train on its own grids.
+    for inside in [data.clone(), data.join("runs/images")] {
+        let base = ["train", "--data-dir", data.to_str().unwrap(), "--out", inside.to_str().unwrap(), "--size", "8", "--steps", "1"];
+        let output = run(&base);
+        assert!(!output.status.success() && stderr(&output).contains("is inside --data-dir"), "{}", stderr(&output));
+    }
+    assert!(!data.join("runs").exists(), "nothing was written into the images");
 }

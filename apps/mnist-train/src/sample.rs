@@ -47,13 +47,14 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
         classes: classes.as_deref().map(|c| (c, args.guidance)),
         init_noise: init_noise.as_ref(),
     };
+    let out = args.out.clone().unwrap_or_else(|| source.folder.join("samples"));
+    ddpm_data::ensure_writable_dir(&out)?;
     let started = Instant::now();
     let sampled = sample_images(model, spec, &request, device)?;
     let seconds = started.elapsed().as_secs_f64();
 
     let values: Vec<f32> = sampled.samples.into_data().try_into_vec().expect("f32 samples");
     let pixels = crop_to_28(&to_unit_range(&values), n, spec.data.image_size);
-    let out = args.out.clone().unwrap_or_else(|| source.folder.join("samples"));
     write_grid(&out.join("grid.png"), &pixels, [n, 1, 28, 28], columns, 2)?;
     ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[n, 1, 28, 28])?;
     let classes_file = out.join(CLASSES_FILE);

@@ -156,4 +156,14 @@ fn a_pipeline_this_toolkit_cannot_run_is_refused_through_the_binary_naming_the_f
         assert!(stderr.contains(field) && stderr.contains(file) && !stderr.contains("panicked"), "{file} {field}: {stderr}");
         assert!(!out.exists(), "{file} {field}: nothing is sampled");
     }
+
+    // A pipeline folder that lost its index is told so, not that it holds no checkpoint.
+    let folder = tempfile::tempdir().unwrap();
+    for part in ["unet/config.json", "unet/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json"] {
+        std::fs::create_dir_all(folder.path().join(part).parent().unwrap()).unwrap();
+        std::fs::copy(fixtures().join("tiny-mnist").join(part), folder.path().join(part)).unwrap();
+    }
+    let output = run(&["sample", "--checkpoint", folder.path().to_str().unwrap(), "--out", "unused", "--steps", "2"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("model_index.json") && !stderr.contains("no checkpoint"), "{stderr}");
 }

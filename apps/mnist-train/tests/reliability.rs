@@ -234,3 +234,14 @@ fn a_closed_output_pipe_ends_the_program_without_a_panic() {
     let output = child.wait_with_output().unwrap();
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
+
+#[test]
+fn an_output_folder_that_cannot_be_written_is_refused_before_sampling() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let run_dir = tiny_run(cwd);
+    std::fs::write(cwd.join("taken"), b"a file where the output folder should go").unwrap();
+    // Found before DDPM's 1000 steps, not after them.
+    let args = ["sample", "--checkpoint", "run", "--n", "2", "--sampler", "ddpm", "--out", "taken/samples"];
+    refused(cwd, &run_dir, &args, 1, "cannot write taken/samples");
+}

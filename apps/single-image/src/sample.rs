@@ -14,6 +14,7 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
     let model = loaded.sampling_network(device, args.sampler.weights)?;
     let sampler = args.sampler.apply(&spec.sampler);
     let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("samples"));
+    ddpm_data::ensure_writable_dir(&out)?;
     let init_noise = args.sampler.read_init_noise(device)?;
     let n = init_noise.as_ref().map_or(args.n, |x_t| x_t.dims()[0]);
     println!("single-image sample: {} image(s) from {} (step {})", n, loaded.run_dir.display(), loaded.state.step);

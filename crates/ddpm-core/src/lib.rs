@@ -1,7 +1,8 @@
 //! The core of denoising diffusion (Ho et al. 2020, "Denoising Diffusion Probabilistic Models") that the
 //! trainer (`ddpm-train`) and the samplers (`ddpm-sample`) stand on, with no network in it: the
 //! schedules and their tables, the forward process and its posterior, the prediction targets, the
-//! counter-based noise and the [`Denoiser`] contract through which any network plugs in from above.
+//! counter-based noise and the [`Denoiser`] contract through which any network plugs in from above (with
+//! [`non_finite_parameter`], the check every weight loader runs).
 //!
 //! A [`BetaSchedule`] says how much noise each forward step adds; a [`NoiseSchedule`] holds every table
 //! derived from it, computed once in `f64`: alphas, alpha-bar, the posterior q(x_{t-1} | x_t, x_0) and SNR.
@@ -35,6 +36,7 @@ mod denoiser;
 mod error;
 mod forward;
 mod noise;
+mod parameters;
 mod prediction;
 mod tables;
 
@@ -43,6 +45,7 @@ pub use denoiser::Denoiser;
 pub use error::ScheduleError;
 pub use forward::{Posterior, per_example};
 pub use noise::NoiseRng;
+pub use parameters::non_finite_parameter;
 pub use prediction::Prediction;
 pub use tables::NoiseSchedule;
 

@@ -2,6 +2,7 @@
 //! [`SingleImage`] prepares one (shorter side resized to the model's size, centre-cropped, [-1, 1]),
 //! decoded once into memory; and the random horizontal flips of their batches.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::{DataError, IoError, SingleImage, hex_sha256};
@@ -30,20 +31,28 @@ fn is_image_file(path: &Path) -> bool {
 
 impl ImageFolder {
     /// The PNG and JPEG files under `dir`, recursively, sorted (so a folder always gives the same order).
-    /// Hidden files and folders (names starting with '.') are left out.
+    /// Hidden files and folders (names starting with '.') are left out, and so is anything that is not
+    /// a regular file (a FIFO named `x.png` would block the read forever). Symbolic links are followed,
+    /// but each real folder is read once, so a link back up the tree neither repeats images nor loops.
     pub fn list(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+        fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+            move |source| DataError::from(IoError::Read { path: path.into(), source })
+        }
         let mut files = Vec::new();
+        let mut visited = HashSet::from([dir.canonicalize().map_err(read_error(dir))?]);
         let mut pending = vec![dir.to_path_buf()];
         while let Some(folder) = pending.pop() {
-            let entries = std::fs::read_dir(&folder).map_err(|source| DataError::from(IoError::Read { path: folder.clone(), source }))?;
-            for entry in entries {
-                let path = entry.map_err(|source| DataError::from(IoError::Read { path: folder.clone(), source }))?.path();
+            for entry in std::fs::read_dir(&folder).map_err(read_error(&folder))? {
+                let path = entry.map_err(read_error(&folder))?.path();
                 if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
                     continue;
                 }
                 if path.is_dir() {
-                    pending.push(path);
-                } else if is_image_file(&path) {
+                    // A link that cannot be resolved is left out like any other non-file.
+                    if path.canonicalize().is_ok_and(|real| visited.insert(real)) {
+                        pending.push(path);
+                    }
+                } else if path.is_file() && is_image_file(&path) {
                     files.push(path);
                 }
             }
@@ -125,6 +134,24 @@ pub fn random_horizontal_flips(batch: &mut [f32], shape: [usize; 4], seed: u64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn links_back_up_the_tree_are_read_once_and_fifos_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        for file in ["a.png", "sub/b.jpg"] {
+            std::fs::write(root.join(file), b"not decoded by list").unwrap();
+        }
+        // Two loops: a link to the root inside it, and one from the subfolder back up.
+        std::os::unix::fs::symlink(root, root.join("loop")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
+        // A FIFO named like an image would block its read forever.
+        assert!(std::process::Command::new("mkfifo").arg(root.join("x.png")).status().unwrap().success());
+        let listed = ImageFolder::list(root).unwrap();
+        assert_eq!(listed, vec![root.join("a.png"), root.join("sub/b.jpg")]);
+    }
 
     #[test]
     fn flips_mirror_rows_and_half_the_examples_are_flipped() {

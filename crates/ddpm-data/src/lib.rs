@@ -24,7 +24,7 @@ pub mod plot;
 mod single_image;
 
 pub use batches::{Minibatch, ShuffledBatches};
-pub use ddpm_io::{IoError, read_npy_f32, write_atomically, write_npy_f32};
+pub use ddpm_io::{IoError, ensure_writable_dir, read_npy_f32, write_atomically, write_npy_f32};
 pub use error::DataError;
 pub use gaussian::{GaussianDataset, Normal1d, mean_std};
 pub use image_folder::{ImageFolder, flip_coin, random_horizontal_flips};

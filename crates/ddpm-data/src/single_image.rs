@@ -51,7 +51,7 @@ impl SingleImage {
         match reader().format() {
             Some(ImageFormat::Png) => {}
             // The JPEG decoder fills a cut-off file's missing rows with grey rather than failing.
-            Some(ImageFormat::Jpeg) if !ends_with_jpeg_end_marker(bytes) => {
+            Some(ImageFormat::Jpeg) if !has_jpeg_end_marker(bytes) => {
                 return Err(bad("the JPEG is truncated (it has no end-of-image marker); copy the file again".into()));
             }
             Some(ImageFormat::Jpeg) => {}
@@ -97,10 +97,13 @@ fn check_decoded_size(path: &Path, width: u32, height: u32, size: usize) -> Resu
     Ok(())
 }
 
-/// Whether a JPEG's last marker, ignoring trailing padding, is end-of-image (`FF D9`).
-fn ends_with_jpeg_end_marker(bytes: &[u8]) -> bool {
-    let end = bytes.iter().rposition(|&b| b != 0 && !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
-    bytes[..end].ends_with(&[0xFF, 0xD9])
+/// Whether a JPEG's image data ends: an end-of-image marker (`FF D9`) after its first start-of-scan
+/// (`FF DA`). Entropy-coded data never holds `FF D9` (a data byte `FF` is followed by `00`), so a file
+/// cut inside its scans has none, while a complete one may carry data after it, as phone cameras'
+/// trailers and motion photos do (and PIL reads such files).
+fn has_jpeg_end_marker(bytes: &[u8]) -> bool {
+    let marker = |code: u8| move |pair: &[u8]| pair == [0xFF, code];
+    bytes.windows(2).position(marker(0xDA)).is_some_and(|scan| bytes[scan..].windows(2).any(marker(0xD9)))
 }
 
 /// Scales the shorter side to `size` (the longer keeps the aspect ratio, truncated as torchvision
@@ -173,6 +176,10 @@ mod tests {
         let jpeg = encode(&grey.into(), ImageFormat::Jpeg);
         let err = SingleImage::decode(&jpeg[..jpeg.len() / 3], Path::new("cut.jpg"), 1, 16).unwrap_err().to_string();
         assert!(err.contains("cut.jpg") && err.contains("truncated"), "{err}");
+        // Bytes after the end-of-image marker (a phone's trailer, a motion photo's video) are not a cut.
+        let with_trailer = [&jpeg[..], b"SEFT trailer \xff\xd8 and more"].concat();
+        let image = SingleImage::decode(&with_trailer, Path::new("phone.jpg"), 1, 16).unwrap();
+        assert!(image.pixels.iter().all(|&v| (v - (128.0 / 255.0 * 2.0 - 1.0)).abs() < 0.05), "decoded as the grey it is");
         // 50000 x 1 pixels compress to a few hundred bytes, but resized to 128 rows they would be 6.4 M wide.
         let strip = encode(&GrayImage::from_pixel(50_000, 1, Luma([0])).into(), ImageFormat::Png);
         let err = SingleImage::decode(&strip, Path::new("strip.png"), 1, 128).unwrap_err().to_string();

@@ -19,7 +19,7 @@ mod error;
 mod grid;
 mod npy;
 
-pub use atomic::write_atomically;
+pub use atomic::{ensure_writable_dir, write_atomically};
 pub use error::IoError;
 pub use grid::{to_unit_range, write_grid, write_png};
 pub use npy::{read_npy_f32, write_npy_f32};

@@ -30,15 +30,22 @@ pub fn write_npy_f32(path: &Path, values: &[f32], shape: &[usize]) -> Result<(),
     crate::write_atomically(path, &bytes)
 }
 
-/// Reads a little-endian float32 C-order `.npy` file: its values and shape.
+/// Reads a little-endian float32 C-order `.npy` file (format version 1.0, 2.0 or 3.0): its values and shape.
 pub fn read_npy_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), IoError> {
     let bytes = std::fs::read(path).map_err(|source| IoError::Read { path: path.into(), source })?;
     let bad = |reason: &str| IoError::BadNpy { path: path.into(), reason: reason.into() };
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err(bad("missing the \\x93NUMPY magic"));
     }
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(bytes.get(10..10 + header_len).ok_or_else(|| bad("truncated header"))?)
+    // Version 1 stores the header's length in 2 bytes; versions 2 and 3 (longer, or UTF-8, headers) in 4.
+    let (header_start, header_len): (usize, usize) = match bytes[6] {
+        1 => (10, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
+        2 | 3 if bytes.len() >= 12 => (12, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize),
+        2 | 3 => return Err(bad("truncated header")),
+        version => return Err(bad(&format!("format version {version}.{} is not one of 1.0, 2.0 and 3.0", bytes[7]))),
+    };
+    let header_end = header_start.checked_add(header_len).ok_or_else(|| bad("truncated header"))?;
+    let header = std::str::from_utf8(bytes.get(header_start..header_end).ok_or_else(|| bad("truncated header"))?)
         .map_err(|_| bad("header is not text"))?;
     if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
         return Err(bad("only little-endian float32 arrays in C order are supported"));
@@ -50,7 +57,7 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>), IoError> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad("shape is not a tuple of integers")))
         .collect::<Result<Vec<_>, _>>()?;
-    let data = &bytes[10 + header_len..];
+    let data = &bytes[header_end..];
     let needed = shape.iter().try_fold(4usize, |bytes, &dim| bytes.checked_mul(dim));
     if needed != Some(data.len()) {
         let needed = needed.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
@@ -79,6 +86,27 @@ mod tests {
             format!("{:<w$}\n", "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", w = header_len - 1).as_bytes()
         );
         assert_eq!(read_npy_f32(&path).unwrap(), (values, vec![3, 2]));
+    }
+
+    #[test]
+    fn versions_2_and_3_with_their_four_byte_header_length_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.npy");
+        write_npy_f32(&path, &[1.5, -2.0], &[2, 1]).unwrap();
+        let version_1 = std::fs::read(&path).unwrap();
+        let header = &version_1[10..];
+        for version in [2u8, 3] {
+            // The same header and data behind a 12-byte preamble, as numpy writes them for long headers.
+            let header_len = (header.len() - 8) as u32;
+            let bytes = [MAGIC, &[version, 0], &header_len.to_le_bytes(), header].concat();
+            let path = dir.path().join(format!("v{version}.npy"));
+            std::fs::write(&path, bytes).unwrap();
+            assert_eq!(read_npy_f32(&path).unwrap(), (vec![1.5, -2.0], vec![2, 1]), "version {version}");
+        }
+        let mut version_4 = version_1.clone();
+        version_4[6] = 4;
+        std::fs::write(&path, version_4).unwrap();
+        assert!(read_npy_f32(&path).unwrap_err().to_string().contains("version 4.0"));
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub enum NetError {
     UnreadableWeights { path: PathBuf, reason: String },
     #[error("{} does not fit this model's configuration: {problem}", path.display())]
     WeightsDoNotFit { path: PathBuf, problem: String },
+    #[error(
+        "{} holds {count} NaN or infinite values in '{tensor}': a model with such weights samples only NaN; \
+         use weights saved before training diverged",
+        path.display()
+    )]
+    NonFiniteWeights { path: PathBuf, tensor: String, count: usize },
     #[error("cannot write {}: {reason}", path.display())]
     WriteWeights { path: PathBuf, reason: String },
 }

@@ -21,7 +21,7 @@ mod unet2d;
 pub mod weights;
 
 pub use activation::Activation;
-pub use blocks::{Block, BlockStyle, SpatialAttention};
+pub use blocks::{Block, BlockStyle, MAX_ATTENTION_PIXELS, SpatialAttention};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use ddpm_core::Denoiser;
 pub use error::NetError;

@@ -17,8 +17,9 @@ const LISTED: usize = 5;
 /// Loads every parameter of `model` from the safetensors state dict at `path`, f32, f16 or bf16 (all
 /// read as f32), after renaming keys by `renames` (regex, replacement) pairs.
 ///
-/// Refuses, naming the tensors, a file that lacks a parameter, holds one of another shape, or holds
-/// tensors the model has no place for (a different architecture, which loading partially would hide).
+/// Refuses, naming the tensors, a file that lacks a parameter, holds one of another shape, holds
+/// tensors the model has no place for (a different architecture, which loading partially would hide),
+/// or holds a NaN or an infinity.
 pub fn load_safetensors<M: Module>(mut model: M, path: &Path, renames: &[(&str, &str)]) -> Result<M, NetError> {
     if !path.is_file() {
         return Err(NetError::MissingWeights { path: path.into() });
@@ -40,8 +41,11 @@ pub fn load_safetensors<M: Module>(mut model: M, path: &Path, renames: &[(&str, 
     } else {
         None
     };
-    match problem {
-        Some(problem) => Err(NetError::WeightsDoNotFit { path: path.into(), problem }),
+    if let Some(problem) = problem {
+        return Err(NetError::WeightsDoNotFit { path: path.into(), problem });
+    }
+    match ddpm_core::non_finite_parameter(&model) {
+        Some((tensor, count)) => Err(NetError::NonFiniteWeights { path: path.into(), tensor, count }),
         None => Ok(model),
     }
 }

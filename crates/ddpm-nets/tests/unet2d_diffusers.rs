@@ -159,4 +159,24 @@ fn unsupported_configs_and_bad_weights_are_refused_with_the_field_or_tensor() {
     safetensors::serialize_to_file(kept, None, &partial).unwrap();
     let problem = config.init(&device).load_diffusers_weights(&partial).unwrap_err().to_string();
     assert!(problem.contains("lacks") && problem.contains("conv_out.bias"), "{problem}");
+
+    // One NaN in one tensor is refused, naming the tensor: such a model samples only NaN.
+    let nan_bias: Vec<u8> = {
+        let bias = tensors.tensor("conv_out.bias").unwrap();
+        assert_eq!(bias.dtype(), safetensors::Dtype::F32);
+        f32::NAN.to_le_bytes().into_iter().chain(bias.data()[4..].iter().copied()).collect()
+    };
+    let with_nan: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| match name.as_str() {
+            "conv_out.bias" => (name, safetensors::tensor::TensorView::new(view.dtype(), view.shape().to_vec(), &nan_bias).unwrap()),
+            _ => (name, view),
+        })
+        .collect();
+    let poisoned = folder.path().join("nan.safetensors");
+    safetensors::serialize_to_file(with_nan, None, &poisoned).unwrap();
+    let problem = config.init(&device).load_diffusers_weights(&poisoned).unwrap_err();
+    assert!(matches!(&problem, NetError::NonFiniteWeights { tensor, count: 1, .. } if tensor == "conv_out.bias"), "{problem:?}");
+    assert!(problem.to_string().contains("nan.safetensors"), "{problem}");
 }

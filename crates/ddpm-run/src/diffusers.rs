@@ -30,9 +30,11 @@ pub struct DiffusersPipeline {
 }
 
 impl DiffusersPipeline {
-    /// Whether `folder` is a diffusers pipeline (has a `model_index.json`), not a run of this toolkit.
+    /// Whether `folder` is a diffusers pipeline, not a run of this toolkit: it has a `model_index.json`,
+    /// or a `unet/config.json` (a pipeline missing its index, which [`DiffusersPipeline::open`] then
+    /// names, rather than calling the folder "no checkpoint").
     pub fn is_pipeline(folder: &Path) -> bool {
-        folder.join(MODEL_INDEX).is_file()
+        folder.join(MODEL_INDEX).is_file() || folder.join(UNET_CONFIG).is_file()
     }
 
     /// Reads the folder's index, the U-Net's config and the scheduler's, refusing what this toolkit

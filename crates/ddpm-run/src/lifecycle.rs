@@ -197,7 +197,8 @@ pub struct SampleRequest<'a> {
 }
 
 /// Samples `request.n` images of the run `run` describes from `model`, with the run's schedule and
-/// prediction target. The samples are in the run's data range, `[n, channels, size, size]`.
+/// prediction target. The samples are in the run's data range, `[n, channels, size, size]`; samples
+/// holding a NaN or an infinity are an error, so that no caller writes them as a result.
 pub fn sample_images<E>(
     model: &impl ImageDenoiser,
     run: &RunDescription<E>,
@@ -227,11 +228,19 @@ pub fn sample_images<E>(
         }
     }
     let guided = Guided::new(model, scale, model.classes().unwrap_or(0));
-    Ok(if request.progress {
+    let sampled = if request.progress {
         sample_with_progress(&chain, &sampler, &guided, start, classes, &mut rng, device)
     } else {
         chain.run(&sampler, &guided, start, classes, &mut rng, device, |_, _| {})
-    })
+    };
+    let non_finite = sampled.samples.clone().is_finite().bool_not().int().sum().into_scalar::<i64>();
+    anyhow::ensure!(
+        non_finite == 0,
+        "{non_finite} of the {} sample values are NaN or infinite: the network's predictions overflowed \
+         (weights far from any trained model, or an --init-noise of huge values); nothing was written",
+        sampled.samples.shape().num_elements()
+    );
+    Ok(sampled)
 }
 
 /// Prints the network's layers and parameter count (`train --print-model`).

@@ -137,7 +137,8 @@ pub fn read_state<R: DeserializeOwned>(path: &Path) -> Result<(PathBuf, Checkpoi
 }
 
 /// Loads weights saved by [`Trainer::save`] into `model` (built from the same config): the EMA
-/// weights (`ema.bpk`) when `ema`, else the online ones (`model.bpk`).
+/// weights (`ema.bpk`) when `ema`, else the online ones (`model.bpk`). Weights holding a NaN or an
+/// infinity are refused, naming the tensor: training never saves them, so the file is damaged.
 pub fn load_weights<M: Module>(model: M, checkpoint: &Path, ema: bool) -> Result<M, TrainError> {
     let name = if ema { "ema.bpk" } else { "model.bpk" };
     let file = checkpoint.join(name);
@@ -150,9 +151,13 @@ pub fn load_weights<M: Module>(model: M, checkpoint: &Path, ema: bool) -> Result
         ModuleRecord::load(&file).map_err(|e| format!("{e}"))
     };
     let record = record.map_err(|reason| error(&file, format!("cannot read the weights: {reason}")))?;
-    model
+    let model = model
         .try_load_record(record)
-        .map_err(|e| error(&file, format!("cannot load weights ({e:?}); was it written for this network configuration?")))
+        .map_err(|e| error(&file, format!("cannot load weights ({e:?}); was it written for this network configuration?")))?;
+    match ddpm_core::non_finite_parameter(&model) {
+        Some((tensor, count)) => Err(error(&file, format!("'{tensor}' holds {count} NaN or infinite values; the file is damaged"))),
+        None => Ok(model),
+    }
 }
 
 impl<M: Module> Trainer<M> {

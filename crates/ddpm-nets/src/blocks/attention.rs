@@ -6,6 +6,30 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 use super::{BlockSettings, rescale};
+use crate::NetError;
+
+/// The largest feature map, in pixels, that attention may run over: its weights are `[HW, HW]` per image
+/// and head, 1 GiB of f32 at this size (128 x 128), and 16 times more at each doubling of the side.
+pub const MAX_ATTENTION_PIXELS: usize = 128 * 128;
+
+/// Refuses attention over a `side` x `side` map larger than [`MAX_ATTENTION_PIXELS`], naming the
+/// network's `field` that places it: such a network would fail by exhausting memory, not with an error.
+pub(crate) fn check_attention_size(network: &'static str, field: &str, side: usize) -> Result<(), NetError> {
+    let pixels = side.saturating_mul(side);
+    if pixels <= MAX_ATTENTION_PIXELS {
+        return Ok(());
+    }
+    let gigabytes = (pixels as f64).powi(2) * 4.0 / 1e9;
+    Err(NetError::config(
+        network,
+        field,
+        format!(
+            "attention over {side} x {side} feature maps would hold a [{pixels}, {pixels}] matrix per image and head \
+             ({gigabytes:.0} GB); attention runs on maps of at most {MAX_ATTENTION_PIXELS} pixels (128 x 128): \
+             use a smaller image size or attention at lower resolutions"
+        ),
+    ))
+}
 
 /// Spatial self-attention with a GroupNorm and a residual connection, diffusers' `Attention` as
 /// `AttnDownBlock2D`, `AttnUpBlock2D` and `UNetMidBlock2D` use it:

@@ -11,7 +11,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-pub use attention::SpatialAttention;
+pub(crate) use attention::check_attention_size;
+pub use attention::{MAX_ATTENTION_PIXELS, SpatialAttention};
 pub use resnet::{Block, BlockStyle};
 
 /// What every block of one network shares: its GroupNorm settings, dropout and time conditioning.

@@ -19,7 +19,7 @@ use ddpm_kernels::{conv2d, upsample_nearest_cat};
 
 pub use basic::{BasicUNet, BasicUNetConfig};
 
-use crate::blocks::{Block, BlockSettings, BlockStyle, SpatialAttention, conv3x3};
+use crate::blocks::{Block, BlockSettings, BlockStyle, SpatialAttention, check_attention_size, conv3x3};
 use crate::classes::{embed_classes, known_classes};
 use crate::{Denoiser, NetError, TimeEncoding, TimeTable};
 
@@ -210,6 +210,12 @@ impl UNetConfig {
                 ),
             ));
         }
+        // The levels' sides, the bottleneck's last; attention runs where a listed resolution is one.
+        let widest_attention = (0..=self.channel_mults.len())
+            .map(|level| self.image_size >> level)
+            .filter(|side| self.attention_resolutions.contains(side))
+            .max();
+        check_attention_size("unet", "attention_resolutions", widest_attention.unwrap_or(0))?;
         let widths = self.channel_mults.iter().chain([&self.mid_mult]).map(|m| m * self.base_channels);
         if let Some(width) = widths.clone().find(|w| *w == 0 || w % self.groups != 0) {
             return Err(NetError::config(

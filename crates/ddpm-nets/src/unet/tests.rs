@@ -95,6 +95,13 @@ fn sizes_the_downsampling_cannot_divide_are_explained() {
     assert!(err.contains("multiple of 8") && err.contains("96"), "{err}");
     let err = UNetConfig::small(1, 28).with_groups(5).validate().unwrap_err().to_string();
     assert!(err.contains("5 groups"), "{err}");
+    // Attention over 256 x 256 maps would need 17 GB per image and head; 128 x 128 is the largest allowed,
+    // and a listed resolution no level has places no attention.
+    let ddpm = |size: usize, resolutions: Vec<usize>| UNetConfig::ddpm(1, size, 32).with_attention_resolutions(resolutions);
+    let err = ddpm(512, vec![256]).validate().unwrap_err().to_string();
+    assert!(err.contains("256 x 256") && err.contains("17 GB"), "{err}");
+    assert!(ddpm(512, vec![128]).validate().is_ok());
+    assert!(ddpm(512, vec![384]).validate().is_ok());
 }
 
 #[test]

@@ -22,7 +22,7 @@ use ddpm_kernels::{conv2d, group_norm_silu};
 pub use blocks::{DownBlock, Downsample2D, MidBlock, UpBlock, Upsample2D};
 pub use diffusers_config::DIFFUSERS_VERSION;
 
-use crate::blocks::{Block, BlockSettings, BlockStyle, SpatialAttention, conv3x3};
+use crate::blocks::{Block, BlockSettings, BlockStyle, SpatialAttention, check_attention_size, conv3x3};
 use crate::classes::{embed_classes, known_classes};
 use crate::time::{Arithmetic, SinusoidalEmbedding};
 use crate::unet::{MAX_IMAGE_SIZE, MAX_LEVELS, MAX_PARAMETERS};
@@ -162,9 +162,9 @@ impl UNet2DConfig {
                 format!("norm_num_groups {} must divide every width in block_out_channels, but not {width}", self.norm_num_groups),
             ));
         }
-        let attention_widths = self.attention_widths();
+        let attention_maps = self.attention_maps();
         if let Some(head_dim) = self.attention_head_dim
-            && let Some(width) = attention_widths.iter().find(|&&w| !w.is_multiple_of(head_dim))
+            && let Some((width, _)) = attention_maps.iter().find(|(w, _)| !w.is_multiple_of(head_dim))
         {
             return Err(NetError::config(
                 "unet2d",
@@ -228,15 +228,20 @@ impl UNet2DConfig {
                 ),
             ));
         }
+        let widest_attention = attention_maps.iter().map(|&(_, side)| side).max().unwrap_or(0);
+        check_attention_size("unet2d", "sample_size", widest_attention)?;
         Ok(())
     }
 
-    /// The widths at which attention runs (per attention level, and the mid block's).
-    fn attention_widths(&self) -> Vec<usize> {
-        let down = self.down_block_types.iter().zip(&self.block_out_channels).filter(|(t, _)| **t == DownBlockType::AttnDownBlock2D);
-        let up = self.up_block_types.iter().zip(self.block_out_channels.iter().rev()).filter(|(t, _)| **t == UpBlockType::AttnUpBlock2D);
-        let mid = self.block_out_channels.last().filter(|_| self.mid_block && self.add_attention);
-        down.map(|(_, w)| w).chain(up.map(|(_, w)| w)).chain(mid).copied().collect()
+    /// The `(width, side)` of every feature map attention runs over (per attention level, and the mid
+    /// block's): level `i` is `sample_size >> i` pixels wide.
+    fn attention_maps(&self) -> Vec<(usize, usize)> {
+        let levels = self.block_out_channels.len();
+        let side = |level: usize| self.sample_size >> level;
+        let down = (0..levels).filter(|&i| self.down_block_types[i] == DownBlockType::AttnDownBlock2D);
+        let up = (0..levels).filter(|&j| self.up_block_types[j] == UpBlockType::AttnUpBlock2D).map(|j| levels - 1 - j);
+        let mid = (self.mid_block && self.add_attention).then_some(levels - 1);
+        down.chain(up).chain(mid).map(|level| (self.block_out_channels[level], side(level))).collect()
     }
 
     /// An upper bound on the parameter count, in floating point so that no setting overflows it: two

@@ -44,6 +44,9 @@ fn bad_configurations_are_refused_naming_the_field() {
         (base().with_norm_eps(f64::NAN), "norm_eps"),
         (base().with_layers_per_block(0), "layers_per_block"),
         (with(16, vec![1 << 20, 1 << 20], DownBlockType::DownBlock2D).with_norm_num_groups(1), "too large"),
+        // The first level of a 1024-pixel model attends over 1024 x 1024 maps: 4 TB per image and head.
+        (with(1024, vec![16, 24], DownBlockType::AttnDownBlock2D), "1024 x 1024 feature maps"),
+        (with(256, vec![16, 24], DownBlockType::AttnDownBlock2D), "256 x 256 feature maps"),
     ];
     for (config, expected) in cases {
         let problem = config.validate().expect_err(expected).to_string();
