@@ -8,10 +8,9 @@ use crate::report::{Request, sample_and_report, write_summary};
 use crate::run::{APP, SingleImageData, read_target};
 
 pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
-    let loaded = LoadedRun::<SingleImageData>::open(APP, &args.checkpoint)?;
+    let (loaded, model) = LoadedRun::<SingleImageData>::open_for_sampling(APP, &args.checkpoint, device, args.sampler.weights)?;
     let spec = loaded.description();
     let target = read_target(&loaded.run_dir, spec)?;
-    let model = loaded.sampling_network(device, args.sampler.weights)?;
     let sampler = args.sampler.apply(&spec.sampler);
     let out = args.out.clone().unwrap_or_else(|| loaded.run_dir.join("samples"));
     ddpm_data::ensure_writable_dir(&out)?;

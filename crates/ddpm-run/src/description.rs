@@ -179,6 +179,32 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
         self.description().network.run_image_task(Load { run: self, device, weights })?
     }
 
+    /// [`LoadedRun::open`] and [`LoadedRun::sampling_network`] on one checkpoint, also while a `train`
+    /// is writing the run: when its checkpoint is swapped for a newer one between reading `state.json`
+    /// and the weights, both are read again from the newer one.
+    pub fn open_for_sampling(app: &str, path: &Path, device: &Device, weights: Weights) -> anyhow::Result<(Self, AnyImageNetwork)> {
+        /// A checkpoint is swapped in well under a second; this many tries outlast several swaps.
+        const ATTEMPTS: usize = 10;
+        for _ in 1..ATTEMPTS {
+            let loaded = Self::open(app, path)?;
+            match loaded.sampling_network(device, weights) {
+                Ok(model) => return Ok((loaded, model)),
+                Err(_) if loaded.was_swapped() => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        let loaded = Self::open(app, path)?;
+        let model = loaded.sampling_network(device, weights)?;
+        Ok((loaded, model))
+    }
+
+    /// Whether the checkpoint folder this was read from no longer holds the state read (a `train`
+    /// replaced or removed it since).
+    fn was_swapped(&self) -> bool {
+        read_state::<serde::de::IgnoredAny>(&self.checkpoint)
+            .map_or(true, |(dir, state)| dir != self.checkpoint || state.step != self.state.step)
+    }
+
     /// The weights [`LoadedRun::network`] loads when asked for `weights`.
     pub fn weights_used(&self, weights: Weights) -> Weights {
         if self.state.train.ema.is_some() { weights } else { Weights::Online }

@@ -152,8 +152,7 @@ impl<E: DeserializeOwned + Experiment> SampleSource<E> {
             let model = AnyImageNetwork::from(pipeline.load_unet(device)?);
             return Ok(Self { description, model, folder: path.to_path_buf(), weights: "the pipeline's" });
         }
-        let loaded = LoadedRun::<E>::open(app, path)?;
-        let model = loaded.sampling_network(device, weights)?;
+        let (loaded, model) = LoadedRun::<E>::open_for_sampling(app, path, device, weights)?;
         let weights = match loaded.weights_used(weights) {
             Weights::Ema => "EMA",
             Weights::Online => "online",

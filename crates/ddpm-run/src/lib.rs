@@ -22,6 +22,7 @@ mod interrupt;
 mod lifecycle;
 pub mod numbers;
 mod progress;
+mod run_lock;
 mod stopwatch;
 
 pub use advice::{data_error, train_error};
@@ -37,4 +38,5 @@ pub use interrupt::{exit_code, exit_quietly_on_broken_pipe, stop_on_ctrl_c, trai
 pub use lifecycle::{ImageRun, RunStart, SampleRequest, TrainedRun, print_model, sample_images};
 pub use mimalloc::MiMalloc;
 pub use progress::{WithProgressBar, progress_bar, sample_with_progress};
+pub use run_lock::RunLock;
 pub use stopwatch::{Stopwatch, Timing, peak_memory_mib};

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::advice::train_error;
-use crate::{Experiment, LoadedRun, RunDescription, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c};
+use crate::{Experiment, LoadedRun, RunDescription, RunLock, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c};
 
 /// How a `train` command starts.
 #[expect(clippy::large_enum_variant, reason = "made once per command and moved once")]
@@ -36,6 +36,8 @@ pub struct ImageRun<E> {
     first_step: usize,
     time_limit: Option<Duration>,
     checkpoint_every: usize,
+    /// Held while this run may write its folder.
+    _lock: RunLock,
 }
 
 /// What [`ImageRun::train`] leaves: the trainer at its last step and how this session went.
@@ -51,7 +53,8 @@ pub struct TrainedRun<N> {
 
 impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
     /// Checks everything before any work: for a new run, that `out` holds no run yet and that the
-    /// network and training settings can work; for a resumed one, that `out` holds a run of `app`.
+    /// network and training settings can work; for a resumed one, that `out` holds a run of `app`. Then
+    /// locks `out` for this process (see [`RunLock`]): another `train` writing it is refused.
     /// `--steps` replaces the step count either way; `checkpoint_every` is the app's default.
     pub fn open(app: &str, start: RunStart<E>, out: &Path, args: &TrainRunArgs, checkpoint_every: usize) -> anyhow::Result<Self> {
         let (description, mut config, resumed, first_step) = match start {
@@ -83,7 +86,13 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
         let checkpoint_every = args.checkpoint_every.unwrap_or(checkpoint_every);
         anyhow::ensure!(checkpoint_every > 0, "--checkpoint-every must be at least 1");
         let schedule = description.noise_schedule()?;
-        Ok(Self { out: out.to_path_buf(), description, config, schedule, resumed, first_step, time_limit, checkpoint_every })
+        // Last, so that a refused command leaves no folder behind.
+        let lock = RunLock::acquire(out)?;
+        if !resumed {
+            // Another train may have made its first checkpoint here since the check above.
+            ensure_new_run_dir(out).map_err(train_error)?;
+        }
+        Ok(Self { out: out.to_path_buf(), description, config, schedule, resumed, first_step, time_limit, checkpoint_every, _lock: lock })
     }
 
     pub fn description(&self) -> &RunDescription<E> {

@@ -110,6 +110,13 @@ fn read_header(dir: &Path) -> Result<(String, FormatHeader), TrainError> {
     Ok((text, header))
 }
 
+/// The whole of `file`, read into memory at once. Burn's file-backed reads fetch the data later, by
+/// path, and panic when a `train` has swapped the checkpoint away in between; a read that fails here is
+/// an error its caller can retry.
+pub(crate) fn read_whole(file: &Path) -> Result<burn_pack::Bytes, String> {
+    std::fs::read(file).map(burn_pack::Bytes::from_bytes_vec).map_err(|e| format!("cannot read it ({e})"))
+}
+
 /// The format of the checkpoint folder `dir`.
 fn format_of(dir: &Path) -> Result<u32, TrainError> {
     read_header(dir).map(|(_, header)| header.format)
@@ -145,11 +152,8 @@ pub fn load_weights<M: Module>(model: M, checkpoint: &Path, ema: bool) -> Result
     if !file.is_file() {
         return Err(TrainError::MissingWeights { checkpoint: checkpoint.into(), ema });
     }
-    let record = if format_of(checkpoint)? == upgrade::FORMAT {
-        upgrade::weights(&file).and_then(|bytes| ModuleRecord::from_bytes(bytes).map_err(|e| format!("{e}")))
-    } else {
-        ModuleRecord::load(&file).map_err(|e| format!("{e}"))
-    };
+    let bytes = if format_of(checkpoint)? == upgrade::FORMAT { upgrade::weights(&file) } else { read_whole(&file) };
+    let record = bytes.and_then(|bytes| ModuleRecord::from_bytes(bytes).map_err(|e| format!("{e}")));
     let record = record.map_err(|reason| error(&file, format!("cannot read the weights: {reason}")))?;
     let model = model
         .try_load_record(record)

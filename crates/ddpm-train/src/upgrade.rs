@@ -95,7 +95,7 @@ fn renamed(tensor: Tensor, name: String) -> Result<Tensor, String> {
 }
 
 fn read(file: &Path) -> Result<Reader, String> {
-    Reader::from_file(file).map_err(|e| format!("unreadable weights ({e})"))
+    Reader::from_bytes(crate::checkpoint::read_whole(file)?).map_err(|e| format!("unreadable weights ({e})"))
 }
 
 /// The weights file `file` (`model.bpk` or `ema.bpk`) of a format-2 checkpoint, in format 3.
