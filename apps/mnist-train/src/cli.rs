@@ -29,8 +29,8 @@ const MAX_SAMPLES: u64 = 10_000;
         mnist-train forward\n  \
         mnist-train eval --samples runs/mnist/samples\n  \
         mnist-train baseline --compare runs/mnist\n\n\
-        MNIST is read from --data-dir, then $DDPM_DATA_DIR, then datasets/mnist/; when missing there it is \
-        downloaded into datasets/mnist/ (checksums verified)."
+        MNIST is read from --data-dir when given (only there), else from $DDPM_DATA_DIR or datasets/mnist/; \
+        when missing it is downloaded into that folder (checksums verified)."
 )]
 pub struct Args {
     #[command(flatten)]

@@ -12,6 +12,7 @@ use ddpm_data::{Mnist, MnistSplit, SingleImage, read_npy_f32, write_atomically};
 use ddpm_eval::{Evaluator, LoadedClassifier, PIXELS};
 
 use crate::cli::EvalArgs;
+use crate::run::DIGITS;
 use crate::sample::CLASSES_FILE;
 
 pub fn run(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
@@ -63,6 +64,9 @@ fn requested_classes(samples: &Path, n: usize) -> anyhow::Result<Option<Vec<usiz
     let classes: Vec<usize> =
         serde_json::from_str(&std::fs::read_to_string(&file)?).with_context(|| format!("{} is not a list of classes", file.display()))?;
     anyhow::ensure!(classes.len() == n, "{} lists {} classes for {n} samples", file.display(), classes.len());
+    if let Some(bad) = classes.iter().find(|&&class| class >= DIGITS) {
+        anyhow::bail!("{} asks for digit {bad}; digits are 0 to {}", file.display(), DIGITS - 1);
+    }
     Ok(Some(classes))
 }
 
@@ -81,6 +85,13 @@ pub fn load_samples(path: &Path) -> anyhow::Result<Vec<f32>> {
                 return load_npy(&candidate);
             }
         }
+        // A run folder's own PNGs are its loss curve and grids, not samples to score.
+        anyhow::ensure!(
+            !path.join(ddpm_train::CHECKPOINT_DIR).is_dir(),
+            "{} is a run folder with no samples yet: draw them with `mnist-train sample --checkpoint {}`, then score them",
+            path.display(),
+            path.display()
+        );
         return load_png_folder(path);
     }
     anyhow::ensure!(path.is_file(), "{} does not exist: give a samples.npy, a folder of PNGs, or a run folder", path.display());
@@ -159,5 +170,21 @@ mod tests {
         ddpm_data::write_npy_f32(&dir.path().join("wide.npy"), &unit, &[12, 784]).unwrap();
         assert!(load_samples(&dir.path().join("wide.npy")).unwrap_err().to_string().contains("[N, 1, 28, 28]"));
         assert!(load_samples(&dir.path().join("nothing.npy")).unwrap_err().to_string().contains("does not exist"));
+        // A run folder with no samples yet is told to draw them, not that its loss curve is not a digit.
+        let young = tempfile::tempdir().unwrap();
+        std::fs::create_dir(young.path().join("checkpoint")).unwrap();
+        std::fs::copy(pngs.path().join("0.png"), young.path().join("loss.png")).unwrap();
+        let err = load_samples(young.path()).unwrap_err().to_string();
+        assert!(err.contains("no samples yet") && err.contains("mnist-train sample --checkpoint"), "{err}");
+    }
+
+    #[test]
+    fn a_classes_file_asking_for_a_digit_beyond_9_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CLASSES_FILE), "[3, 12]").unwrap();
+        let err = requested_classes(dir.path(), 2).unwrap_err().to_string();
+        assert!(err.contains("digit 12") && err.contains("0 to 9"), "{err}");
+        std::fs::write(dir.path().join(CLASSES_FILE), "[3, 9]").unwrap();
+        assert_eq!(requested_classes(dir.path(), 2).unwrap(), Some(vec![3, 9]));
     }
 }

@@ -245,3 +245,19 @@ fn an_output_folder_that_cannot_be_written_is_refused_before_sampling() {
     let args = ["sample", "--checkpoint", "run", "--n", "2", "--sampler", "ddpm", "--out", "taken/samples"];
     refused(cwd, &run_dir, &args, 1, "cannot write taken/samples");
 }
+
+#[test]
+fn a_data_dir_without_the_files_is_refused_not_replaced_by_another_folder() {
+    // Run from the repository root, whose datasets/mnist/ the data used to be taken from instead.
+    let repo = mnist_dir().join("../..").canonicalize().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("my-idx-files");
+    std::fs::create_dir(&named).unwrap();
+    let out = dir.path().join("run");
+    let args = ["train", "--data-dir", named.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "1", "--sample-every", "0"];
+    let output = run(&repo, &args);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("MNIST files missing") && err.contains("my-idx-files") && !err.contains("datasets/mnist\""), "{err}");
+    assert!(!out.join("checkpoint").exists(), "nothing was trained");
+}

@@ -85,17 +85,20 @@ pub struct Mnist {
 }
 
 impl Mnist {
-    /// Loads `split` from the first folder that has its files: `data_dir`, then `$DDPM_DATA_DIR`, then
-    /// `datasets/mnist/`. When none has them, downloads them into `datasets/mnist/` from [`MIRRORS`];
-    /// when that fails too, the error lists the missing files and where to put them.
+    /// Loads `split` from `data_dir` when it is given, and only from there: a folder the user names is
+    /// never silently replaced by another. Without it, from the first folder that has the files of
+    /// `$DDPM_DATA_DIR` and `datasets/mnist/`. When the folder (or none of the two) has them, downloads
+    /// them from [`MIRRORS`] into it (or into `datasets/mnist/`); when that fails too, the error lists the
+    /// missing files and where to put them.
     pub fn load(split: MnistSplit, data_dir: Option<&Path>, pad_to_32: bool) -> Result<Self, DataError> {
-        let env_dir = std::env::var_os(DATA_DIR_ENV).map(PathBuf::from);
-        let candidates: Vec<PathBuf> =
-            data_dir.map(Path::to_path_buf).into_iter().chain(env_dir).chain([PathBuf::from(DEFAULT_MNIST_DIR)]).collect();
+        let candidates: Vec<PathBuf> = match data_dir {
+            Some(dir) => vec![dir.to_path_buf()],
+            None => std::env::var_os(DATA_DIR_ENV).map(PathBuf::from).into_iter().chain([PathBuf::from(DEFAULT_MNIST_DIR)]).collect(),
+        };
         let folder = match candidates.iter().find(|dir| split.files().iter().all(|f| find_file(dir, f.name).is_some())) {
             Some(folder) => folder.clone(),
             None => {
-                let target = PathBuf::from(DEFAULT_MNIST_DIR);
+                let target = data_dir.map_or_else(|| PathBuf::from(DEFAULT_MNIST_DIR), Path::to_path_buf);
                 let downloaded = match std::env::var_os(OFFLINE_ENV) {
                     Some(_) => Err(DataError::Download(format!("downloads are disabled ({OFFLINE_ENV} is set)"))),
                     None => download_split(split, &target, &MIRRORS),

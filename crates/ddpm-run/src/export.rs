@@ -98,17 +98,40 @@ fn check_diffusers_can_run<E>(run: &RunDescription<E>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A fresh hidden sibling of `out` to write into.
+/// The hidden folders exports write into beside their `--out`, named by the exporting process's id: a
+/// fixed short name, so that any `--out` name that fits the file system fits here too.
+const PARTIAL_PREFIX: &str = ".ddpm-export.partial-";
+
+/// A fresh hidden sibling of `out` to write into. Partial folders that interrupted exports left in the
+/// same place (their process is gone) are removed first.
 fn partial_folder(out: &Path) -> anyhow::Result<PathBuf> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = out.file_name().with_context(|| format!("--out {} names no folder", out.display()))?;
-    let partial = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+    out.file_name().with_context(|| format!("--out {} names no folder", out.display()))?;
+    remove_abandoned_partials(parent);
+    let partial = parent.join(format!("{PARTIAL_PREFIX}{}", std::process::id()));
     if partial.exists() {
-        std::fs::remove_dir_all(&partial)?;
+        std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
     }
     std::fs::create_dir(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     Ok(partial)
+}
+
+/// Removes the partial folders in `parent` whose exporting process no longer runs (best effort).
+fn remove_abandoned_partials(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for path in entries.filter_map(|entry| entry.ok().map(|e| e.path())) {
+        let pid = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix(PARTIAL_PREFIX)).and_then(|pid| pid.parse().ok());
+        if pid.is_some_and(|pid: u32| !process_runs(pid)) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Whether process `pid` is running. Only Linux can tell (`/proc`); elsewhere every process is taken
+/// to run, so nothing another export may be writing is removed.
+fn process_runs(pid: u32) -> bool {
+    !cfg!(target_os = "linux") || Path::new("/proc").join(pid.to_string()).exists()
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
@@ -147,4 +170,26 @@ fn write_state_dict(folder: &Path, network: &NetworkConfig, model: &AnyImageNetw
     }
     .map_err(anyhow::Error::msg)?;
     write_json(&folder.join("config.json"), &serde_json::to_value(network)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn partial_folders_fit_any_out_name_and_abandoned_ones_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // A 245-byte name fits a 255-byte file system limit; its partial folder must too.
+        let out = dir.path().join("x".repeat(245));
+        let partial = partial_folder(&out).unwrap();
+        assert!(partial.is_dir() && partial.file_name().unwrap().len() < 64, "{}", partial.display());
+        // One left by a process that is gone, one by a running process (this one's parent, say).
+        let abandoned = dir.path().join(format!("{PARTIAL_PREFIX}{}", u32::MAX - 1));
+        let running = dir.path().join(format!("{PARTIAL_PREFIX}{}", std::os::unix::process::parent_id()));
+        std::fs::create_dir(&abandoned).unwrap();
+        std::fs::create_dir(&running).unwrap();
+        partial_folder(&out).unwrap();
+        assert!(!abandoned.exists() && running.exists());
+    }
 }
