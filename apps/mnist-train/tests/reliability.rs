@@ -259,5 +259,5 @@ fn a_data_dir_without_the_files_is_refused_not_replaced_by_another_folder() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("MNIST files missing") && err.contains("my-idx-files") && !err.contains("datasets/mnist\""), "{err}");
-    assert!(!out.join("checkpoint").exists(), "nothing was trained");
+    assert!(!out.exists(), "nothing was trained, and no folder is left behind");
 }

@@ -5,7 +5,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -16,12 +16,16 @@ const LOCK_FILE: &str = ".lock";
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
+    dir: PathBuf,
+    /// Whether [`RunLock::acquire`] made the folder.
+    created: bool,
 }
 
 impl RunLock {
     /// Locks the run folder `dir` (creating it when missing) for this process, or says which process
     /// holds it.
     pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
+        let created = !dir.exists();
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
@@ -35,7 +39,7 @@ impl RunLock {
             Ok(()) => {
                 // Best effort: the pid only makes the refusal of a second writer more helpful.
                 let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| write!(file, "{}", std::process::id()));
-                Ok(Self { _file: file })
+                Ok(Self { _file: file, dir: dir.to_path_buf(), created })
             }
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
@@ -48,6 +52,18 @@ impl RunLock {
                 )
             }
             Err(TryLockError::Error(error)) => Err(error).with_context(|| format!("cannot lock {}", path.display())),
+        }
+    }
+}
+
+impl Drop for RunLock {
+    /// A run refused after the folder was made for it (its data unreadable, say) wrote nothing into it
+    /// but the lock: the folder goes, as if the command had never run.
+    fn drop(&mut self) {
+        let only_the_lock = std::fs::read_dir(&self.dir).is_ok_and(|entries| entries.count() == 1);
+        if self.created && only_the_lock {
+            let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+            let _ = std::fs::remove_dir(&self.dir);
         }
     }
 }
