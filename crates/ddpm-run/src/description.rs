@@ -185,17 +185,15 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
     pub fn open_for_sampling(app: &str, path: &Path, device: &Device, weights: Weights) -> anyhow::Result<(Self, AnyImageNetwork)> {
         /// A checkpoint is swapped in well under a second; this many tries outlast several swaps.
         const ATTEMPTS: usize = 10;
-        for _ in 1..ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             let loaded = Self::open(app, path)?;
             match loaded.sampling_network(device, weights) {
                 Ok(model) => return Ok((loaded, model)),
-                Err(_) if loaded.was_swapped() => continue,
+                Err(_) if attempt < ATTEMPTS && loaded.was_swapped() => attempt += 1,
                 Err(error) => return Err(error),
             }
         }
-        let loaded = Self::open(app, path)?;
-        let model = loaded.sampling_network(device, weights)?;
-        Ok((loaded, model))
     }
 
     /// Whether the checkpoint folder this was read from no longer holds the state read (a `train`

@@ -199,7 +199,7 @@ impl<M: Module> Trainer<M> {
             self.ema = Some(load_weights(ema, &dir, true)?);
         }
         let optimizer_file = dir.join("optimizer.bpk");
-        self.optimizer = if format_of(&dir)? == upgrade::FORMAT {
+        self.optimizer = if state.format == upgrade::FORMAT {
             let bytes = upgrade::optimizer(&optimizer_file, &dir.join("model.bpk")).map_err(|reason| error(&optimizer_file, reason))?;
             self.optimizer.from_bytes(bytes)
         } else {
