@@ -73,6 +73,7 @@ pub fn new_run(network: Network, folder: &ImageFolder, data_dir: PathBuf, option
         seed,
         sampler: default_sampler(),
         code_version: env!("CARGO_PKG_VERSION").into(),
+        train_flags: None,
         experiment: FolderData { data_dir, images: folder.count, fingerprint: folder.fingerprint.clone(), flip, skip_bad },
     }
 }

@@ -86,6 +86,7 @@ pub fn new_run(
         seed,
         sampler: default_sampler(),
         code_version: env!("CARGO_PKG_VERSION").into(),
+        train_flags: None,
         experiment: MnistData { padded: image_size == 32 },
     }
 }

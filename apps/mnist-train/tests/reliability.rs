@@ -38,26 +38,16 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 /// A finished 3-step run in `cwd/run` (EMA kept, checkpoint every step).
 fn tiny_run(cwd: &Path) -> PathBuf {
     let data = mnist_dir();
-    let args = [
-        "train",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--out",
-        "run",
-        "--steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--checkpoint-every",
-        "1",
-        "--sample-every",
-        "0",
-        "--conditional",
-        "false",
-    ];
-    let output = run(cwd, &args);
+    let output = run(cwd, &tiny_run_args(&data, "3"));
     assert!(output.status.success(), "{}", stderr(&output));
     cwd.join("run")
+}
+
+/// The command [`tiny_run`] trains with (for `steps` steps), reading MNIST from `data`.
+fn tiny_run_args<'a>(data: &'a Path, steps: &'a str) -> Vec<&'a str> {
+    let data = data.to_str().unwrap();
+    let args = ["--data-dir", data, "--out", "run", "--steps", steps, "--batch-size", "8", "--checkpoint-every", "1"];
+    [&["train"][..], &args, &["--sample-every", "0", "--conditional", "false"]].concat()
 }
 
 /// Runs `args` in `cwd` expecting exit code `code`, a message containing `message`, no panic, and
@@ -153,15 +143,27 @@ fn numeric_flags_out_of_range_are_refused_before_any_work() {
 }
 
 #[test]
-fn resume_refuses_flags_that_would_change_the_run_and_missing_ema_weights_are_an_error() {
+fn resume_takes_the_same_command_refuses_changed_flags_and_missing_ema_weights_are_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let run_dir = tiny_run(cwd);
-    for (flag, value) in
-        [("--lr", "0.01"), ("--batch-size", "16"), ("--network", "ddpm"), ("--timesteps", "500"), ("--seed", "3"), ("--ema-decay", "0.5")]
-    {
+    // The very command that started the run, with --resume added and more steps, continues it.
+    let data = mnist_dir();
+    let again = [tiny_run_args(&data, "4"), vec!["--resume", "--lr", "1e-3"]].concat();
+    let resumed = run(cwd, &again);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming run at step 3 of 4"));
+    for (flag, value, own) in [
+        ("--lr", "0.01", "0.001"),
+        ("--batch-size", "16", "8"),
+        ("--network", "ddpm", "small"),
+        ("--timesteps", "500", "1000"),
+        ("--seed", "3", "0"),
+        ("--ema-decay", "0.5", "0.999"),
+        ("--conditional", "true", "false"),
+    ] {
         let args = ["train", "--resume", "--out", "run", "--steps", "5", flag, value];
-        refused(cwd, &run_dir, &args, 2, &format!("the argument '--resume' cannot be used with '{flag}"));
+        refused(cwd, &run_dir, &args, 1, &format!("{flag} {value} differs from this run's {flag} {own}: --resume continues"));
     }
 
     std::fs::remove_file(run_dir.join("checkpoint/ema.bpk")).unwrap();

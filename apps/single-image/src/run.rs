@@ -46,6 +46,7 @@ pub fn new_run(preset: Preset, image: &Path, channels: usize, image_size: usize,
         seed,
         sampler: preset.sampler(),
         code_version: env!("CARGO_PKG_VERSION").into(),
+        train_flags: None,
         experiment: SingleImageData { preset, image: image.into() },
     }
 }

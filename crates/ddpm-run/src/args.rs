@@ -91,7 +91,8 @@ impl OptimizerArgs {
 #[derive(Args, Debug, Clone)]
 pub struct TrainRunArgs {
     /// Continue the run in --out from its checkpoint with its own settings: only --steps, --minutes, how
-    /// often it checkpoints, logs and draws samples may change; other flags are refused.
+    /// often it checkpoints, logs and draws samples may change; other flags may be repeated with the
+    /// run's own values (the same command with --resume added) and are refused when they differ.
     #[arg(long)]
     pub resume: bool,
     /// Optimiser steps in all; the learning-rate plan is laid over them. [default: the app's or the
@@ -114,20 +115,6 @@ pub struct TrainRunArgs {
     /// Print the network's layers and parameter count, then exit.
     #[arg(long)]
     pub print_model: bool,
-}
-
-/// `command` with every flag of its `train` subcommand made to conflict with `--resume`, except those in
-/// `may_change` (field names, e.g. `"steps"`). A resumed run keeps the settings it was started with,
-/// so a flag that would change them is refused by the parser, naming it, rather than silently ignored.
-pub fn refuse_with_resume(command: clap::Command, may_change: &[&str]) -> clap::Command {
-    command.mut_subcommand("train", |train| {
-        let fixed: Vec<String> = train
-            .get_arguments()
-            .map(|arg| arg.get_id().to_string())
-            .filter(|id| id != "resume" && !may_change.contains(&id.as_str()))
-            .collect();
-        fixed.into_iter().fold(train, |train, id| train.mut_arg(id, |arg| arg.conflicts_with("resume")))
-    })
 }
 
 /// The sampler flags of every `sample` command, each overriding the run's own sampler.

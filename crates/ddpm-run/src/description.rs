@@ -12,6 +12,7 @@ use ddpm_train::{CheckpointState, load_weights, read_state};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::FlagValues;
 use crate::advice::train_error;
 
 /// The shape and value range of the images a run trains on: `[channels, image_size, image_size]`.
@@ -42,6 +43,10 @@ pub struct RunDescription<E> {
     pub sampler: SamplerConfig,
     /// The version of the code that started the run.
     pub code_version: String,
+    /// The flags of the `train` command that started it (what `--resume` checks typed flags against);
+    /// absent in runs started before they were recorded, and in runs not started from a command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_flags: Option<FlagValues>,
     pub experiment: E,
 }
 

@@ -118,6 +118,7 @@ impl DiffusersPipeline {
             seed: 0,
             sampler: self.scheduler.sampler.clone(),
             code_version: format!("diffusers pipeline {}", self.folder.display()),
+            train_flags: None,
             experiment,
         }
     }

@@ -24,10 +24,11 @@ pub mod numbers;
 mod progress;
 mod run_lock;
 mod stopwatch;
+mod train_flags;
 
 pub use advice::{data_error, train_error};
 pub use app::run_app;
-pub use args::{ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs, WeightingKind, refuse_with_resume};
+pub use args::{ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs, WeightingKind};
 pub use backend::{BackendArgs, DeviceChoice, set_cpu_threads};
 pub use ddpm_exec::Execution;
 pub use description::{Experiment, ImageShape, LoadedRun, RunDescription, Weights};
@@ -40,3 +41,4 @@ pub use mimalloc::MiMalloc;
 pub use progress::{WithProgressBar, progress_bar, sample_with_progress};
 pub use run_lock::RunLock;
 pub use stopwatch::{Stopwatch, Timing, peak_memory_mib};
+pub use train_flags::FlagValues;

@@ -15,7 +15,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::advice::train_error;
-use crate::{Experiment, LoadedRun, RunDescription, RunLock, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c};
+use crate::{
+    Experiment, LoadedRun, RunDescription, RunLock, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c, train_flags,
+};
 
 /// How a `train` command starts.
 #[expect(clippy::large_enum_variant, reason = "made once per command and moved once")]
@@ -58,12 +60,16 @@ impl<E: Serialize + DeserializeOwned + Experiment> ImageRun<E> {
     /// `--steps` replaces the step count either way; `checkpoint_every` is the app's default.
     pub fn open(app: &str, start: RunStart<E>, out: &Path, args: &TrainRunArgs, checkpoint_every: usize) -> anyhow::Result<Self> {
         let (description, mut config, resumed, first_step) = match start {
-            RunStart::New { run, train } => {
+            RunStart::New { mut run, train } => {
                 ensure_new_run_dir(out).map_err(train_error)?;
+                run.train_flags = train_flags::this_command().map(|command| command.values.clone());
                 (run, train, false, 0)
             }
             RunStart::Resume => {
                 let loaded = LoadedRun::<E>::open(app, out).context("--resume needs the --out folder of an earlier run")?;
+                if let Some(command) = train_flags::this_command() {
+                    train_flags::check_resume(command, loaded.state.run.train_flags.as_ref()).map_err(anyhow::Error::msg)?;
+                }
                 (loaded.state.run, loaded.state.train, true, loaded.state.step)
             }
         };

@@ -25,6 +25,7 @@ fn tiny_run() -> RunDescription<()> {
         seed: 0,
         sampler: SamplerConfig::new().with_kind(SamplerKind::Ddim).with_steps(2),
         code_version: "test".into(),
+        train_flags: None,
         experiment: (),
     }
 }
