@@ -21,9 +21,12 @@ pub const APP: &str = "image-train";
 pub struct FolderData {
     /// The folder as given to `train --data-dir`.
     pub data_dir: PathBuf,
-    /// Images read from it, and the fingerprint of their names and sizes ([`ImageFolder::fingerprint`]).
+    /// Images read from it, and the fingerprints of their names and sizes ([`ImageFolder::fingerprint`])
+    /// and of their contents ([`ImageFolder::content_fingerprint`]; absent in runs started before it).
     pub images: usize,
     pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_fingerprint: Option<String>,
     pub flip: bool,
     pub skip_bad: bool,
 }
@@ -74,7 +77,14 @@ pub fn new_run(network: Network, folder: &ImageFolder, data_dir: PathBuf, option
         sampler: default_sampler(),
         code_version: env!("CARGO_PKG_VERSION").into(),
         train_flags: None,
-        experiment: FolderData { data_dir, images: folder.count, fingerprint: folder.fingerprint.clone(), flip, skip_bad },
+        experiment: FolderData {
+            data_dir,
+            images: folder.count,
+            fingerprint: folder.fingerprint.clone(),
+            content_fingerprint: Some(folder.content_fingerprint.clone()),
+            flip,
+            skip_bad,
+        },
     }
 }
 

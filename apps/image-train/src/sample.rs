@@ -16,6 +16,7 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
         data_dir: pipeline.folder.clone(),
         images: 0,
         fingerprint: String::new(),
+        content_fingerprint: None,
         flip: false,
         skip_bad: false,
     };

@@ -71,7 +71,8 @@ fn reread_folder(spec: &FolderRun, data_dir: Option<&Path>, out: &Path) -> anyho
     refuse_out_inside_data(out, dir)?;
     let folder = read_folder(dir, spec.data.channels, spec.data.image_size, data.skip_bad)?;
     anyhow::ensure!(
-        folder.fingerprint == data.fingerprint,
+        folder.fingerprint == data.fingerprint
+            && data.content_fingerprint.as_ref().is_none_or(|contents| *contents == folder.content_fingerprint),
         "{} no longer holds the {} images the run trained on (files were added, removed or changed); \
          resume with the same images, or start a new run",
         dir.display(),

@@ -65,7 +65,16 @@ fn a_folder_trains_resumes_samples_and_exports() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(export.join("unet/diffusion_pytorch_model.safetensors").is_file() && export.join("model_index.json").is_file());
 
-    // The folder changed: resuming would train on other images.
+    // The folder changed: resuming would train on other images. First a photo edited in place to the
+    // same byte size (one value of its quantisation table raised: a valid JPEG that decodes differently),
+    // then a file removed.
+    let photo = data.join("photos/deeper/camera-0.jpg");
+    let mut bytes = std::fs::read(&photo).unwrap();
+    let table = bytes.windows(2).position(|w| w == [0xFF, 0xDB]).expect("a JPEG has a quantisation table") + 5;
+    bytes[table] = bytes[table].saturating_add(1).max(2);
+    std::fs::write(&photo, &bytes).unwrap();
+    let output = run(&["train", "--resume", "--out", run_dir, "--steps", "4"]);
+    assert!(!output.status.success() && stderr(&output).contains("no longer holds the 20 images"), "{}", stderr(&output));
     std::fs::remove_file(data.join("digits/000.png")).unwrap();
     let output = run(&["train", "--resume", "--out", run_dir, "--steps", "4"]);
     assert!(!output.status.success() && stderr(&output).contains("no longer holds the 20 images"), "{}", stderr(&output));

@@ -5,6 +5,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
+use crate::mnist::hex;
 use crate::{DataError, IoError, SingleImage, hex_sha256};
 
 /// How many unreadable files an error lists before it says "and N more".
@@ -19,9 +22,12 @@ pub struct ImageFolder {
     pub size: usize,
     /// Files that could not be read, with why (only with `skip_bad`).
     pub skipped: Vec<(PathBuf, String)>,
-    /// sha256 over the relative paths and sizes of the files read, to tell whether a folder changed
-    /// between a run and its resumption.
+    /// sha256 over the relative paths and sizes of the files read (what runs recorded before
+    /// [`ImageFolder::content_fingerprint`]).
     pub fingerprint: String,
+    /// sha256 over the relative paths and the sha256 of each file read, to tell whether a folder changed
+    /// between a run and its resumption, even where a file changed and kept its size.
+    pub content_fingerprint: String,
 }
 
 /// Whether `path` names a PNG or JPEG by its extension (any case).
@@ -78,13 +84,15 @@ impl ImageFolder {
         if files.is_empty() {
             return Err(DataError::NoImages { path: dir.into() });
         }
-        let (mut pixels, mut skipped, mut listing) = (Vec::new(), Vec::new(), String::new());
+        let (mut pixels, mut skipped, mut listing, mut contents) = (Vec::new(), Vec::new(), String::new(), Sha256::new());
         for (i, file) in files.iter().enumerate() {
-            match SingleImage::load(file, channels, size) {
-                Ok(image) => {
+            let read = std::fs::read(file).map_err(|source| DataError::from(IoError::Read { path: file.clone(), source }));
+            match read.and_then(|bytes| Ok((SingleImage::decode(&bytes, file, channels, size)?, bytes))) {
+                Ok((image, bytes)) => {
                     pixels.extend(image.pixels);
-                    let length = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-                    listing += &format!("{}\0{length}\n", file.strip_prefix(dir).unwrap_or(file).display());
+                    let name = file.strip_prefix(dir).unwrap_or(file).display();
+                    listing += &format!("{name}\0{}\n", bytes.len());
+                    contents.update(format!("{name}\0{}\n", hex_sha256(&bytes)));
                 }
                 Err(error @ DataError::InvalidParameter(_)) => return Err(error),
                 Err(error) => skipped.push((file.clone(), error.to_string())),
@@ -98,7 +106,8 @@ impl ImageFolder {
         if count == 0 {
             return Err(DataError::NoReadableImages { dir: dir.into(), total: files.len(), listing: listed(&skipped) });
         }
-        Ok(Self { pixels, count, channels, size, skipped, fingerprint: hex_sha256(listing.as_bytes()) })
+        let content_fingerprint = hex(&contents.finalize());
+        Ok(Self { pixels, count, channels, size, skipped, fingerprint: hex_sha256(listing.as_bytes()), content_fingerprint })
     }
 }
 

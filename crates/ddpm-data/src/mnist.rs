@@ -243,7 +243,12 @@ fn decompress_if_gzip(bytes: &[u8]) -> Result<Vec<u8>, IdxProblem> {
 
 /// The SHA-256 of `bytes` as lowercase hex, as `sha256sum` prints it.
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// `bytes` (a digest) in lowercase hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Downloads both files of `split` into `folder` (as `.gz`), verifying each one's checksum.
