@@ -11,7 +11,7 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_core::NoiseRng;
 use ddpm_data::image::write_grid;
-use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
+use ddpm_data::{MnistSplit, ShuffledBatches};
 use ddpm_nets::{BasicUNet, BasicUNetConfig};
 use ddpm_run::{Execution, LoadedRun, Weights, progress_bar};
 
@@ -23,7 +23,7 @@ use crate::sample::preview;
 const COLUMNS: usize = 8;
 
 pub fn run(args: &BaselineArgs, device: &Device) -> anyhow::Result<()> {
-    let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), false).map_err(ddpm_run::data_error)?;
+    let data = crate::run::load_mnist(MnistSplit::Train, args.data_dir.as_deref(), false)?;
     let ddpm = args.compare.as_ref().map(|run| ddpm_samples(run, device)).transpose()?;
     let autodiff = device.clone().autodiff();
     autodiff.seed(args.seed);

@@ -2,15 +2,15 @@
 //! `ddpm_eval::classifier`) and writes it where `eval` and `train --eval-every` read it.
 
 use burn::tensor::Device;
-use ddpm_data::{Mnist, MnistSplit};
+use ddpm_data::MnistSplit;
 use ddpm_eval::classifier::{self, ClassifierTraining};
 use ddpm_run::progress_bar;
 
 use crate::cli::ClassifierArgs;
 
 pub fn train(args: &ClassifierArgs, device: &Device) -> anyhow::Result<()> {
-    let train = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), false).map_err(ddpm_run::data_error)?;
-    let test = Mnist::load(MnistSplit::Test, args.data_dir.as_deref(), false).map_err(ddpm_run::data_error)?;
+    let train = crate::run::load_mnist(MnistSplit::Train, args.data_dir.as_deref(), false)?;
+    let test = crate::run::load_mnist(MnistSplit::Test, args.data_dir.as_deref(), false)?;
     let settings = ClassifierTraining { epochs: args.epochs, batch_size: args.batch_size, lr: args.lr, seed: args.seed };
     let bar = progress_bar(settings.steps(train.len()), "classifier");
     let model = classifier::train(&train, &settings, device, |done, loss| {

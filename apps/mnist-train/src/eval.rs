@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::tensor::Device;
-use ddpm_data::{Mnist, MnistSplit, SingleImage, read_npy_f32, write_atomically};
+use ddpm_data::{MnistSplit, SingleImage, read_npy_f32, write_atomically};
 use ddpm_eval::{Evaluator, LoadedClassifier, PIXELS};
 
 use crate::cli::EvalArgs;
@@ -50,8 +50,8 @@ pub fn run(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
 pub fn evaluator(data_dir: Option<&Path>, classifier_dir: &Path, device: &Device) -> anyhow::Result<Evaluator> {
     let classifier = LoadedClassifier::open(classifier_dir, device)
         .map_err(|e| anyhow::anyhow!("{e} (train one with `mnist-train classifier`, or name its folder with --classifier)"))?;
-    let test = Mnist::load(MnistSplit::Test, data_dir, false).map_err(ddpm_run::data_error)?;
-    let train = Mnist::load(MnistSplit::Train, data_dir, false).map_err(ddpm_run::data_error)?;
+    let test = crate::run::load_mnist(MnistSplit::Test, data_dir, false)?;
+    let train = crate::run::load_mnist(MnistSplit::Train, data_dir, false)?;
     Ok(Evaluator::new(classifier, &test, train, device))
 }
 

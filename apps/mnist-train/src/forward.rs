@@ -2,13 +2,13 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use ddpm_core::{NoiseRng, NoiseSchedule};
+use ddpm_data::MnistSplit;
 use ddpm_data::image::{to_unit_range, write_grid};
-use ddpm_data::{Mnist, MnistSplit};
 
 use crate::cli::ForwardArgs;
 
 pub fn run(args: &ForwardArgs, device: &Device) -> anyhow::Result<()> {
-    let data = Mnist::load(MnistSplit::Test, args.data_dir.as_deref(), false).map_err(ddpm_run::data_error)?;
+    let data = crate::run::load_mnist(MnistSplit::Test, args.data_dir.as_deref(), false)?;
     anyhow::ensure!(args.index < data.len(), "--index {} is past the {} test digits", args.index, data.len());
     let schedule = NoiseSchedule::new(&args.schedule.betas(), args.timesteps)?;
     let timesteps = schedule.evenly_spaced(args.columns);

@@ -1,7 +1,10 @@
 //! The MNIST run: what its description holds beyond the shared one, and how a new run is described.
 
+use std::path::Path;
+
 use clap::ValueEnum;
 use ddpm_core::{NamedSchedule, Prediction};
+use ddpm_data::{Mnist, MnistSplit};
 use ddpm_nets::{NetworkConfig, UNet2DConfig, UNetConfig};
 use ddpm_run::{Experiment, ImageShape, RunDescription};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
@@ -12,6 +15,16 @@ pub const APP: &str = "mnist-train";
 
 /// Where the project's digit classifier lives (see `classifier`).
 pub const CLASSIFIER_DIR: &str = "datasets/mnist-classifier";
+
+/// MNIST's `split` from `data_dir` (or the usual places, see [`Mnist::load`]), `pad_to_32` or not,
+/// with flag-level advice on errors, and a note on stderr when the files are not the official MNIST.
+pub fn load_mnist(split: MnistSplit, data_dir: Option<&Path>, pad_to_32: bool) -> anyhow::Result<Mnist> {
+    let data = Mnist::load(split, data_dir, pad_to_32).map_err(ddpm_run::data_error)?;
+    if let Some(note) = data.unofficial_note() {
+        eprintln!("{APP}: {note}");
+    }
+    Ok(data)
+}
 
 /// The networks `train` can build.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_data::{Mnist, MnistSplit, ShuffledBatches};
+use ddpm_data::{MnistSplit, ShuffledBatches};
 use ddpm_eval::{Evaluator, Report};
 use ddpm_nets::{ImageNetwork, ImageNetworkTask};
 use ddpm_run::{Execution, ImageRun, RunStart, SampleGrids, print_model};
@@ -66,7 +66,7 @@ fn train_network<N: ImageNetwork>(
     }
 
     let spec = session.description();
-    let data = Mnist::load(MnistSplit::Train, args.data_dir.as_deref(), spec.experiment.padded).map_err(ddpm_run::data_error)?;
+    let data = crate::run::load_mnist(MnistSplit::Train, args.data_dir.as_deref(), spec.experiment.padded)?;
     std::fs::create_dir_all(args.out.join("samples"))?;
     ddpm_data::write_atomically(&args.out.join("run.json"), serde_json::to_string_pretty(spec)?.as_bytes())?;
     let batch_size = session.batch_size();

@@ -10,8 +10,6 @@ pub enum DataError {
     InvalidParameter(String),
     #[error("{path} is not a valid IDX file: {reason}")]
     BadIdx { path: PathBuf, reason: String },
-    #[error("{path} is corrupt: its sha256 is {actual}, the official file's is {expected}. Delete it and download it again")]
-    ChecksumMismatch { path: PathBuf, expected: String, actual: String },
     #[error(
         "MNIST files missing: {missing:?}. Looked in {searched:?}; download failed: {reason}\n\
          Put the four official files (e.g. train-images-idx3-ubyte.gz) in one folder and name it, \

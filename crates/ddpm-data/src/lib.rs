@@ -28,5 +28,5 @@ pub use ddpm_io::{IoError, ensure_writable_dir, read_npy_f32, write_atomically, 
 pub use error::DataError;
 pub use gaussian::{GaussianDataset, Normal1d, mean_std};
 pub use image_folder::{ImageFolder, flip_coin, random_horizontal_flips};
-pub use mnist::{DATA_DIR_ENV, DEFAULT_MNIST_DIR, IdxFile, MIRRORS, Mnist, MnistSplit, OFFLINE_ENV, hex_sha256, read_idx};
+pub use mnist::{DATA_DIR_ENV, DEFAULT_MNIST_DIR, IdxArray, IdxFile, MIRRORS, Mnist, MnistSplit, OFFLINE_ENV, hex_sha256, read_idx};
 pub use single_image::SingleImage;

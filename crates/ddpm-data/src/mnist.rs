@@ -1,5 +1,7 @@
-//! MNIST (LeCun, Cortes & Burges): the four official IDX files, found locally or downloaded, checked
-//! byte for byte against their known sha256, and turned into images in [-1, 1].
+//! MNIST (LeCun, Cortes & Burges): the four official IDX files, found locally or downloaded (a download
+//! checked byte for byte against their known sha256), and turned into images in [-1, 1]. Local files
+//! need only be well-formed 28x28 IDX pairs with labels 0-9, so Fashion-MNIST or KMNIST in the same
+//! format load too; [`Mnist::unofficial`] says which files are not the official ones.
 //!
 //! The IDX format is a big-endian header (magic `0x0000_08_0D`, where `0x08` means u8 and `0x0D` the
 //! number of dimensions), one u32 per dimension, then the raw values.
@@ -82,6 +84,9 @@ pub struct Mnist {
     pub labels: Vec<u8>,
     /// Side of each (square) image: 28, or 32 when padded.
     pub size: usize,
+    /// The files read whose sha256 is not the official MNIST file's: another dataset in MNIST's format
+    /// (Fashion-MNIST, KMNIST), or a damaged copy. Empty for the official files.
+    pub unofficial: Vec<PathBuf>,
 }
 
 impl Mnist {
@@ -114,7 +119,8 @@ impl Mnist {
         Self::from_dir(split, &folder, pad_to_32)
     }
 
-    /// Loads `split` from `folder`, which must hold both files (`.gz` or raw).
+    /// Loads `split` from `folder`, which must hold both files (`.gz` or raw): `[N, 28, 28]` images and
+    /// `N` labels 0-9.
     pub fn from_dir(split: MnistSplit, folder: &Path, pad_to_32: bool) -> Result<Self, DataError> {
         let [images_file, labels_file] = split.files();
         let read = |file: IdxFile| {
@@ -123,29 +129,53 @@ impl Mnist {
                 missing: vec![format!("{}.gz", file.name)],
                 reason: "not found".into(),
             })?;
-            read_idx(&path, file)
+            read_idx(&path, file).map(|array| (path, array))
         };
-        let (image_dims, pixels) = read(images_file)?;
-        let (label_dims, labels) = read(labels_file)?;
-        if image_dims[0] != label_dims[0] {
+        let (images_path, images) = read(images_file)?;
+        let (labels_path, labels) = read(labels_file)?;
+        if images.dims[0] != labels.dims[0] {
             return Err(DataError::BadIdx {
                 path: folder.into(),
-                reason: format!("{} images but {} labels", image_dims[0], label_dims[0]),
+                reason: format!("{} images but {} labels", images.dims[0], labels.dims[0]),
             });
         }
-        let (rows, cols) = (image_dims[1], image_dims[2]);
-        let size = if pad_to_32 { 32 } else { rows.max(cols) };
-        let (top, left) = ((size - rows) / 2, (size - cols) / 2);
-        let mut images = vec![-1.0; image_dims[0] * size * size];
-        for (image, out) in pixels.chunks_exact(rows * cols).zip(images.chunks_exact_mut(size * size)) {
+        let (rows, cols) = (images.dims[1], images.dims[2]);
+        if [rows, cols] != [MNIST_SIDE; 2] {
+            let reason = format!("its images are {rows}x{cols} pixels; MNIST's are {MNIST_SIDE}x{MNIST_SIDE}");
+            return Err(DataError::BadIdx { path: images_path, reason });
+        }
+        if let Some((index, label)) = labels.values.iter().enumerate().find(|(_, label)| usize::from(**label) >= MNIST_CLASSES) {
+            let reason = format!("label {label} of image {index}; MNIST's labels are the digits 0-{}", MNIST_CLASSES - 1);
+            return Err(DataError::BadIdx { path: labels_path, reason });
+        }
+        let size = if pad_to_32 { 32 } else { MNIST_SIDE };
+        let margin = (size - MNIST_SIDE) / 2;
+        let mut pixels = vec![-1.0; images.dims[0] * size * size];
+        for (image, out) in images.values.chunks_exact(rows * cols).zip(pixels.chunks_exact_mut(size * size)) {
             for (r, row) in image.chunks_exact(cols).enumerate() {
-                let start = (r + top) * size + left;
+                let start = (r + margin) * size + margin;
                 for (o, &p) in out[start..start + cols].iter_mut().zip(row) {
                     *o = p as f32 / 127.5 - 1.0;
                 }
             }
         }
-        Ok(Self { images, labels, size })
+        let unofficial = [(images_path, images.official), (labels_path, labels.official)]
+            .into_iter()
+            .filter_map(|(path, official)| (!official).then_some(path))
+            .collect();
+        Ok(Self { images: pixels, labels: labels.values, size, unofficial })
+    }
+
+    /// A note for the user when the files are not the official MNIST ([`Mnist::unofficial`]).
+    pub fn unofficial_note(&self) -> Option<String> {
+        let files: Vec<String> = self.unofficial.iter().map(|path| path.display().to_string()).collect();
+        (!files.is_empty()).then(|| {
+            format!(
+                "note: {} not the official MNIST file(s) (the sha256 differs): read as they are, as another dataset in \
+                 MNIST's format (Fashion-MNIST, KMNIST). If you meant MNIST itself, the copy is damaged: delete it and download it again",
+                files.join(" and ")
+            )
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -172,16 +202,30 @@ fn find_file(folder: &Path, name: &str) -> Option<PathBuf> {
     [folder.join(format!("{name}.gz")), folder.join(name)].into_iter().find(|p| p.is_file())
 }
 
-/// Reads one IDX file (gzip or raw), checks its sha256, magic number and length, and returns its
-/// dimensions and values.
-pub fn read_idx(path: &Path, file: IdxFile) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+/// Side of an MNIST image, in pixels.
+const MNIST_SIDE: usize = 28;
+/// MNIST's classes: the digits 0-9.
+const MNIST_CLASSES: usize = 10;
+
+/// The contents of one IDX file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdxArray {
+    /// The shape, from the header.
+    pub dims: Vec<usize>,
+    /// The values, row-major.
+    pub values: Vec<u8>,
+    /// Whether the (uncompressed) bytes are the official file's, by sha256.
+    pub official: bool,
+}
+
+/// Reads one IDX file (gzip or raw) of `file.dims` dimensions, checks its magic number and length, and
+/// returns its dimensions and values, and whether it is the official `file` (by sha256).
+pub fn read_idx(path: &Path, file: IdxFile) -> Result<IdxArray, DataError> {
     let raw = std::fs::read(path).map_err(|source| DataError::from(IoError::Read { path: path.into(), source }))?;
     let bytes = decompress_if_gzip(&raw).map_err(|reason| bad_idx(path, reason))?;
-    let actual = hex_sha256(&bytes);
-    if actual != file.sha256 {
-        return Err(DataError::ChecksumMismatch { path: path.into(), expected: file.sha256.into(), actual });
-    }
-    parse_idx(&bytes, file.dims).map_err(|reason| bad_idx(path, reason))
+    let official = hex_sha256(&bytes) == file.sha256;
+    let (dims, values) = parse_idx(&bytes, file.dims).map_err(|reason| bad_idx(path, reason))?;
+    Ok(IdxArray { dims, values, official })
 }
 
 fn bad_idx(path: &Path, problem: IdxProblem) -> DataError {
@@ -195,7 +239,7 @@ enum IdxProblem {
     ShortHeader { len: usize, header_len: usize },
     #[error("magic number {found:#010x}, expected {expected:#010x} (u8 values, {dims} dimensions)")]
     Magic { found: u32, expected: u32, dims: usize },
-    #[error("header declares {shape:?} = {count} values, file holds {held}")]
+    #[error("header declares {shape:?} = {count} values, file holds {held}: it is cut short or damaged; copy or download it again")]
     Count { shape: Vec<usize>, count: String, held: usize },
     #[error("broken gzip stream ({0}); delete the file and fetch it again")]
     Gzip(String),

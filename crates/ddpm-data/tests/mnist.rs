@@ -45,6 +45,13 @@ fn folder_with(images: &[u8]) -> tempfile::TempDir {
     dir
 }
 
+/// An IDX file of u8 `values` shaped `dims`.
+fn idx(dims: &[u32], values: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 8, dims.len() as u8];
+    dims.iter().for_each(|d| bytes.extend(d.to_be_bytes()));
+    [bytes, values.to_vec()].concat()
+}
+
 fn raw_test_images() -> Vec<u8> {
     use std::io::Read;
     let gz = std::fs::read(shared().join("t10k-images-idx3-ubyte.gz")).unwrap();
@@ -65,18 +72,13 @@ fn corrupted_copies_get_clear_errors() {
 
     let truncated = folder_with(&raw[..raw.len() - 100]);
     let err = Mnist::from_dir(MnistSplit::Test, truncated.path(), false).unwrap_err();
-    assert!(matches!(err, DataError::ChecksumMismatch { .. }), "{err}");
-    assert!(err.to_string().contains("download it again"), "{err}");
-
-    let mut flipped = raw.clone();
-    flipped[1000] ^= 1;
-    let err = Mnist::from_dir(MnistSplit::Test, folder_with(&flipped).path(), false).unwrap_err();
-    assert!(err.to_string().contains("sha256"), "{err}");
+    assert!(matches!(err, DataError::BadIdx { .. }), "{err}");
+    assert!(err.to_string().contains("cut short or damaged; copy or download it again"), "{err}");
 
     let mut bad_magic = raw.clone();
     bad_magic[3] = 1;
     let err = Mnist::from_dir(MnistSplit::Test, folder_with(&bad_magic).path(), false).unwrap_err();
-    assert!(matches!(err, DataError::ChecksumMismatch { .. }), "the checksum catches a wrong magic first: {err}");
+    assert!(err.to_string().contains("magic number 0x00000801"), "{err}");
 
     let broken_gzip = tempfile::tempdir().unwrap();
     let gz = std::fs::read(shared().join("t10k-labels-idx1-ubyte.gz")).unwrap();
@@ -94,4 +96,33 @@ fn a_missing_file_is_named() {
     let message = err.to_string();
     assert!(matches!(err, DataError::MissingMnist { .. }) && message.contains("t10k-labels-idx1-ubyte.gz"), "{message}");
     assert!(!message.contains("--"), "a library message names no command-line flag: {message}");
+}
+
+#[test]
+fn another_dataset_in_mnists_format_loads_with_a_note_and_bad_shapes_or_labels_are_refused() {
+    // Fashion-MNIST, KMNIST: well-formed IDX pairs of 28x28 images and labels 0-9, other bytes.
+    let inverted: Vec<u8> = raw_test_images().iter().enumerate().map(|(i, &b)| if i < 16 { b } else { 255 - b }).collect();
+    let other = folder_with(&inverted);
+    let data = Mnist::from_dir(MnistSplit::Test, other.path(), false).unwrap();
+    assert_eq!((data.len(), data.size), (10_000, 28));
+    assert_eq!(data.image(0)[0], 1.0, "the inverted background is white");
+    assert_eq!(data.unofficial, [other.path().join("t10k-images-idx3-ubyte")], "the labels are the official file");
+    let note = data.unofficial_note().unwrap();
+    assert!(note.contains("t10k-images-idx3-ubyte not the official MNIST") && note.contains("Fashion-MNIST"), "{note}");
+    assert!(Mnist::from_dir(MnistSplit::Test, &shared(), false).unwrap().unofficial_note().is_none());
+
+    let small = folder_with(&idx(&[10_000, 14, 14], &vec![0; 10_000 * 14 * 14]));
+    let err = Mnist::from_dir(MnistSplit::Test, small.path(), false).unwrap_err().to_string();
+    assert!(err.contains("its images are 14x14 pixels; MNIST's are 28x28"), "{err}");
+
+    let few = folder_with(&idx(&[3, 28, 28], &[0; 3 * 28 * 28]));
+    let err = Mnist::from_dir(MnistSplit::Test, few.path(), false).unwrap_err().to_string();
+    assert!(err.contains("3 images but 10000 labels"), "{err}");
+    std::fs::remove_file(few.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    std::fs::write(few.path().join("t10k-labels-idx1-ubyte"), idx(&[3], &[1, 12, 3])).unwrap();
+    let err = Mnist::from_dir(MnistSplit::Test, few.path(), false).unwrap_err().to_string();
+    assert!(
+        err.contains("t10k-labels-idx1-ubyte is not a valid IDX file: label 12 of image 1; MNIST's labels are the digits 0-9"),
+        "{err}"
+    );
 }
