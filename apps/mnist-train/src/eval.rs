@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn samples_load_from_npy_and_png_folders_and_bad_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let train = Mnist::load(MnistSplit::Train, Some(&repo("datasets/mnist")), false).unwrap();
+        let train = ddpm_data::Mnist::load(MnistSplit::Train, Some(&repo("datasets/mnist")), false).unwrap();
         let real: Vec<f32> = (0..12).flat_map(|i| train.image(i).iter().copied()).collect();
         let unit: Vec<f32> = real.iter().map(|v| (v + 1.0) / 2.0).collect();
         ddpm_data::write_npy_f32(&dir.path().join("samples.npy"), &unit, &[12, 1, 28, 28]).unwrap();
