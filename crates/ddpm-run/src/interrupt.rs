@@ -52,13 +52,43 @@ pub fn exit_quietly_on_broken_pipe() {
 }
 
 /// The process's exit status for a command's result: success, or the error and its causes on stderr
-/// (`error: ...: ...`) and status 1.
+/// (`error: ...: ...`, see [`describe`]) and status 1.
 pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `error` and its causes joined by ": ", leaving out a cause whose text the message already holds (the
+/// library errors print their source inside their own message).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_states_is_said_once() {
+        let io = std::io::Error::other("disk full");
+        let write = ddpm_data::IoError::Write { path: "grid.png".into(), source: io };
+        let error = anyhow::Error::new(write).context("sampling");
+        assert_eq!(describe(&error), "sampling: cannot write grid.png: disk full. Check that the folder exists and is writable");
+        let plain = anyhow::Error::new(std::io::Error::other("inner")).context("outer");
+        assert_eq!(describe(&plain), "outer: inner");
     }
 }
