@@ -106,12 +106,12 @@ fn train_network<N: ImageNetwork>(
     if !session.is_resumed() {
         let [c, s] = [spec.data.channels, spec.data.image_size];
         println!(
-            "{APP}: {} images from {} ({s}x{s}, {c} channel(s){}), the {} network, {} steps of batch {batch_size}",
+            "{APP}: {} images from {} ({s}x{s}, {c} channel(s){}), the {} network, {} of batch {batch_size}",
             folder.count,
             spec.experiment.data_dir.display(),
             if spec.experiment.flip { ", random flips" } else { "" },
             spec.network.name(),
-            session.config().steps
+            args.run.describe_steps(session.config().steps)
         );
     }
     std::fs::create_dir_all(args.out.join("samples"))?;
@@ -142,7 +142,7 @@ fn train_network<N: ImageNetwork>(
 
 /// The new run's optimiser settings from the flags.
 fn train_config(args: &TrainArgs) -> TrainConfig {
-    let config = TrainConfig::new().with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS)).with_batch_size(Some(args.batch_size));
+    let config = TrainConfig::new().with_steps(args.run.planned_steps(DEFAULT_STEPS)).with_batch_size(Some(args.batch_size));
     args.optimizer.apply(config).with_seed(args.run.seed)
 }
 

@@ -101,7 +101,7 @@ fn train_network<N: ImageNetwork>(
 
 /// The new run's optimiser settings from the flags.
 fn train_config(args: &TrainArgs) -> TrainConfig {
-    let config = TrainConfig::new().with_steps(args.run.steps.unwrap_or(DEFAULT_STEPS)).with_batch_size(Some(args.batch_size));
+    let config = TrainConfig::new().with_steps(args.run.planned_steps(DEFAULT_STEPS)).with_batch_size(Some(args.batch_size));
     args.optimizer
         .apply(config)
         .with_conditioning(args.conditional.then(|| ClassConditioning::new(run::DIGITS).with_drop_probability(args.cond_drop)))

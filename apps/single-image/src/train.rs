@@ -38,10 +38,10 @@ pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::R
         let [channels, size, _] = image_shape(spec);
         let preset = serde_json::to_value(spec.experiment.preset)?;
         println!(
-            "single-image: {} ({} preset, {size}x{size}, {channels} channel(s)), {} steps of batch {batch_size}",
+            "single-image: {} ({} preset, {size}x{size}, {channels} channel(s)), {} of batch {batch_size}",
             spec.experiment.image.display(),
             preset.as_str().unwrap_or_default(),
-            session.config().steps
+            args.run.describe_steps(session.config().steps)
         );
     }
 
@@ -75,9 +75,7 @@ fn new_run(args: &TrainArgs) -> anyhow::Result<(SingleImageRun, TrainConfig, Sin
     spec.network.validate().map_err(|e| anyhow::anyhow!("--size {size}: {e}"))?;
     let image = SingleImage::load(image_path, args.channels, size)?;
     let mut config = args.objective.apply(args.preset.train_config().with_seed(args.run.seed));
-    if let Some(steps) = args.run.steps {
-        config.steps = steps;
-    }
+    config.steps = args.run.planned_steps(config.steps);
     if let Some(batch_size) = args.batch_size {
         config.batch_size = Some(batch_size);
     }
