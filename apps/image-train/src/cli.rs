@@ -43,6 +43,24 @@ pub enum Command {
     Sample(SampleArgs),
     /// Export a run's network: a diffusers pipeline folder (unet2d networks) or a safetensors state dict.
     Export(ExportArgs),
+    /// The likelihood of held-out images under a run or a diffusers pipeline: `eval --bpd --checkpoint RUN
+    /// --data-dir FOLDER` gives the variational bound in bits per dimension.
+    Eval(EvalArgs),
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub bound: ddpm_run::BoundArgs,
+    /// The held-out images (every PNG and JPEG under it, prepared as the run's training images were).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The JSON report. [default: bpd.json in the run or pipeline folder]
+    #[arg(long, alias = "json")]
+    pub out: Option<PathBuf>,
+    /// Seeds the noise and the sampled steps.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// The networks `train` can build.

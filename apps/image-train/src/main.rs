@@ -3,6 +3,7 @@
 #![allow(rustdoc::invalid_html_tags)]
 
 mod cli;
+mod eval;
 mod run;
 mod sample;
 mod train;
@@ -29,5 +30,6 @@ fn dispatch(args: cli::Args, device: &Device, execution: Execution) -> anyhow::R
         cli::Command::Train(train) => train::run(&train, device, execution),
         cli::Command::Sample(sample) => sample::run(&sample, device, execution),
         cli::Command::Export(export) => ddpm_run::export::<run::FolderData>(run::APP, &export, device),
+        cli::Command::Eval(eval) => eval::run(&eval, device),
     }
 }

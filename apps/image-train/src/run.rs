@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use ddpm_core::{NamedSchedule, Prediction};
 use ddpm_data::ImageFolder;
 use ddpm_nets::{DownBlockType, NetworkConfig, UNet2DConfig, UNetConfig, UpBlockType};
-use ddpm_run::{Experiment, ImageShape, RunDescription, progress_bar};
+use ddpm_run::{DiffusersPipeline, Experiment, ImageShape, RunDescription, progress_bar};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,20 @@ pub struct FolderData {
 }
 
 pub type FolderRun = RunDescription<FolderData>;
+
+impl FolderData {
+    /// A diffusers pipeline's part: it brings no folder of images, so its description names none.
+    pub fn of_pipeline(pipeline: &DiffusersPipeline) -> Self {
+        Self {
+            data_dir: pipeline.folder.clone(),
+            images: 0,
+            fingerprint: String::new(),
+            content_fingerprint: None,
+            flip: false,
+            skip_bad: false,
+        }
+    }
+}
 
 impl Experiment for FolderData {
     fn check(run: &FolderRun) -> Result<(), String> {

@@ -5,22 +5,13 @@ use std::time::Instant;
 use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_nets::ImageDenoiser;
-use ddpm_run::{DiffusersPipeline, Execution, SampleRequest, SampleSource, sample_images};
+use ddpm_run::{Execution, SampleRequest, SampleSource, sample_images};
 
 use crate::cli::SampleArgs;
 use crate::run::{APP, FolderData, FolderRun};
 
 pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
-    // A diffusers pipeline brings no folder of images: its description names none.
-    let experiment = |pipeline: &DiffusersPipeline| FolderData {
-        data_dir: pipeline.folder.clone(),
-        images: 0,
-        fingerprint: String::new(),
-        content_fingerprint: None,
-        flip: false,
-        skip_bad: false,
-    };
-    let source = SampleSource::<FolderData>::open(APP, &args.checkpoint, args.sampler.weights, experiment, device)?;
+    let source = SampleSource::<FolderData>::open(APP, &args.checkpoint, args.sampler.weights, FolderData::of_pipeline, device)?;
     let spec = &source.description;
     let sampler = args.sampler.apply(&spec.sampler);
     let init_noise = args.sampler.read_init_noise(device)?;

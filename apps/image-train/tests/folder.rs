@@ -65,6 +65,17 @@ fn a_folder_trains_resumes_samples_and_exports() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(export.join("unet/diffusion_pytorch_model.safetensors").is_file() && export.join("model_index.json").is_file());
 
+    // The likelihood of held-out images (here the digits alone), the KL terms from 3 steps each.
+    let held_out = data.join("digits");
+    let output =
+        run(&["eval", "--bpd", "--checkpoint", run_dir, "--data-dir", held_out.to_str().unwrap(), "--n", "4", "--bpd-timesteps", "3"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("bits/dim over 4 images"));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bpd.json")).unwrap()).unwrap();
+    assert_eq!((report["dimensions"].as_u64(), report["conditional"].as_bool()), (Some(3 * 16 * 16), Some(false)));
+    let output = run(&["eval", "--checkpoint", run_dir, "--data-dir", held_out.to_str().unwrap()]);
+    assert!(!output.status.success() && stderr(&output).contains("add --bpd"), "{}", stderr(&output));
+
     // The folder changed: resuming would train on other images. First a photo edited in place to the
     // same byte size (one value of its quantisation table raised: a valid JPEG that decodes differently),
     // then a file removed.

@@ -241,10 +241,14 @@ pub struct BenchArgs {
 pub struct EvalArgs {
     /// What to score: a samples.npy ([N, 1, 28, 28] float32 in [0, 1], as `sample` and the PyTorch reference
     /// write), a folder holding one, a run folder (its samples/samples.npy), or a folder of 28 x 28 PNGs.
-    #[arg(long)]
-    pub samples: PathBuf,
-    /// The JSON report. [default: eval.json in the samples folder, or <samples>.eval.json beside a file]
-    #[arg(long)]
+    #[arg(long, required_unless_present = "bpd", conflicts_with = "bpd")]
+    pub samples: Option<PathBuf>,
+    /// The likelihood instead: --bpd --checkpoint RUN scores the test digits.
+    #[command(flatten)]
+    pub bound: ddpm_run::BoundArgs,
+    /// The JSON report. [default: eval.json in the samples folder, or <samples>.eval.json beside a file;
+    /// with --bpd, bpd.json in the run folder]
+    #[arg(long, alias = "json")]
     pub out: Option<PathBuf>,
     /// Folder with the classifier (classifier.bpk and classifier.json).
     #[arg(long, default_value = crate::run::CLASSIFIER_DIR)]
@@ -252,7 +256,8 @@ pub struct EvalArgs {
     /// Folder with the MNIST IDX files (the test digits are the reference).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Seeds the random subsets (KID, precision and recall, the floor's training digits).
+    /// Seeds the random subsets (KID, precision and recall, the floor's training digits); with --bpd,
+    /// the noise and the sampled steps.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

@@ -10,18 +10,47 @@ use anyhow::Context;
 use burn::tensor::Device;
 use ddpm_data::{MnistSplit, SingleImage, read_npy_f32, write_atomically};
 use ddpm_eval::{Evaluator, LoadedClassifier, PIXELS};
+use ddpm_run::{DiffusersPipeline, SampleSource, evaluate_bound};
 
 use crate::cli::EvalArgs;
-use crate::run::DIGITS;
+use crate::run::{APP, DIGITS, MnistData};
 use crate::sample::CLASSES_FILE;
 
 pub fn run(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
-    let images = load_samples(&args.samples)?;
+    match &args.samples {
+        Some(samples) => score_samples(args, samples, device),
+        None => likelihood(args, device),
+    }
+}
+
+/// `eval --bpd`: the variational bound of a run or pipeline on the first `--n` test digits, each
+/// conditioned on its label when the model takes classes.
+fn likelihood(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
+    let checkpoint = args.bound.checkpoint.as_deref().expect("clap requires --checkpoint with --bpd");
+    let experiment = |pipeline: &DiffusersPipeline| MnistData { padded: pipeline.unet.sample_size == 32 };
+    let source = SampleSource::<MnistData>::open(APP, checkpoint, args.bound.weights, experiment, device)?;
+    let padded = source.description.experiment.padded;
+    let test = crate::run::load_mnist(MnistSplit::Test, args.data_dir.as_deref(), padded)?;
+    let labels: Vec<usize> = test.labels.iter().map(|&label| usize::from(label)).collect();
+    let shape = [test.len(), 1, test.size, test.size];
+    let report = evaluate_bound(&source, &test.images, shape, Some(&labels), &args.bound, args.seed, device)?;
+    let given = if report.conditional { ", each given its label" } else { "" };
+    println!("{APP} eval --bpd: {} from {}, the first {} test digits{given}", source.weights, checkpoint.display(), report.n);
+    println!("  {}", report.summary());
+    let out = args.out.clone().unwrap_or_else(|| source.folder.join("bpd.json"));
+    write_atomically(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    println!("  wrote {}", out.display());
+    Ok(())
+}
+
+/// `eval --samples`: the classifier's metrics of generated digits.
+fn score_samples(args: &EvalArgs, samples: &Path, device: &Device) -> anyhow::Result<()> {
+    let images = load_samples(samples)?;
     let n = images.len() / PIXELS;
     anyhow::ensure!(
         n >= 10,
         "{} holds {n} images; the metrics need at least 10 (1000 or more for figures worth comparing)",
-        args.samples.display()
+        samples.display()
     );
     let evaluator = evaluator(args.data_dir.as_deref(), &args.classifier, device)?;
     if !evaluator.classifier().is_the_projects() {
@@ -31,15 +60,15 @@ pub fn run(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
             evaluator.classifier().sha256
         );
     }
-    let requested = requested_classes(&args.samples, n)?;
+    let requested = requested_classes(samples, n)?;
     let report = evaluator.evaluate(&images, requested.as_deref(), args.seed);
-    println!("mnist-train eval: {n} samples from {}", args.samples.display());
+    println!("mnist-train eval: {n} samples from {}", samples.display());
     println!("  {}", report.summary());
     println!("  classes {:?}, mean pixel {:.3}", report.class_histogram, report.pixel_mean);
     if let Some(agreement) = report.class_agreement {
         println!("  {:.1}% classified as the class they were sampled for ({CLASSES_FILE})", 100.0 * agreement);
     }
-    let out = args.out.clone().unwrap_or_else(|| default_report_path(&args.samples));
+    let out = args.out.clone().unwrap_or_else(|| default_report_path(samples));
     write_atomically(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
     println!("  wrote {}", out.display());
     Ok(())

@@ -86,6 +86,21 @@ fn train_resume_and_sample_a_tiny_run() {
     assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
     assert!(cwd.join("samples/grid.png").is_file());
 
+    // The likelihood of 3 test digits, the KL terms from 2 steps each.
+    let data = mnist_dir();
+    let bpd = ["eval", "--bpd", "--checkpoint", "run", "--n", "3", "--bpd-timesteps", "2", "--data-dir", data.to_str().unwrap()];
+    let out = ok(&run(cwd, &bpd));
+    assert!(out.contains("bits/dim over 3 images") && out.contains("KL terms from 2 steps per image"), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("bpd.json")).unwrap()).unwrap();
+    let part = |name: &str| report[name].as_f64().unwrap();
+    assert_eq!((report["n"].as_u64(), report["dimensions"].as_u64()), (Some(3), Some(784)));
+    assert!(part("bits_per_dim") > 0.0 && part("stderr") >= 0.0, "{report}");
+    assert!((part("prior_bpd") + part("kl_bpd") + part("decoder_bpd") - part("bits_per_dim")).abs() < 1e-9, "{report}");
+    let err = failure(&run(cwd, &["eval", "--bpd"]));
+    assert!(err.contains("--checkpoint"), "{err}");
+    let err = failure(&run(cwd, &["eval", "--bpd", "--checkpoint", "run", "--samples", "samples"]));
+    assert!(err.contains("cannot be used with"), "{err}");
+
     let err = failure(&run(cwd, &["sample", "--checkpoint", "run", "--timesteps", "500"]));
     assert!(err.contains("does not match") && err.contains("T = 1000"), "{err}");
     let err = failure(&run(cwd, &["sample", "--checkpoint", "run", "--schedule", "cosine"]));

@@ -52,7 +52,7 @@ pub fn exit_quietly_on_broken_pipe() {
 }
 
 /// The process's exit status for a command's result: success, or the error and its causes on stderr
-/// (`error: ...: ...`, see [`describe`]) and status 1.
+/// (`error: ...: ...`, each cause said once) and status 1.
 pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

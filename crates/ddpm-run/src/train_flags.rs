@@ -9,7 +9,8 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Command};
 
 /// Each flag that fixes a run (every `train` flag but `--resume` and the app's may-change list), by its
-/// field name, with its normalised values ([`normalise`]); a flag without a value and not given is absent.
+/// field name, with its values normalised (equal settings compare equal however they were typed); a
+/// flag without a value and not given is absent.
 pub type FlagValues = BTreeMap<String, Vec<String>>;
 
 /// The run-fixing flags of this process's `train` command, as [`crate::run_app`] parsed them.

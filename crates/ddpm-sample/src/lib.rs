@@ -26,6 +26,7 @@
 //! assert!(max < 1e-3, "DDIM lands on the data: {max}");
 //! ```
 
+mod bound;
 mod chain;
 mod choice;
 mod ddim;
@@ -36,6 +37,7 @@ mod error;
 mod estimate;
 mod guidance;
 
+pub use bound::{BoundParts, BoundPlan, VariationalBound, approx_standard_normal_cdf, discretized_gaussian_log_likelihood, normal_kl};
 pub use chain::{ChainStart, Sampled, Sampler, SamplingChain, StepMemory};
 pub use choice::{AnySampler, SamplerConfig, SamplerKind};
 pub use ddim::{DdimSampler, Spacing};
