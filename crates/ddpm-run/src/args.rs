@@ -32,7 +32,7 @@ pub struct ObjectiveArgs {
     #[arg(long, value_enum, default_value_t = Prediction::Epsilon)]
     pub prediction: Prediction,
     /// How the timesteps' losses are weighted. [default: eps-equivalent for --prediction sample (a
-    /// uniform x_0 loss fits the toy's N(3, 2^2) at KS 0.36, this at 0.055, eps at 0.059), uniform for
+    /// uniform x_0 loss fits the toy's N(3, 2^2) at KS 0.33, this at 0.055, eps at 0.053), uniform for
     /// epsilon and v]
     #[arg(long, value_enum)]
     pub loss_weighting: Option<WeightingKind>,

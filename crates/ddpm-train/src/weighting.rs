@@ -19,8 +19,8 @@ pub enum LossWeighting {
 impl LossWeighting {
     /// The weighting a run of `prediction` gets unless told otherwise: [`LossWeighting::EpsEquivalent`]
     /// for x_0, whose uniform loss under-trains the nearly clean timesteps (on the toy's N(3, 2^2), KS
-    /// 0.36 uniform, 0.055 weighted, mean of 5 seeds; eps 0.059); uniform for eps and v (v uniform
-    /// beat eps by FID on MNIST, and ties v eps-equivalent on the toy, 0.045 and 0.048).
+    /// 0.33 uniform, 0.055 weighted, eps 0.053: means over seeds 0-4); uniform for eps and v (v uniform
+    /// beat eps by FID on MNIST, and ties v eps-equivalent on the toy, 0.040 and 0.047).
     pub fn default_for(prediction: Prediction) -> Self {
         match prediction {
             Prediction::Sample => Self::EpsEquivalent,
