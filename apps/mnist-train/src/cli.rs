@@ -53,7 +53,8 @@ pub enum Command {
     Baseline(BaselineArgs),
     /// Time the U-Net workloads of the PyTorch reference (JSON lines; `cargo xtask bench` runs it).
     Bench(BenchArgs),
-    /// Score samples by the project's digit classifier: FID, KID, precision, recall, class histogram.
+    /// Score samples by the project's digit classifier (FID, KID, precision, recall, class histogram), or,
+    /// with --bpd, a model's likelihood of the test digits in bits per dimension.
     Eval(EvalArgs),
     /// Train the digit classifier the metrics use (the shipped one is in datasets/mnist-classifier/).
     Classifier(ClassifierArgs),
