@@ -24,9 +24,5 @@ pub fn run(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
     let shape = [folder.count, channels, size, size];
     let report = evaluate_bound(&source, &folder.pixels, shape, None, &args.bound, args.seed, device)?;
     println!("{APP} eval --bpd: {} from {}, {} images of {}", source.weights, checkpoint.display(), report.n, args.data_dir.display());
-    println!("  {}", report.summary());
-    let out = args.out.clone().unwrap_or_else(|| source.folder.join("bpd.json"));
-    ddpm_data::write_atomically(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
-    println!("  wrote {}", out.display());
-    Ok(())
+    report.print_and_write(args.out.as_deref())
 }

@@ -36,11 +36,7 @@ fn likelihood(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
     let report = evaluate_bound(&source, &test.images, shape, Some(&labels), &args.bound, args.seed, device)?;
     let given = if report.conditional { ", each given its label" } else { "" };
     println!("{APP} eval --bpd: {} from {}, the first {} test digits{given}", source.weights, checkpoint.display(), report.n);
-    println!("  {}", report.summary());
-    let out = args.out.clone().unwrap_or_else(|| source.folder.join("bpd.json"));
-    write_atomically(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
-    println!("  wrote {}", out.display());
-    Ok(())
+    report.print_and_write(args.out.as_deref())
 }
 
 /// `eval --samples`: the classifier's metrics of generated digits.

@@ -1,7 +1,7 @@
 //! `eval --bpd` in every image app: the variational bound of a run or a diffusers pipeline on held-out
 //! images, in bits per dimension (see [`ddpm_sample::VariationalBound`]), with a progress bar.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -75,6 +75,16 @@ pub struct BoundReport {
 }
 
 impl BoundReport {
+    /// Prints the summary and writes the report as JSON to `out`, or to `bpd.json` in the scored
+    /// model's folder.
+    pub fn print_and_write(&self, out: Option<&Path>) -> anyhow::Result<()> {
+        println!("  {}", self.summary());
+        let out = out.map_or_else(|| self.model.join("bpd.json"), Path::to_path_buf);
+        ddpm_data::write_atomically(&out, serde_json::to_string_pretty(self)?.as_bytes())?;
+        println!("  wrote {}", out.display());
+        Ok(())
+    }
+
     /// One line for the terminal.
     pub fn summary(&self) -> String {
         let estimate =
