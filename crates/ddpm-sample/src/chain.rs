@@ -18,8 +18,9 @@ pub struct Sampled<const D: usize> {
     pub trajectory: Vec<(Option<usize>, Tensor<D>)>,
 }
 
-/// Where a chain starts: fresh noise x_T ~ N(0, I) of a shape, or a given x_T (to compare with another
-/// implementation from the same noise, e.g. diffusers' pipelines). Arrays and tensors convert into it.
+/// Where a chain starts: fresh noise x_T ~ N(0, I) of a shape, a given x_T (to compare with another
+/// implementation from the same noise, e.g. diffusers' pipelines), or given data diffused part way
+/// (img2img). Arrays and tensors convert into it.
 #[derive(Debug, Clone)]
 pub enum ChainStart<const D: usize> {
     /// x_T drawn from the chain's noise generator, `[B, ...]`.
@@ -27,6 +28,9 @@ pub enum ChainStart<const D: usize> {
     /// This x_T, `[B, ...]`. The generator's draw for x_T is still reserved, so the noise of later
     /// (stochastic) steps is the same as from a drawn start.
     Given(Box<Tensor<D>>),
+    /// Clean data `[B, ...]` diffused to the noise level `alpha_bar` with the chain's own draw for x_T:
+    /// sqrt(abar) x_0 + sqrt(1 - abar) z, q(x_t | x_0) at the first visited timestep (SDEdit's start).
+    Diffused { clean: Box<Tensor<D>>, alpha_bar: f64 },
 }
 
 impl<const D: usize> ChainStart<D> {
@@ -34,6 +38,7 @@ impl<const D: usize> ChainStart<D> {
         match self {
             Self::Noise(shape) => *shape,
             Self::Given(x_t) => x_t.dims(),
+            Self::Diffused { clean, .. } => clean.dims(),
         }
     }
 }
@@ -193,6 +198,10 @@ impl<S: Sampler, M: Denoiser<D>, const D: usize> Chain<'_, S, M, D> {
         let mut x = match self.start {
             ChainStart::Noise(_) => noise(0),
             ChainStart::Given(x_t) => x_t.as_ref().clone().slice(rows.clone()),
+            ChainStart::Diffused { clean, alpha_bar } => {
+                let clean = clean.as_ref().clone().slice(rows.clone());
+                if *alpha_bar >= 1.0 { clean } else { clean.mul_scalar(alpha_bar.sqrt()) + noise(0).mul_scalar((1.0 - alpha_bar).sqrt()) }
+            }
         };
         let mut trajectory = Vec::new();
         if keep(0) {

@@ -83,12 +83,24 @@ impl<'a> DdimSampler<'a> {
         let timesteps = vec![self.timesteps[position]; x_t.dims()[0]];
         let x0 = self.estimator.x0(x_t.clone(), &timesteps, output.clone());
         let eps = self.estimator.eps(x_t, &timesteps, output);
-        let abar_prev = self.alpha_bar_at(position + 1);
-        let sigma = self.noise_std_at(position);
-        let direction = (1.0 - abar_prev - sigma * sigma).max(0.0).sqrt();
-        let next = x0.clone().mul_scalar(abar_prev.sqrt()) + eps.mul_scalar(direction);
+        let next = ddim_mean(x0.clone(), eps, self.alpha_bar_at(position + 1), self.noise_std_at(position));
         (x0, next)
     }
+}
+
+/// The standard deviation of DDIM's step from noise level `abar` to the less noisy `abar_prev`:
+/// eta sqrt((1 - abar_prev) / (1 - abar)) sqrt(1 - abar / abar_prev).
+pub(crate) fn ddim_sigma(eta: f64, abar: f64, abar_prev: f64) -> f64 {
+    eta * ((1.0 - abar_prev) / (1.0 - abar) * (1.0 - abar / abar_prev)).sqrt()
+}
+
+/// The mean of DDIM's step onto noise level `abar_prev` that adds noise of std `sigma`:
+/// sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps_hat.
+///
+/// Shapes: `x0`, `eps`: `[B, ...]`; returns `[B, ...]`.
+pub(crate) fn ddim_mean<const D: usize>(x0: Tensor<D>, eps: Tensor<D>, abar_prev: f64, sigma: f64) -> Tensor<D> {
+    let direction = (1.0 - abar_prev - sigma * sigma).max(0.0).sqrt();
+    x0.mul_scalar(abar_prev.sqrt()) + eps.mul_scalar(direction)
 }
 
 impl Sampler for DdimSampler<'_> {
@@ -101,7 +113,6 @@ impl Sampler for DdimSampler<'_> {
     }
 
     fn noise_std_at(&self, position: usize) -> f64 {
-        let (abar, abar_prev) = (self.alpha_bar_at(position), self.alpha_bar_at(position + 1));
-        self.eta * ((1.0 - abar_prev) / (1.0 - abar) * (1.0 - abar / abar_prev)).sqrt()
+        ddim_sigma(self.eta, self.alpha_bar_at(position), self.alpha_bar_at(position + 1))
     }
 }

@@ -44,8 +44,9 @@ impl<'a> DpmSolverPlusPlus<'a> {
         (alpha, sigma, alpha.ln() - sigma.ln())
     }
 
-    /// The order of the step at `position`: warm-up while fewer estimates exist, first order onto the
-    /// data, at most second order just before it on short runs.
+    /// The order of the step at `position` of a whole chain: warm-up while fewer estimates exist, first
+    /// order onto the data, at most second order just before it on short runs. A chain that starts part
+    /// way (img2img) warms up again: [`DpmSolverPlusPlus::update`] lowers the order to the estimates it has.
     pub fn order_at(&self, position: usize) -> usize {
         let steps = self.timesteps.len();
         let near_end = match steps - position {
@@ -68,8 +69,7 @@ impl<'a> DpmSolverPlusPlus<'a> {
     ///
     /// Shapes: `x_t`, `x0`, each of `earlier`: `[B, ...]`; returns `[B, ...]`.
     pub fn update<const D: usize>(&self, position: usize, x_t: Tensor<D>, x0: Tensor<D>, earlier: &[Tensor<D>]) -> Tensor<D> {
-        let order = self.order_at(position);
-        assert!(earlier.len() + 1 >= order, "an order-{order} step needs {} earlier estimates", order - 1);
+        let order = self.order_at(position).min(earlier.len() + 1);
         let (_, sigma_0, lambda_0) = self.alpha_sigma_lambda(position);
         let (alpha_next, sigma_next, lambda_next) = self.alpha_sigma_lambda(position + 1);
         let h = lambda_next - lambda_0;
