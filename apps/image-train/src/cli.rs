@@ -24,7 +24,8 @@ const MAX_SIZE: u64 = 512;
         image-train train --data-dir my-photos --out runs/photos --minutes 30\n  \
         image-train sample --checkpoint runs/photos --n 16\n  \
         image-train export --checkpoint runs/photos --out runs/photos-diffusers\n  \
-        image-train sample --checkpoint some-diffusers-pipeline-folder\n\n\
+        image-train sample --checkpoint some-diffusers-pipeline-folder\n  \
+        image-train img2img --checkpoint runs/photos --image sketch.png --strength 0.6\n\n\
         Every PNG and JPEG under --data-dir (subfolders too) is resized on its shorter side to --size, \
         centre-cropped and decoded once into memory."
 )]
@@ -46,6 +47,14 @@ pub enum Command {
     /// The likelihood of held-out images under a run or a diffusers pipeline: `eval --bpd --checkpoint RUN
     /// --data-dir FOLDER` gives the variational bound in bits per dimension.
     Eval(EvalArgs),
+    /// Fill the masked pixels of images (RePaint): grid.png, samples.npy, inpaint.png.
+    Inpaint(ddpm_run::edit::InpaintArgs),
+    /// Redraw images part way, from the image noised to --strength (SDEdit): grid.png, samples.npy, img2img.png.
+    Img2img(ddpm_run::edit::Img2ImgArgs),
+    /// Find the x_T from which DDIM draws each image back (DDIM inversion): x_T.npy for `sample --init-noise`.
+    Invert(ddpm_run::edit::InvertArgs),
+    /// Frames between two images (through their inversions) or two noises: strip.png, samples.npy.
+    Interpolate(ddpm_run::edit::InterpolateArgs),
 }
 
 #[derive(ClapArgs, Debug)]

@@ -31,5 +31,9 @@ fn dispatch(args: cli::Args, device: &Device, execution: Execution) -> anyhow::R
         cli::Command::Sample(sample) => sample::run(&sample, device, execution),
         cli::Command::Export(export) => ddpm_run::export::<run::FolderData>(run::APP, &export, device),
         cli::Command::Eval(eval) => eval::run(&eval, device),
+        cli::Command::Inpaint(args) => ddpm_run::edit::inpaint(run::APP, &args, run::FolderData::of_pipeline, device, execution),
+        cli::Command::Img2img(args) => ddpm_run::edit::img2img(run::APP, &args, run::FolderData::of_pipeline, device, execution),
+        cli::Command::Invert(args) => ddpm_run::edit::invert(run::APP, &args, run::FolderData::of_pipeline, device, execution),
+        cli::Command::Interpolate(args) => ddpm_run::edit::interpolate(run::APP, &args, run::FolderData::of_pipeline, device, execution),
     }
 }

@@ -28,7 +28,8 @@ const MAX_SAMPLES: u64 = 10_000;
         mnist-train export --checkpoint runs/mnist --out runs/mnist-diffusers   (a --network unet2d run)\n  \
         mnist-train forward\n  \
         mnist-train eval --samples runs/mnist/samples\n  \
-        mnist-train baseline --compare runs/mnist\n\n\
+        mnist-train baseline --compare runs/mnist\n  \
+        mnist-train inpaint --checkpoint runs/mnist --image digits.npy --mask centre:12\n\n\
         MNIST is read from --data-dir when given (only there), else from $DDPM_DATA_DIR or datasets/mnist/; \
         when missing it is downloaded into that folder (checksums verified)."
 )]
@@ -60,6 +61,16 @@ pub enum Command {
     Classifier(ClassifierArgs),
     /// FID against model evaluations for every sampler on one checkpoint: sweep.json and sweep.png.
     Sweep(SweepArgs),
+    /// Real MNIST digits as `sample` writes its own (samples.npy, classes.json, grid.png): inputs to edit.
+    Digits(DigitsArgs),
+    /// Fill the masked pixels of digits (RePaint): grid.png, samples.npy, inpaint.png.
+    Inpaint(ddpm_run::edit::InpaintArgs),
+    /// Redraw digits part way, from the digit noised to --strength (SDEdit): grid.png, samples.npy, img2img.png.
+    Img2img(ddpm_run::edit::Img2ImgArgs),
+    /// Find the x_T from which DDIM draws each digit back (DDIM inversion): x_T.npy for `sample --init-noise`.
+    Invert(ddpm_run::edit::InvertArgs),
+    /// Frames between two digits (through their inversions) or two noises: strip.png, samples.npy.
+    Interpolate(ddpm_run::edit::InterpolateArgs),
 }
 
 #[derive(ClapArgs, Debug)]
@@ -188,6 +199,23 @@ pub struct ForwardArgs {
     pub schedule: NamedSchedule,
     #[arg(long, default_value_t = 1000, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub timesteps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct DigitsArgs {
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, default_value = "runs/digits")]
+    pub out: PathBuf,
+    /// Number of digits, drawn at random without repeats.
+    #[arg(long, default_value_t = 64, value_parser = count(1..=60_000))]
+    pub n: usize,
+    /// Draw from the 60,000 training digits instead of the 10,000 test digits.
+    #[arg(long)]
+    pub train: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use burn::tensor::Device;
 use ddpm_data::{MnistSplit, SingleImage, read_npy_f32, write_atomically};
 use ddpm_eval::{Evaluator, LoadedClassifier, PIXELS};
-use ddpm_run::{DiffusersPipeline, SampleSource, evaluate_bound};
+use ddpm_run::{SampleSource, evaluate_bound};
 
 use crate::cli::EvalArgs;
 use crate::run::{APP, DIGITS, MnistData};
@@ -27,8 +27,7 @@ pub fn run(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
 /// conditioned on its label when the model takes classes.
 fn likelihood(args: &EvalArgs, device: &Device) -> anyhow::Result<()> {
     let checkpoint = args.bound.checkpoint.as_deref().expect("clap requires --checkpoint with --bpd");
-    let experiment = |pipeline: &DiffusersPipeline| MnistData { padded: pipeline.unet.sample_size == 32 };
-    let source = SampleSource::<MnistData>::open(APP, checkpoint, args.bound.weights, experiment, device)?;
+    let source = SampleSource::<MnistData>::open(APP, checkpoint, args.bound.weights, MnistData::of_pipeline, device)?;
     let padded = source.description.experiment.padded;
     let test = crate::run::load_mnist(MnistSplit::Test, args.data_dir.as_deref(), padded)?;
     let labels: Vec<usize> = test.labels.iter().map(|&label| usize::from(label)).collect();

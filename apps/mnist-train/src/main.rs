@@ -6,6 +6,7 @@ mod baseline;
 mod bench;
 mod classifier;
 mod cli;
+mod digits;
 mod eval;
 mod forward;
 mod run;
@@ -52,5 +53,10 @@ fn dispatch(args: cli::Args, device: &Device, execution: Execution) -> anyhow::R
         cli::Command::Eval(eval) => eval::run(&eval, device),
         cli::Command::Classifier(classifier) => classifier::train(&classifier, device),
         cli::Command::Sweep(sweep) => sweep::run(&sweep, device, execution),
+        cli::Command::Digits(args) => digits::run(&args),
+        cli::Command::Inpaint(args) => ddpm_run::edit::inpaint(run::APP, &args, run::MnistData::of_pipeline, device, execution),
+        cli::Command::Img2img(args) => ddpm_run::edit::img2img(run::APP, &args, run::MnistData::of_pipeline, device, execution),
+        cli::Command::Invert(args) => ddpm_run::edit::invert(run::APP, &args, run::MnistData::of_pipeline, device, execution),
+        cli::Command::Interpolate(args) => ddpm_run::edit::interpolate(run::APP, &args, run::MnistData::of_pipeline, device, execution),
     }
 }

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use ddpm_core::{NamedSchedule, Prediction};
 use ddpm_data::{Mnist, MnistSplit};
 use ddpm_nets::{NetworkConfig, UNet2DConfig, UNetConfig};
-use ddpm_run::{Experiment, ImageShape, RunDescription};
+use ddpm_run::{DiffusersPipeline, Experiment, ImageShape, RunDescription};
 use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,13 @@ pub enum Network {
 pub struct MnistData {
     /// The digits are padded from 28x28 to 32x32 on background (the DDPM-style U-Net halves them 3 times).
     pub padded: bool,
+}
+
+impl MnistData {
+    /// A diffusers pipeline of 28 x 28 digits is as they are; one of 32 x 32 is a padded run.
+    pub fn of_pipeline(pipeline: &DiffusersPipeline) -> Self {
+        Self { padded: pipeline.unet.sample_size == 32 }
+    }
 }
 
 pub type MnistRun = RunDescription<MnistData>;

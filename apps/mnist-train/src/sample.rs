@@ -5,7 +5,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_nets::ImageDenoiser;
-use ddpm_run::{DiffusersPipeline, Execution, SampleRequest, SampleSource, sample_images};
+use ddpm_run::{Execution, SampleRequest, SampleSource, sample_images};
 use ddpm_sample::SamplerConfig;
 
 use crate::cli::{ClassChoice, SampleArgs};
@@ -15,9 +15,7 @@ use crate::run::{APP, DIGITS, GUIDANCE, MnistData, MnistRun};
 pub const CLASSES_FILE: &str = "classes.json";
 
 pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
-    // A diffusers pipeline of 28 x 28 digits samples as they are; one of 32 x 32 is cropped like a padded run.
-    let experiment = |pipeline: &DiffusersPipeline| MnistData { padded: pipeline.unet.sample_size == 32 };
-    let source = SampleSource::<MnistData>::open(APP, &args.checkpoint, args.sampler.weights, experiment, device)?;
+    let source = SampleSource::<MnistData>::open(APP, &args.checkpoint, args.sampler.weights, MnistData::of_pipeline, device)?;
     let (spec, model) = (&source.description, &source.model);
     check_overrides(args, spec)?;
     let sampler = args.sampler.apply(&spec.sampler);

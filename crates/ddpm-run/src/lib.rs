@@ -17,6 +17,7 @@ mod backend;
 mod bound;
 mod description;
 mod diffusers;
+pub mod edit;
 mod export;
 mod grids;
 mod interrupt;

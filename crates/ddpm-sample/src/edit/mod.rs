@@ -3,11 +3,13 @@
 //! step rule or a plan run on the same [`crate::SamplingChain`] machinery and counter-based noise as
 //! sampling, so it works with any denoiser, conditioning and guidance.
 
+mod classify;
 mod img2img;
 mod interpolate;
 mod inversion;
 mod repaint;
 
+pub use classify::infer_classes;
 pub use img2img::SamplerTail;
 pub use interpolate::slerp;
 pub use inversion::DdimInversion;

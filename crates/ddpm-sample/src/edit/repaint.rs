@@ -20,13 +20,13 @@ use crate::{Estimator, Spacing};
 pub struct RepaintConfig {
     /// Noise levels of the chain (timesteps picked by the sampler's spacing, as for DDIM); the chain
     /// makes about `steps` x `resamples` model evaluations.
-    #[config(default = 50)]
+    #[config(default = 20)]
     pub steps: usize,
     /// Levels the chain goes down before each jump back up (the paper's j).
     #[config(default = 5)]
     pub jump_length: usize,
     /// How many times each stretch of `jump_length` levels is gone down (the paper's r; 1 is no jump).
-    #[config(default = 4)]
+    #[config(default = 3)]
     pub resamples: usize,
     /// The noise of each model step, as DDIM's eta: 1 is DDPM's posterior (the paper's), 0 deterministic
     /// (diffusers' default); the known pixels and the jumps up are noised either way.
