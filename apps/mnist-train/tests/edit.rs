@@ -69,8 +69,10 @@ fn inpaint_keeps_the_kept_pixels_and_img2img_spans_image_to_sampling() {
     let identity_error = same.iter().zip(&digits).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(identity_error <= 1e-5, "strength 0 returns the input: {identity_error}");
     ok(&run(cwd, &[&img2img[..], &["--strength", "1", "--out", "fresh"]].concat()));
-    ok(&run(cwd, &["sample", "--checkpoint", "run", "--class", "5", "--seed", "3", "--n", "4", "--out", "sampled"]));
-    assert_eq!(npy(&cwd.join("fresh/samples.npy")), npy(&cwd.join("sampled/samples.npy")), "strength 1 is sampling from the same noise");
+    // Edits guide at 1 by default, `sample` at 1.5.
+    ok(&run(cwd, &["sample", "--checkpoint", "run", "--class", "5", "--seed", "3", "--n", "4", "--guidance", "1", "--out", "sampled"]));
+    let same_as_sampling = npy(&cwd.join("fresh/samples.npy")) == npy(&cwd.join("sampled/samples.npy"));
+    assert!(same_as_sampling, "strength 1 is sampling from the same noise");
     let err = failure(&run(cwd, &[&img2img[..], &["--strength", "1.5"]].concat()));
     assert!(err.contains("--strength"), "{err}");
     let err = failure(&run(cwd, &[&img2img[..], &["--init-noise", "digits/samples.npy"]].concat()));

@@ -45,7 +45,7 @@ pub use ddim::{DdimSampler, Spacing};
 pub use ddpm::{DdpmSampler, VarianceType};
 pub use diffusers::{DDIM_PIPELINE_STEPS, DiffusersScheduler};
 pub use dpm_solver::DpmSolverPlusPlus;
-pub use edit::{DdimInversion, infer_classes, JumpMove, Repaint, RepaintConfig, SamplerTail, jump_plan, slerp};
+pub use edit::{DdimInversion, JumpMove, Repaint, RepaintConfig, SamplerTail, infer_classes, jump_plan, slerp};
 pub use error::SampleError;
 pub use estimate::Estimator;
 pub use guidance::Guided;

@@ -157,3 +157,26 @@ fn repaint_keeps_the_known_pixels_exactly_and_fills_the_rest_from_the_data_law()
     assert!((mean - 0.3).abs() < 0.04 && (std - 0.5).abs() < 0.04, "filled pixels: mean {mean}, std {std}");
     assert_eq!(out, run(Execution::default().with_slices(2).with_chunk_values(300)), "the same images however the batch is cut");
 }
+
+/// Predicts, as x_0, one of three patterns by class: a level of 0.5 c on the first pixel, -0.5 c on the
+/// second; without a class, zeros.
+struct Patterns;
+
+impl ddpm_core::Denoiser<2> for Patterns {
+    fn predict(&self, x_t: Tensor<2>, _: &[usize], classes: Option<&[usize]>) -> Tensor<2> {
+        let classes = classes.expect("asked with a class");
+        let values: Vec<f32> = classes.iter().flat_map(|&c| [0.5 * c as f32, -0.5 * c as f32, 0.0]).collect();
+        Tensor::from_data(TensorData::new(values, [classes.len(), 3]), &x_t.device())
+    }
+}
+
+#[test]
+fn the_inferred_class_is_the_one_whose_estimate_fits_the_kept_pixels() {
+    let (schedule, device) = (schedule(), Device::flex());
+    // Image i shows class i's pattern on its kept pixel; the hidden pixel says otherwise and is ignored.
+    let images = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 9.0, 0.0, 0.5, 9.0, 0.0, 1.0, -9.0, 0.0], [3, 3]), &device);
+    let mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0], [3, 3]), &device);
+    let estimator = Estimator::new(&schedule, Prediction::Sample);
+    let classes = ddpm_sample::infer_classes(&Patterns, &estimator, images, mask, 3, &[300, 500], &mut NoiseRng::new(0));
+    assert_eq!(classes, [0, 1, 2]);
+}

@@ -107,7 +107,7 @@ impl<E: DeserializeOwned + Experiment> Editor<E> {
                 let Some((images, mask)) = infer else { return Ok(None) };
                 let t = self.schedule.num_steps() as f64;
                 let levels: Vec<usize> = CLASS_PROBE_LEVELS.iter().map(|share| (share * t) as usize).collect();
-                let mut rng = NoiseRng::new(args.sampler.seed ^ 0x636c_6173_7365_73); // "classes": apart from the edit's draws
+                let mut rng = NoiseRng::new(args.sampler.seed ^ 0x0063_6c61_7373_6573); // "classes": apart from the edit's draws
                 Ok(Some(infer_classes(self.model(), &self.estimator(), images.clone(), mask.clone(), count, &levels, &mut rng)))
             }
         }
@@ -154,7 +154,8 @@ fn write_rows(path: &Path, columns: &[&UnitImages]) -> anyhow::Result<()> {
     let rows = columns[0].count().min(8);
     let [_, c, h, w] = columns[0].shape;
     let per_image = c * h * w;
-    let pixels: Vec<f32> = (0..rows).flat_map(|i| columns.iter().flat_map(move |set| set.pixels[i * per_image..][..per_image].to_vec())).collect();
+    let pixels: Vec<f32> =
+        (0..rows).flat_map(|i| columns.iter().flat_map(move |set| set.pixels[i * per_image..][..per_image].to_vec())).collect();
     write_grid(path, &pixels, [rows * columns.len(), c, h, w], columns.len(), 3)?;
     Ok(())
 }
@@ -162,7 +163,9 @@ fn write_rows(path: &Path, columns: &[&UnitImages]) -> anyhow::Result<()> {
 fn describe_classes(classes: Option<&[usize]>, guidance: f64, inferred: bool) -> String {
     match classes {
         None => "unconditional".into(),
-        Some(classes) if inferred => format!("classes read from the images by the model, guidance {guidance} ({} distinct)", distinct(classes)),
+        Some(classes) if inferred => {
+            format!("classes read from the images by the model, guidance {guidance} ({} distinct)", distinct(classes))
+        }
         Some(classes) => format!("class {}, guidance {guidance}", classes[0]),
     }
 }
@@ -414,4 +417,3 @@ pub fn interpolate<E: DeserializeOwned + Experiment>(
     println!("  wrote {}/{{strip.png, samples.npy, x_T.npy}}", out.display());
     Ok(())
 }
-
