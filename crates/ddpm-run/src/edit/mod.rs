@@ -255,7 +255,9 @@ pub fn img2img<E: DeserializeOwned + Experiment>(
 
     let started = Instant::now();
     let everywhere = Tensor::<4>::ones(images.shape, device);
-    let classes = editor.classes(source, n, Some((&clean, &everywhere)))?;
+    // At strength 0 the model is never asked: nothing to classify.
+    let runs_steps = !ddpm_sample::Sampler::timesteps(&tail).is_empty();
+    let classes = editor.classes(source, n, runs_steps.then_some((&clean, &everywhere)))?;
     let start = tail.start(clean, &editor.schedule);
     let chain = SamplingChain::new(execution);
     let mut rng = NoiseRng::new(source.sampler.seed);
