@@ -32,7 +32,7 @@ pub struct EditSource {
     /// A training run's --out folder (or its checkpoint/ folder), or a diffusers pipeline folder.
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Output folder. [default: <checkpoint>/<command>]
+    /// Output folder. [default: a folder named after the command (inpaint, img2img, ...) in the --checkpoint folder]
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// For a class-conditional run: the class given to the model, or `none` for its unconditional output.
