@@ -244,7 +244,7 @@ pub fn sample_images<E>(
     }
     let guided = Guided::new(model, scale, model.classes().unwrap_or(0));
     let sampled = if request.progress {
-        sample_with_progress(&chain, &sampler, &guided, start, classes, &mut rng, device)
+        sample_with_progress("sampling", &chain, &sampler, &guided, start, classes, &mut rng, device)
     } else {
         chain.run(&sampler, &guided, start, classes, &mut rng, device, |_, _| {})
     };

@@ -62,8 +62,10 @@ impl<M, H: FitHooks<M>> FitHooks<M> for WithProgressBar<'_, H> {
     }
 }
 
-/// [`SamplingChain::run`] with a progress bar over the sampler's steps.
+/// [`SamplingChain::run`] with a progress bar, labelled `label`, over the sampler's steps.
+#[allow(clippy::too_many_arguments)]
 pub fn sample_with_progress<const D: usize, S, M>(
+    label: &str,
     chain: &SamplingChain,
     sampler: &S,
     model: &M,
@@ -76,7 +78,7 @@ where
     S: Sampler,
     M: Denoiser<D>,
 {
-    let bar = progress_bar(sampler.timesteps().len(), "sampling");
+    let bar = progress_bar(sampler.timesteps().len(), label);
     let sampled = chain.run(sampler, model, start, classes, rng, device, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);

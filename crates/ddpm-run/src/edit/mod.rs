@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 pub use args::{ClassLabel, EditSource, Img2ImgArgs, InpaintArgs, InterpolateArgs, InvertArgs};
 pub use input::{MaskChoice, Side, UnitImages, read_images};
 
-use crate::progress::progress_bar;
+use crate::progress::{progress_bar, sample_with_progress};
 use crate::{DiffusersPipeline, Execution, Experiment, RunDescription, SampleSource};
 
 /// The noise levels, as shares of T, at which a conditional model is asked which class it sees. On the
@@ -261,12 +261,8 @@ pub fn img2img<E: DeserializeOwned + Experiment>(
     let start = tail.start(clean, &editor.schedule);
     let chain = SamplingChain::new(execution);
     let mut rng = NoiseRng::new(source.sampler.seed);
-    let bar = progress_bar(ddpm_sample::Sampler::timesteps(&tail).len(), "img2img");
-    let edited = chain.run(&tail, &editor.guided(source.guidance), start, classes.as_deref(), &mut rng, device, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    });
-    bar.finish_and_clear();
+    let guided = editor.guided(source.guidance);
+    let edited = sample_with_progress("img2img", &chain, &tail, &guided, start, classes.as_deref(), &mut rng, device);
     let edited = editor.unit(edited.samples)?;
     let seconds = started.elapsed().as_secs_f64();
 
@@ -303,27 +299,17 @@ impl<E: DeserializeOwned + Experiment> Editor<E> {
     /// x_T of `images` by DDIM inversion over `steps` steps.
     fn invert(&self, images: Tensor<4>, steps: usize, classes: Option<&[usize]>, guidance: f64, seed: u64) -> Tensor<4> {
         let inversion = DdimInversion::new(self.estimator(), steps, self.sampler.spacing);
-        let bar = progress_bar(steps, "inverting");
         let chain = SamplingChain::new(self.execution);
-        let x_t = chain.run(&inversion, &self.guided(guidance), images, classes, &mut NoiseRng::new(seed), &self.device, |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        });
-        bar.finish_and_clear();
-        x_t.samples
+        let guided = self.guided(guidance);
+        sample_with_progress("inverting", &chain, &inversion, &guided, images, classes, &mut NoiseRng::new(seed), &self.device).samples
     }
 
     /// The images DDIM (eta 0, no clipping) draws from `x_t` over `steps` steps: the inverse of [`Editor::invert`].
     fn regenerate(&self, x_t: Tensor<4>, steps: usize, classes: Option<&[usize]>, guidance: f64, seed: u64) -> Tensor<4> {
         let ddim = DdimSampler::with_estimator(self.estimator().with_clip_x0(false), steps, self.sampler.spacing);
-        let bar = progress_bar(steps, "sampling");
         let chain = SamplingChain::new(self.execution);
-        let drawn = chain.run(&ddim, &self.guided(guidance), x_t, classes, &mut NoiseRng::new(seed), &self.device, |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        });
-        bar.finish_and_clear();
-        drawn.samples
+        let guided = self.guided(guidance);
+        sample_with_progress("sampling", &chain, &ddim, &guided, x_t, classes, &mut NoiseRng::new(seed), &self.device).samples
     }
 }
 
