@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ddpm_core::{NamedSchedule, Prediction};
+use ddpm_core::{ModelVariance, NamedSchedule, Prediction};
 use ddpm_data::ImageFolder;
 use ddpm_nets::{DownBlockType, NetworkConfig, UNet2DConfig, UNetConfig, UpBlockType};
 use ddpm_run::{DiffusersPipeline, Experiment, ImageShape, RunDescription, progress_bar};
@@ -85,6 +85,7 @@ pub fn new_run(network: Network, folder: &ImageFolder, data_dir: PathBuf, option
         schedule: schedule.betas(),
         timesteps,
         prediction,
+        variance: ModelVariance::Fixed,
         network: network_config(network, folder.channels, folder.size, timesteps),
         data: ImageShape { channels: folder.channels, image_size: folder.size, range: [-1.0, 1.0] },
         seed,

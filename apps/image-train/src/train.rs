@@ -35,7 +35,7 @@ pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::R
             flip: args.flip,
             skip_bad: args.skip_bad,
         };
-        let run = run::new_run(args.network, &folder, data_dir, options);
+        let run = args.objective.apply_to_run(run::new_run(args.network, &folder, data_dir, options));
         (RunStart::New { run, train: args.objective.apply(train_config(args)) }, Some(folder))
     };
     let session = ImageRun::<FolderData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;

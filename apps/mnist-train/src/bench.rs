@@ -135,4 +135,8 @@ impl<P: Sampler> Sampler for Prefix<'_, P> {
     fn noise_std_at(&self, position: usize) -> f64 {
         self.inner.noise_std_at(position)
     }
+
+    fn learned_noise_std_at<const D: usize>(&self, position: usize, x_t: &Tensor<D>, output: &Tensor<D>) -> Option<Tensor<D>> {
+        self.inner.learned_noise_std_at(position, x_t, output)
+    }
 }

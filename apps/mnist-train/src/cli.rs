@@ -320,7 +320,7 @@ pub struct SweepArgs {
     /// Digits per point.
     #[arg(long, default_value_t = 1000, value_parser = count(2..=MAX_SAMPLES))]
     pub n: usize,
-    /// Samplers to sweep ("ddpm" below T steps is DDIM with eta 1).
+    /// Samplers to sweep ("ddpm" below T steps is respaced, with the run's variance).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = ddpm_sample::SamplerKind::ALL)]
     pub samplers: Vec<ddpm_sample::SamplerKind>,
     /// Model evaluations per sample.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use clap::ValueEnum;
-use ddpm_core::{NamedSchedule, Prediction};
+use ddpm_core::{ModelVariance, NamedSchedule, Prediction};
 use ddpm_data::{Mnist, MnistSplit};
 use ddpm_nets::{NetworkConfig, UNet2DConfig, UNetConfig};
 use ddpm_run::{DiffusersPipeline, Experiment, ImageShape, RunDescription};
@@ -101,6 +101,7 @@ pub fn new_run(
         schedule: schedule.betas(),
         timesteps,
         prediction,
+        variance: ModelVariance::Fixed,
         network,
         data: ImageShape { channels: 1, image_size, range: [-1.0, 1.0] },
         seed,

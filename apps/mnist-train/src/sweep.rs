@@ -32,14 +32,11 @@ struct Point {
     report: Report,
 }
 
-/// The sampler of a sweep line at `nfe` model evaluations. "ddpm" below T steps is its strided form,
-/// DDIM with eta = 1 (the ancestral step with the posterior variance on a subsequence).
+/// The sampler of a sweep line at `nfe` model evaluations. "ddpm" below T steps is respaced, with the
+/// run's variance (learned, or its fixed one).
 fn sampler_at(kind: SamplerKind, nfe: usize, args: &SweepArgs, spec: &MnistRun) -> SamplerConfig {
-    let base = spec.sampler.clone().with_steps(nfe).with_spacing(args.spacing).with_eta(0.0);
-    match kind {
-        SamplerKind::Ddpm if nfe < spec.timesteps => base.with_kind(SamplerKind::Ddim).with_eta(1.0),
-        kind => base.with_kind(kind),
-    }
+    let base = spec.sampler.clone().with_kind(kind).with_steps(nfe).with_spacing(args.spacing).with_eta(0.0);
+    base.with_ddpm_steps((nfe < spec.timesteps).then_some(nfe))
 }
 
 pub fn run(args: &SweepArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {

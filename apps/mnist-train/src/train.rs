@@ -28,6 +28,7 @@ pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::R
     } else {
         let prediction = args.objective.prediction;
         let run = run::new_run(args.network, args.schedule, args.timesteps, prediction, args.run.seed, args.conditional);
+        let run = args.objective.apply_to_run(run);
         RunStart::New { run, train: args.objective.apply(train_config(args)) }
     };
     let session = ImageRun::<MnistData>::open(APP, start, &args.out, &args.run, CHECKPOINT_EVERY)?;

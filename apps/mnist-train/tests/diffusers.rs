@@ -110,6 +110,39 @@ fn an_exported_unet2d_run_samples_as_the_run_does_and_has_diffusers_layout() {
 }
 
 #[test]
+fn a_learned_variance_run_exports_as_learned_range_and_samples_and_bounds_as_the_run_does() {
+    let work = tempfile::tempdir().unwrap();
+    let (run_dir, export) = (work.path().join("run"), work.path().join("export"));
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/mnist");
+    let train = ["train", "--network", "unet2d", "--variance", "learned-range", "--timesteps", "20", "--steps", "2"];
+    let more = ["--batch-size", "4", "--sample-every", "0", "--out", run_dir.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+    let output = run(&[&train[..], &more[..]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = run(&["export", "--checkpoint", run_dir.to_str().unwrap(), "--out", export.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json = |file: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(export.join(file)).unwrap()).unwrap() };
+    assert_eq!(json("scheduler/scheduler_config.json")["variance_type"], "learned_range");
+    assert_eq!((json("unet/config.json")["in_channels"].as_u64(), json("unet/config.json")["out_channels"].as_u64()), (Some(1), Some(2)));
+
+    // DDPM adds the learned noise: the export draws the run's samples, and its bound is the run's.
+    let sample = |checkpoint: &Path, out: &Path| {
+        let args = ["sample", "--checkpoint", checkpoint.to_str().unwrap(), "--out", out.to_str().unwrap(), "--class", "none"];
+        let output = run(&[&args[..], &["--sampler", "ddpm", "--n", "2", "--seed", "3"]].concat());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        read_npy_f32(&out.join("samples.npy")).unwrap().0
+    };
+    assert_eq!(sample(&run_dir, &work.path().join("a")), sample(&export, &work.path().join("b")));
+    let bound = |checkpoint: &Path, json: &Path| {
+        let args = ["eval", "--bpd", "--checkpoint", checkpoint.to_str().unwrap(), "--n", "2", "--bpd-timesteps", "3"];
+        let output = run(&[&args[..], &["--data-dir", data.to_str().unwrap(), "--json", json.to_str().unwrap()]].concat());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        report["bits_per_dim"].as_f64().unwrap()
+    };
+    assert_eq!(bound(&run_dir, &work.path().join("run.json")), bound(&export, &work.path().join("export.json")));
+}
+
+#[test]
 fn a_run_of_another_network_is_refused_by_the_diffusers_export() {
     let work = tempfile::tempdir().unwrap();
     let run_dir = work.path().join("run");
@@ -136,6 +169,8 @@ fn a_pipeline_this_toolkit_cannot_run_is_refused_through_the_binary_naming_the_f
         ("scheduler/scheduler_config.json", "prediction_type", serde_json::json!("flow_prediction")),
         ("scheduler/scheduler_config.json", "beta_schedule", serde_json::json!("exp")),
         ("scheduler/scheduler_config.json", "thresholding", serde_json::json!(true)),
+        // A learned variance needs twice the U-Net's output channels.
+        ("scheduler/scheduler_config.json", "variance_type", serde_json::json!("learned_range")),
         ("model_index.json", "_class_name", serde_json::json!("StableDiffusionPipeline")),
     ];
     for (file, field, value) in cases {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use ddpm_core::Prediction;
+use ddpm_core::{ModelVariance, Prediction};
 use ddpm_nets::NetworkConfig;
 use ddpm_run::{Experiment, ImageShape, RunDescription};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,7 @@ pub fn new_run(preset: Preset, image: &Path, channels: usize, image_size: usize,
         schedule,
         timesteps,
         prediction,
+        variance: ModelVariance::Fixed,
         network: NetworkConfig::UNet(preset.network(channels, image_size).with_num_steps(timesteps)),
         data: ImageShape { channels, image_size, range: [-1.0, 1.0] },
         seed,

@@ -71,7 +71,8 @@ pub fn run(args: &TrainArgs, device: &Device, execution: Execution) -> anyhow::R
 fn new_run(args: &TrainArgs) -> anyhow::Result<(SingleImageRun, TrainConfig, SingleImage)> {
     let image_path = args.image.as_deref().expect("clap requires --image without --resume");
     let size = args.size.unwrap_or(args.preset.image_size());
-    let spec = run::new_run(args.preset, image_path, args.channels, size, args.objective.prediction, args.run.seed);
+    let spec =
+        args.objective.apply_to_run(run::new_run(args.preset, image_path, args.channels, size, args.objective.prediction, args.run.seed));
     spec.network.validate().map_err(|e| anyhow::anyhow!("--size {size}: {e}"))?;
     let image = SingleImage::load(image_path, args.channels, size)?;
     let mut config = args.objective.apply(args.preset.train_config().with_seed(args.run.seed));

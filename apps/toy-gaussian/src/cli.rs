@@ -105,9 +105,6 @@ pub struct Args {
     /// Number of samples to generate. [1000 | 1000]
     #[arg(long, value_parser = count(1..=MAX_POINTS))]
     pub samples: Option<usize>,
-    /// Reverse-process variance: beta (sigma^2 = beta_t) or posterior (beta-tilde_t). [beta | beta]
-    #[arg(long, value_enum)]
-    pub variance: Option<VarianceKind>,
     /// Seed of the sampling noise. [1 | 1]
     #[arg(long)]
     pub sample_seed: Option<u64>,
@@ -147,10 +144,4 @@ pub enum TimeEncodingKind {
 pub enum LrScheduleKind {
     Constant,
     Cosine,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VarianceKind {
-    Beta,
-    Posterior,
 }

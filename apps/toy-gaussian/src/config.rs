@@ -6,7 +6,7 @@ use ddpm_nets::{Activation, MlpConfig, TimeEncoding};
 use ddpm_sample::VarianceType;
 use ddpm_train::{LrSchedule, TrainConfig};
 
-use crate::cli::{ActivationKind, Args, LrScheduleKind, Preset, ScheduleKind, TimeEncodingKind, VarianceKind};
+use crate::cli::{ActivationKind, Args, LrScheduleKind, Preset, ScheduleKind, TimeEncodingKind};
 
 /// Everything that defines a run; written to `config.json` beside the results.
 #[derive(Config, Debug)]
@@ -99,14 +99,12 @@ impl ToyConfig {
         }
         set(&mut c.train.seed, args.seed);
         set(&mut c.samples, args.samples);
-        if let Some(kind) = args.variance {
-            c.variance = match kind {
-                VarianceKind::Beta => VarianceType::Beta,
-                VarianceKind::Posterior => VarianceType::Posterior,
-            };
+        if let Some(fixed) = args.objective.fixed_variance() {
+            c.variance = fixed;
         }
         set(&mut c.sample_seed, args.sample_seed);
         c.train = args.objective.apply(c.train);
+        c.model.out_dim = Some(c.train.variance.output_channels(c.model.data_dim));
         c.model.validate().map_err(anyhow::Error::msg)?;
         Ok(c)
     }

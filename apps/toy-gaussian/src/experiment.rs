@@ -69,7 +69,7 @@ pub fn run(config: &ToyConfig, device: &Device, device_name: &str, execution: Ex
     let model = trained.model.valid();
     let bar = progress_bar(config.timesteps, "sampling");
     let stopwatch = Stopwatch::start();
-    let estimator = Estimator::new(&schedule, config.train.prediction);
+    let estimator = Estimator::new(&schedule, config.train.prediction).with_variance(config.train.variance);
     let sampler = DdpmSampler::with_estimator(estimator, config.variance);
     let sampled = SamplingChain::new(execution).run(
         &sampler,

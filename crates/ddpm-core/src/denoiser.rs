@@ -18,6 +18,8 @@ pub trait Denoiser<const D: usize>: Sync {
     /// - `x_t`: `[B, ...]`
     /// - `timesteps`: `B` 0-based diffusion steps, one per example
     /// - `classes`: `B` labels, when given
-    /// - output: `[B, ...]`, the same shape as `x_t`
+    /// - output: `[B, ...]`, the same shape as `x_t`; for a network that learns its variance
+    ///   (`ddpm_core::ModelVariance::LearnedRange`) twice its channels (dimension 1): the prediction,
+    ///   then the variance values
     fn predict(&self, x_t: Tensor<D>, timesteps: &[usize], classes: Option<&[usize]>) -> Tensor<D>;
 }

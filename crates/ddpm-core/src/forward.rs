@@ -28,9 +28,33 @@ pub struct Posterior<const D: usize> {
     pub log_variance_clipped: Tensor<D>,
 }
 
+/// The posterior q(x_s | x_t, x_0) of a chain that steps from noise level `abar_t` straight to the less
+/// noisy `abar_s` (the next timestep it visits, or the clean data at 1): the DDPM posterior (Ho et al.
+/// eq. 6-7) of a step whose beta is 1 - abar_t / abar_s, improved DDPM's respacing and diffusers'
+/// `DDPMScheduler` with fewer steps than T. Between consecutive timesteps it is the schedule's own step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepPosterior {
+    /// The step's beta, 1 - abar_t / abar_s.
+    pub beta: f64,
+    /// The mean's factor of x_0: sqrt(abar_s) beta / (1 - abar_t).
+    pub coef1: f64,
+    /// The mean's factor of x_t: sqrt(1 - beta) (1 - abar_s) / (1 - abar_t).
+    pub coef2: f64,
+    /// beta-tilde = beta (1 - abar_s) / (1 - abar_t); 0 onto the clean data.
+    pub variance: f64,
+}
+
+impl StepPosterior {
+    pub fn between(abar_t: f64, abar_s: f64) -> Self {
+        let beta = 1.0 - abar_t / abar_s;
+        let (coef1, coef2) = (abar_s.sqrt() * beta / (1.0 - abar_t), (1.0 - beta).sqrt() * (1.0 - abar_s) / (1.0 - abar_t));
+        Self { beta, coef1, coef2, variance: beta * (1.0 - abar_s) / (1.0 - abar_t) }
+    }
+}
+
 impl NoiseSchedule {
     /// Looks up `table[t]` for each example's timestep as a `[B, 1, ..., 1]` tensor.
-    fn gather<const D: usize>(&self, table: &[f64], timesteps: &[usize], device: &Device) -> Tensor<D> {
+    pub(crate) fn gather<const D: usize>(&self, table: &[f64], timesteps: &[usize], device: &Device) -> Tensor<D> {
         let values: Vec<f64> = timesteps
             .iter()
             .map(|&t| {

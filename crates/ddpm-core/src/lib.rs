@@ -1,8 +1,9 @@
 //! The core of denoising diffusion (Ho et al. 2020, "Denoising Diffusion Probabilistic Models") that the
 //! trainer (`ddpm-train`) and the samplers (`ddpm-sample`) stand on, with no network in it: the
 //! schedules and their tables, the forward process and its posterior, the prediction targets, the
-//! counter-based noise and the [`Denoiser`] contract through which any network plugs in from above (with
-//! [`non_finite_parameter`], the check every weight loader runs).
+//! reverse step's variance (fixed, or learned: [`ModelVariance`]), the Gaussian likelihoods of the
+//! variational bound, the counter-based noise and the [`Denoiser`] contract through which any network
+//! plugs in from above (with [`non_finite_parameter`], the check every weight loader runs).
 //!
 //! A [`BetaSchedule`] says how much noise each forward step adds; a [`NoiseSchedule`] holds every table
 //! derived from it, computed once in `f64`: alphas, alpha-bar, the posterior q(x_{t-1} | x_t, x_0) and SNR.
@@ -35,19 +36,23 @@ mod beta;
 mod denoiser;
 mod error;
 mod forward;
+mod likelihood;
 mod noise;
 mod parameters;
 mod prediction;
 mod tables;
+mod variance;
 
 pub use beta::{BetaSchedule, NamedSchedule};
 pub use denoiser::Denoiser;
 pub use error::ScheduleError;
-pub use forward::{Posterior, per_example};
+pub use forward::{Posterior, StepPosterior, per_example};
+pub use likelihood::{approx_standard_normal_cdf, bits_per_dim, discretized_gaussian_log_likelihood, normal_kl};
 pub use noise::NoiseRng;
 pub use parameters::non_finite_parameter;
 pub use prediction::Prediction;
 pub use tables::NoiseSchedule;
+pub use variance::{ModelVariance, Parameterization, learned_range_log_variance};
 
 /// The most diffusion steps T a schedule may have: 100 times the DDPM paper's 1000, and tables that
 /// stay a few megabytes. A larger T (a typo, or an edited checkpoint) is refused before any allocation.

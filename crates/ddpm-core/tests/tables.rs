@@ -1,7 +1,7 @@
 //! Closed-form checks of the schedule tables and of q(x_t | x_0).
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, ScheduleError};
+use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule, ScheduleError, StepPosterior};
 
 fn linear() -> NoiseSchedule {
     NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 1000).unwrap()
@@ -48,6 +48,30 @@ fn posterior_matches_bayes_rule() {
             abar_prev *= a;
         }
     }
+}
+
+#[test]
+fn a_step_over_several_timesteps_is_bayes_rule_between_its_two_levels() {
+    // From abar_t straight to abar_s > abar_t: x_t = sqrt(a) x_s + sqrt(1 - a) z with a = abar_t / abar_s,
+    // so the same rule as for one step with a_t = a, b_t = 1 - a and abar_{t-1} = abar_s.
+    let s = linear();
+    let rel = |x: f64, y: f64| (x - y).abs() / y.abs();
+    for (t, skip) in [(999, 20), (500, 1), (40, 40), (1, 1)] {
+        let (abar_t, abar_s) = (s.alphas_cumprod()[t], s.alphas_cumprod_prev()[t + 1 - skip]);
+        let (a, b) = (abar_t / abar_s, 1.0 - abar_t / abar_s);
+        let step = StepPosterior::between(abar_t, abar_s);
+        let precision = a / b + 1.0 / (1.0 - abar_s);
+        assert!(rel(step.beta, b) < 1e-12, "beta of {t} -> {}", t - skip);
+        assert!(rel(step.variance, 1.0 / precision) < 1e-9, "variance of {t} -> {}", t - skip);
+        assert!(rel(step.coef1, abar_s.sqrt() / (1.0 - abar_s) / precision) < 1e-9, "coef1 of {t} -> {}", t - skip);
+        assert!(rel(step.coef2, a.sqrt() / b / precision) < 1e-9, "coef2 of {t} -> {}", t - skip);
+        if skip == 1 {
+            assert!(rel(step.coef1, s.posterior_mean_coef1()[t]) < 1e-9 && rel(step.variance, s.posterior_variance()[t]) < 1e-9);
+        }
+    }
+    let last = StepPosterior::between(s.alphas_cumprod()[19], 1.0);
+    assert_eq!((last.variance, last.coef2), (0.0, 0.0), "onto the clean data the posterior is x_0 itself");
+    assert!((last.coef1 - 1.0).abs() < 1e-12);
 }
 
 #[test]

@@ -14,6 +14,9 @@ pub struct MlpConfig {
     /// Features per example (1 for scalar data).
     #[config(default = 1)]
     pub data_dim: usize,
+    /// Outputs per example; `None` is `data_dim` (twice it for a network that learns its variance).
+    #[config(default = "None")]
+    pub out_dim: Option<usize>,
     /// Widths of the hidden layers.
     #[config(default = "vec![128, 128]")]
     pub hidden: Vec<usize>,
@@ -42,6 +45,9 @@ impl MlpConfig {
         if self.data_dim == 0 {
             return Err(NetError::config("mlp", "data_dim", "the MLP needs at least one feature per example (data_dim >= 1)"));
         }
+        if self.out_dim == Some(0) {
+            return Err(NetError::config("mlp", "out_dim", "the MLP needs at least one output per example (out_dim >= 1)"));
+        }
         if self.hidden.contains(&0) {
             return Err(NetError::config(
                 "mlp",
@@ -58,7 +64,7 @@ impl MlpConfig {
     pub fn init(&self, device: &Device) -> Mlp {
         let widths: Vec<usize> = std::iter::once(self.data_dim + self.time_encoding.width())
             .chain(self.hidden.iter().copied())
-            .chain(std::iter::once(self.data_dim))
+            .chain(std::iter::once(self.out_dim.unwrap_or(self.data_dim)))
             .collect();
         Mlp {
             layers: widths.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect(),
@@ -72,7 +78,7 @@ impl Mlp {
     /// # Shapes
     /// - `x_t`: `[B, data_dim]`
     /// - `timesteps`: `B` 0-based steps
-    /// - output: `[B, data_dim]`
+    /// - output: `[B, out_dim]`
     pub fn forward(&self, x_t: Tensor<2>, timesteps: &[usize]) -> Tensor<2> {
         let time = self.time.encode(timesteps, &x_t.device());
         // The first layer reads [x_t, time] (`[B, data_dim + time width]`) without concatenating them.

@@ -46,6 +46,16 @@ impl NetworkConfig {
         }
     }
 
+    /// The same image network with `channels` output channels (twice its input's when it also outputs
+    /// the variance of the reverse step); the MLP, which is not an image network, is returned as it is.
+    pub fn with_image_out_channels(self, channels: usize) -> Self {
+        match self {
+            Self::Mlp(config) => Self::Mlp(config),
+            Self::UNet(config) => Self::UNet(config.with_out_channels(channels)),
+            Self::UNet2D(config) => Self::UNet2D(config.with_out_channels(channels)),
+        }
+    }
+
     /// The T a network tabulates its time embedding for, when it has a table (the project's U-Net);
     /// diffusers' embeds any step.
     pub fn embedded_steps(&self) -> Option<usize> {

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, ValueEnum};
-use ddpm_core::Prediction;
-use ddpm_sample::{SamplerConfig, SamplerKind, Spacing};
+use ddpm_core::{ModelVariance, Prediction};
+use ddpm_sample::{SamplerConfig, SamplerKind, Spacing, VarianceType};
 use ddpm_train::{EmaConfig, LossWeighting, LrSchedule, TrainConfig};
 
-use crate::Weights;
 use crate::numbers::{MAX_STEPS, count, positive, real};
+use crate::{RunDescription, Weights};
 
 /// `--loss-weighting`: how the timesteps' losses are weighted.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,13 +24,20 @@ pub enum WeightingKind {
     EpsEquivalent,
 }
 
-/// What the network learns: `--prediction`, `--loss-weighting`, `--min-snr-gamma`.
+/// What the network learns: `--prediction`, `--variance`, `--loss-weighting`, `--min-snr-gamma`.
 #[derive(Args, Debug, Clone)]
 pub struct ObjectiveArgs {
     /// What the network learns to output: the noise (epsilon), the clean image x_0 (sample), or the
     /// velocity v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0 (Salimans & Ho 2022). Samplers read any of them.
     #[arg(long, value_enum, default_value_t = Prediction::Epsilon)]
     pub prediction: Prediction,
+    /// The variance of the reverse step: fixed at beta_t or at the posterior's beta-tilde_t (what DDPM
+    /// sampling adds unless `sample` says otherwise), or learned-range (improved DDPM: the network outputs
+    /// twice the channels, interpolates ln Sigma between the two, and trains on L_simple + 0.001 L_vlb;
+    /// DDPM sampling and `eval --bpd` use it, DDIM and the DPM-Solvers ignore it). [default: the app's
+    /// fixed one]
+    #[arg(long, value_enum)]
+    pub variance: Option<VarianceChoice>,
     /// How the timesteps' losses are weighted. [default: eps-equivalent for --prediction sample (a
     /// uniform x_0 loss fits the toy's N(3, 2^2) at KS 0.33, this at 0.055, eps at 0.053), uniform for
     /// epsilon and v]
@@ -54,8 +61,46 @@ impl ObjectiveArgs {
 
     /// `config` with this objective.
     pub fn apply(&self, config: TrainConfig) -> TrainConfig {
-        config.with_prediction(self.prediction).with_loss_weighting(self.loss_weighting())
+        config.with_prediction(self.prediction).with_variance(self.model_variance()).with_loss_weighting(self.loss_weighting())
     }
+
+    /// Whether the network learns its variance.
+    pub fn model_variance(&self) -> ModelVariance {
+        match self.variance {
+            Some(VarianceChoice::LearnedRange) => ModelVariance::LearnedRange,
+            None | Some(VarianceChoice::Beta | VarianceChoice::Posterior) => ModelVariance::Fixed,
+        }
+    }
+
+    /// The fixed variance `--variance` names, if it names one.
+    pub fn fixed_variance(&self) -> Option<VarianceType> {
+        match self.variance? {
+            VarianceChoice::Beta => Some(VarianceType::Beta),
+            VarianceChoice::Posterior => Some(VarianceType::Posterior),
+            VarianceChoice::LearnedRange => None,
+        }
+    }
+
+    /// A new run with this objective's network output (twice the channels when it learns its variance)
+    /// and, when `--variance` names a fixed one, that variance in its DDPM sampler.
+    pub fn apply_to_run<E>(&self, run: RunDescription<E>) -> RunDescription<E> {
+        let mut run = run.with_variance(self.model_variance());
+        if let Some(fixed) = self.fixed_variance() {
+            run.sampler.variance = fixed;
+        }
+        run
+    }
+}
+
+/// `--variance`: the variance of the reverse step p(x_{t-1} | x_t).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarianceChoice {
+    /// Fixed, sigma_t^2 = beta_t (diffusers' fixed_large).
+    Beta,
+    /// Fixed, sigma_t^2 = beta-tilde_t, the true posterior's (fixed_small).
+    Posterior,
+    /// Learned by the network between the two (improved DDPM; diffusers' learned_range).
+    LearnedRange,
 }
 
 /// The optimiser and its plan: AdamW with a warm-up and cosine decay, clipping, and the EMA sampled from.
@@ -151,13 +196,14 @@ pub struct SamplerArgs {
     /// Which sampler: ancestral DDPM over all T steps, DDIM, or a DPM-Solver++ multistep solver. [default: the run's]
     #[arg(long, value_enum)]
     pub sampler: Option<SamplerKind>,
-    /// Model evaluations of DDIM and the solvers (DDPM always takes all T). [default: the run's]
+    /// Model evaluations of DDIM and the solvers [default: the run's]; of DDPM, which takes all T
+    /// without it (fewer are respaced: each step the posterior between the two levels it joins).
     #[arg(long, value_parser = count(1..=ddpm_core::MAX_TIMESTEPS as u64))]
     pub steps: Option<usize>,
     /// DDIM noise: 0 is deterministic, 1 matches DDPM. [default: the run's]
     #[arg(long, allow_negative_numbers = true, value_parser = real(0.0..=1.0))]
     pub eta: Option<f64>,
-    /// How DDIM and the solvers pick their timesteps when they take fewer than T. [default: the run's]
+    /// How the samplers pick their timesteps when they take fewer than T. [default: the run's]
     #[arg(long, value_enum)]
     pub spacing: Option<Spacing>,
     /// Clamp the estimate of x_0 to [-1, 1] at every step, for every sampler (true or false). [default: the run's]
@@ -197,8 +243,10 @@ impl SamplerArgs {
         if let Some(kind) = self.sampler {
             config.kind = kind;
         }
-        if let Some(steps) = self.steps {
-            config.steps = steps;
+        match (self.steps, config.kind) {
+            (Some(steps), SamplerKind::Ddpm) => config.ddpm_steps = Some(steps),
+            (Some(steps), _) => config.steps = steps,
+            (None, _) => {}
         }
         if let Some(eta) = self.eta {
             config.eta = eta;

@@ -118,7 +118,7 @@ pub fn evaluate_bound<E>(
     anyhow::ensure!(n > 0, "no held-out images to score");
     let dimensions = channels * height * width;
     let schedule = run.noise_schedule()?;
-    let estimator = Estimator::new(&schedule, run.prediction).with_clip_x0(run.sampler.clip_x0);
+    let estimator = Estimator::new(&schedule, run.prediction).with_variance(run.variance).with_clip_x0(run.sampler.clip_x0);
     let bound = VariationalBound::new(estimator, run.sampler.variance);
     let mut rng = NoiseRng::new(seed);
     let plan = match args.bpd_timesteps {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::tensor::Device;
-use ddpm_core::{BetaSchedule, NoiseSchedule, Prediction};
+use ddpm_core::{BetaSchedule, ModelVariance, NoiseSchedule, Parameterization, Prediction};
 use ddpm_nets::{AnyImageNetwork, ImageNetwork, ImageNetworkTask, NetworkConfig};
 use ddpm_sample::SamplerConfig;
 use ddpm_train::{CheckpointState, load_weights, read_state};
@@ -35,6 +35,10 @@ pub struct RunDescription<E> {
     pub timesteps: usize,
     /// What the network outputs (eps, x_0 or v); the training config's objective says the same.
     pub prediction: Prediction,
+    /// Whether the network also outputs the reverse step's variance (then twice the data's channels);
+    /// fixed in runs started before it was recorded.
+    #[serde(default)]
+    pub variance: ModelVariance,
     pub network: NetworkConfig,
     pub data: ImageShape,
     /// Seeds the initial weights (the training noise has the training config's seed).
@@ -80,20 +84,34 @@ impl<E: Experiment> RunDescription<E> {
             .network
             .image_io()
             .ok_or_else(|| format!("the run's network is the {}, which is not an image network", self.network.name()))?;
-        if [c_in, c_out, size] != [channels, channels, image_size] {
+        let out_channels = self.variance.output_channels(channels);
+        if [c_in, c_out, size] != [channels, out_channels, image_size] {
+            let learned = if out_channels == channels { "" } else { " (twice the channels: it learns its variance)" };
             return Err(format!(
-                "the network takes {c_in} channels in, {c_out} out, {size} pixels wide, but the data has {channels} channels of {image_size} pixels"
+                "the network takes {c_in} channels in, {c_out} out, {size} pixels wide, but the data has {channels} channels of {image_size} pixels, so it must output {out_channels}{learned}"
             ));
         }
         if let Some(steps) = self.network.embedded_steps().filter(|&steps| steps != self.timesteps) {
             return Err(format!("the network embeds {steps} timesteps, but the schedule has T = {}", self.timesteps));
         }
-        self.sampler.init(&schedule, self.prediction).map_err(|e| format!("sampler: {e}"))?;
+        self.sampler.init(&schedule, self.parameterization()).map_err(|e| format!("sampler: {e}"))?;
         E::check(self)
     }
 }
 
 impl<E> RunDescription<E> {
+    /// This run with a network that learns its variance or not: its output channels follow.
+    pub fn with_variance(mut self, variance: ModelVariance) -> Self {
+        self.network = self.network.with_image_out_channels(variance.output_channels(self.data.channels));
+        self.variance = variance;
+        self
+    }
+
+    /// What the run's network outputs.
+    pub fn parameterization(&self) -> Parameterization {
+        Parameterization { prediction: self.prediction, variance: self.variance }
+    }
+
     pub fn noise_schedule(&self) -> anyhow::Result<NoiseSchedule> {
         Ok(NoiseSchedule::new(&self.schedule, self.timesteps)?)
     }
@@ -142,10 +160,11 @@ impl<E: DeserializeOwned + Experiment> LoadedRun<E> {
             |problem: String| anyhow::anyhow!("{}: {problem}; the file was edited or is corrupt", checkpoint.join("state.json").display());
         state.run.validate().map_err(|e| corrupt(format!("run: {e}")))?;
         state.train.validate().map_err(|e| corrupt(format!("train: {e}")))?;
-        if state.run.prediction != state.train.prediction {
+        if state.run.parameterization() != state.train.parameterization() {
             return Err(corrupt(format!(
-                "the network predicts {:?} but was trained on {:?}",
-                state.run.prediction, state.train.prediction
+                "the network outputs {:?} but was trained for {:?}",
+                state.run.parameterization(),
+                state.train.parameterization()
             )));
         }
         let (trained_on, built_for) = (state.train.conditioning.as_ref().map(|c| c.classes), state.run.network.num_classes());

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use ddpm_core::NoiseSchedule;
+use ddpm_core::{ModelVariance, NoiseSchedule};
 use ddpm_nets::{AnyImageNetwork, NetworkConfig, UNet2DConfig, UNet2DModel};
 use ddpm_sample::DiffusersScheduler;
 use serde::de::DeserializeOwned;
@@ -54,16 +54,24 @@ impl DiffusersPipeline {
         }
         let unet = UNet2DConfig::from_diffusers(&read_json(folder, UNET_CONFIG)?)
             .map_err(|problem| anyhow::anyhow!("{}: {problem}", folder.join(UNET_CONFIG).display()))?;
-        if unet.in_channels != unet.out_channels {
+        let scheduler = DiffusersScheduler::from_diffusers(&read_json(folder, SCHEDULER_CONFIG)?)
+            .map_err(|problem| anyhow::anyhow!("{}: {problem}", folder.join(SCHEDULER_CONFIG).display()))?;
+        let out_channels = scheduler.variance.output_channels(unet.in_channels);
+        if unet.out_channels != out_channels {
+            let why = match scheduler.variance {
+                ModelVariance::Fixed => "a denoiser predicts one value per input value".to_string(),
+                ModelVariance::LearnedRange => format!(
+                    "variance_type learned_range in {} asks for a prediction and a variance per input value",
+                    folder.join(SCHEDULER_CONFIG).display()
+                ),
+            };
             bail!(
-                "{}: in_channels {} and out_channels {} differ; a denoiser predicts one value per input value",
+                "{}: in_channels {} and out_channels {} do not match: {why}, so out_channels must be {out_channels}",
                 folder.join(UNET_CONFIG).display(),
                 unet.in_channels,
                 unet.out_channels
             );
         }
-        let scheduler = DiffusersScheduler::from_diffusers(&read_json(folder, SCHEDULER_CONFIG)?)
-            .map_err(|problem| anyhow::anyhow!("{}: {problem}", folder.join(SCHEDULER_CONFIG).display()))?;
         let pipeline = Self { folder: folder.to_path_buf(), unet, scheduler };
         pipeline.noise_schedule()?;
         let weights = pipeline.weights_file();
@@ -113,6 +121,7 @@ impl DiffusersPipeline {
             schedule: self.scheduler.betas.clone(),
             timesteps: self.scheduler.num_train_timesteps,
             prediction: self.scheduler.prediction,
+            variance: self.scheduler.variance,
             network: NetworkConfig::UNet2D(self.unet.clone()),
             data: ImageShape { channels: self.unet.in_channels, image_size: self.unet.sample_size, range: [-1.0, 1.0] },
             seed: 0,

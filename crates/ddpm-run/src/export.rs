@@ -155,7 +155,7 @@ fn write_pipeline<E>(folder: &Path, run: &RunDescription<E>, model: &AnyImageNet
     std::fs::create_dir_all(folder.join("unet"))?;
     write_json(&folder.join("unet/config.json"), &config.to_diffusers())?;
     weights::save_safetensors(unet.as_ref(), &folder.join("unet/diffusion_pytorch_model.safetensors")).map_err(anyhow::Error::msg)?;
-    let scheduler = DiffusersScheduler::to_diffusers(run.timesteps, &run.schedule, run.prediction, &run.sampler, DIFFUSERS_VERSION)
+    let scheduler = DiffusersScheduler::to_diffusers(run.timesteps, &run.schedule, run.parameterization(), &run.sampler, DIFFUSERS_VERSION)
         .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(folder.join("scheduler"))?;
     write_json(&folder.join("scheduler/scheduler_config.json"), &scheduler)

@@ -30,7 +30,7 @@ mod train_flags;
 
 pub use advice::{data_error, train_error};
 pub use app::run_app;
-pub use args::{ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs, WeightingKind};
+pub use args::{ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs, VarianceChoice, WeightingKind};
 pub use backend::{BackendArgs, DeviceChoice, set_cpu_threads};
 pub use bound::{BoundArgs, BoundReport, evaluate_bound};
 pub use ddpm_exec::Execution;

@@ -222,7 +222,7 @@ pub fn sample_images<E>(
 ) -> anyhow::Result<Sampled<4>> {
     anyhow::ensure!(request.n > 0, "the number of samples must be at least 1 (--n)");
     let schedule = run.noise_schedule()?;
-    let sampler = request.sampler.init(&schedule, run.prediction).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
+    let sampler = request.sampler.init(&schedule, run.parameterization()).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
     let chain = SamplingChain::new(request.execution).with_trajectory_every(request.trajectory_every);
     let (shape, mut rng) = (run.batch_shape(request.n), NoiseRng::new(request.seed));
     let start = match request.init_noise {

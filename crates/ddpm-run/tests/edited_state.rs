@@ -4,7 +4,7 @@
 //! network and sampling from it must then either work or return an error, and never panic.
 
 use burn::tensor::Device;
-use ddpm_core::{BetaSchedule, Prediction};
+use ddpm_core::{BetaSchedule, ModelVariance, Prediction};
 use ddpm_nets::{ImageNetwork, NetworkConfig, UNet, UNetConfig};
 use ddpm_run::{ImageShape, LoadedRun, RunDescription, SampleRequest, Weights, sample_images};
 use ddpm_sample::{SamplerConfig, SamplerKind};
@@ -20,6 +20,7 @@ fn tiny_run() -> RunDescription<()> {
         schedule: BetaSchedule::Linear { start: 1e-4, end: 0.2 },
         timesteps: TIMESTEPS,
         prediction: Prediction::Epsilon,
+        variance: ModelVariance::Fixed,
         network: NetworkConfig::UNet(network.with_num_steps(TIMESTEPS).with_time_hidden(16).with_time_dim(8)),
         data: ImageShape { channels: 1, image_size: 8, range: [-1.0, 1.0] },
         seed: 0,

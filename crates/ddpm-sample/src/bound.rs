@@ -12,58 +12,18 @@
 //!
 //! Each term is averaged over the D values and divided by ln 2; their sum bounds -log2 p(x_0) / D. The
 //! model's p(x_{t-1} | x_t) is the DDPM sampler's ([`crate::DdpmSampler`]): the posterior mean at the
-//! network's x_0 estimate (clipped as the run's sampler clips), and the fixed variance the run samples
-//! with.
+//! network's x_0 estimate (clipped as the run's sampler clips), and the variance the network learned or,
+//! when it learns none, the fixed one the run samples with. The terms are `ddpm_core`'s
+//! [`NoiseSchedule::vb_term_bpd`], the same that train a learned variance.
 
 use burn::tensor::Tensor;
-use ddpm_core::{Denoiser, NoiseRng, NoiseSchedule, per_example};
+use ddpm_core::{Denoiser, NoiseRng, NoiseSchedule, bits_per_dim, normal_kl, per_example};
 
 use crate::{Estimator, VarianceType};
 
-/// The half-width of one of the 256 pixel bins of data scaled to [-1, 1].
-const HALF_BIN: f32 = 1.0 / 255.0;
-/// The floor of the probabilities whose log is taken, as in improved DDPM.
-const MIN_PROBABILITY: f32 = 1e-12;
-
-/// KL(N(mean1, exp(log_var1)) || N(mean2, exp(log_var2))), element by element, in nats:
-/// `(-1 + log_var2 - log_var1 + exp(log_var1 - log_var2) + (mean1 - mean2)^2 exp(-log_var2)) / 2`.
-/// Shapes broadcast (a `[B, 1, ..., 1]` variance against `[B, ...]` means).
-pub fn normal_kl<const D: usize>(mean1: Tensor<D>, log_var1: Tensor<D>, mean2: Tensor<D>, log_var2: Tensor<D>) -> Tensor<D> {
-    let squared = (mean1 - mean2).powi_scalar(2) * log_var2.clone().neg().exp();
-    (log_var2.clone() - log_var1.clone() + (log_var1 - log_var2).exp() + squared).sub_scalar(1.0).mul_scalar(0.5)
-}
-
-/// The standard normal CDF by the tanh approximation of improved DDPM (and GPT-2's GELU):
-/// `(1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) / 2`, accurate to about 1e-4.
-pub fn approx_standard_normal_cdf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let cubic = x.clone().powi_scalar(3).mul_scalar(0.044715);
-    (x + cubic).mul_scalar((2.0 / std::f64::consts::PI).sqrt()).tanh().add_scalar(1.0).mul_scalar(0.5)
-}
-
-/// The log-probability of 8-bit data `x` (in [-1, 1]) under N(means, exp(log_scales)^2) integrated over
-/// each value's bin (`x +- 1/255`; the bins of -1 and 1 extend to -inf and +inf), element by element,
-/// in nats: improved DDPM's `discretized_gaussian_log_likelihood`.
-pub fn discretized_gaussian_log_likelihood<const D: usize>(x: Tensor<D>, means: Tensor<D>, log_scales: Tensor<D>) -> Tensor<D> {
-    let centered = x.clone() - means;
-    let inv_std = log_scales.neg().exp();
-    let cdf_plus = approx_standard_normal_cdf(centered.clone().add_scalar(HALF_BIN) * inv_std.clone());
-    let cdf_min = approx_standard_normal_cdf(centered.sub_scalar(HALF_BIN) * inv_std);
-    let log_cdf_plus = cdf_plus.clone().clamp_min(MIN_PROBABILITY).log();
-    let log_one_minus_cdf_min = cdf_min.clone().neg().add_scalar(1.0).clamp_min(MIN_PROBABILITY).log();
-    let log_cdf_delta = (cdf_plus - cdf_min).clamp_min(MIN_PROBABILITY).log();
-    log_cdf_delta.mask_where(x.clone().greater_elem(0.999), log_one_minus_cdf_min).mask_where(x.lower_elem(-0.999), log_cdf_plus)
-}
-
-/// The mean over every dimension but the first, per example, in bits (`nats / ln 2`).
-///
-/// Shapes: `[B, ...]` -> `[B]`.
-fn bits_per_dim<const D: usize>(nats: Tensor<D>) -> Tensor<1> {
-    let batch = nats.dims()[0];
-    nats.reshape([batch as i64, -1]).mean_dim(1).reshape([batch]).div_scalar(std::f64::consts::LN_2)
-}
-
 /// A model's reverse process p(x_{t-1} | x_t) as the bound sees it: how its output is read (the
-/// network's target and the run's clipping), and its fixed variance.
+/// network's target, its learned variance if any, and the run's clipping), and the fixed variance used
+/// when it learns none.
 #[derive(Debug, Clone, Copy)]
 pub struct VariationalBound<'a> {
     estimator: Estimator<'a>,
@@ -79,8 +39,9 @@ impl<'a> VariationalBound<'a> {
         self.estimator.schedule()
     }
 
-    /// ln sigma_t^2 of p(x_{t-1} | x_t): ln beta_t, or ln beta-tilde_t. At t = 0, where beta-tilde is 0,
-    /// both use beta-tilde of step 1, as improved DDPM does (the decoder's scale).
+    /// ln sigma_t^2 of p(x_{t-1} | x_t) when the network learns no variance: ln beta_t, or ln
+    /// beta-tilde_t. At t = 0, where beta-tilde is 0, both use beta-tilde of step 1, as improved DDPM does
+    /// (the decoder's scale).
     pub fn model_log_variance(&self, t: usize) -> f64 {
         let schedule = self.schedule();
         match (self.variance, t) {
@@ -103,34 +64,35 @@ impl<'a> VariationalBound<'a> {
     /// L_t = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) per example, in bits per dimension, with the
     /// model's `output` at `x_t`. Every timestep must be at least 1 (step 0 is [`VariationalBound::decoder_bpd`]).
     ///
-    /// Shapes: `x0`, `x_t`, `output`: `[B, ...]`; `timesteps`: `B` 0-based steps. Returns `[B]`.
+    /// Shapes: `x0`, `x_t`: `[B, ...]`; `output`: the network's; `timesteps`: `B` 0-based steps. Returns `[B]`.
     pub fn kl_bpd<const D: usize>(&self, x0: Tensor<D>, x_t: Tensor<D>, timesteps: &[usize], output: Tensor<D>) -> Tensor<1> {
         assert!(timesteps.iter().all(|&t| t >= 1), "the KL terms are those of steps t >= 1; step 0 is the decoder's");
-        let schedule = self.schedule();
-        let device = x0.device();
-        let true_mean = schedule.q_posterior_mean(x0, x_t.clone(), timesteps);
-        let true_log_var: Vec<f64> = timesteps.iter().map(|&t| schedule.posterior_log_variance_clipped()[t]).collect();
-        let model_log_var: Vec<f64> = timesteps.iter().map(|&t| self.model_log_variance(t)).collect();
-        let model_mean = self.model_mean(x_t, timesteps, output);
-        let kl = normal_kl(true_mean, per_example(&true_log_var, &device), model_mean, per_example(&model_log_var, &device));
-        bits_per_dim(kl)
+        self.term_bpd(x0, x_t, timesteps, output)
     }
 
     /// L_0 = -log p(x_0 | x_1) per example, in bits per dimension: the model's step out of step 0 (its
     /// `output` at `x_1`, the data noised once) integrated over each value's 8-bit bin.
     ///
-    /// Shapes: `x0`, `x_1`, `output`: `[B, ...]`; returns `[B]`.
+    /// Shapes: `x0`, `x_1`: `[B, ...]`; `output`: the network's; returns `[B]`.
     pub fn decoder_bpd<const D: usize>(&self, x0: Tensor<D>, x_1: Tensor<D>, output: Tensor<D>) -> Tensor<1> {
         let timesteps = vec![0; x0.dims()[0]];
-        let mean = self.model_mean(x_1, &timesteps, output);
-        let log_scale = mean.zeros_like().add_scalar(0.5 * self.model_log_variance(0));
-        bits_per_dim(discretized_gaussian_log_likelihood(x0, mean, log_scale).neg())
+        self.term_bpd(x0, x_1, &timesteps, output)
     }
 
-    /// The mean of p(x_{t-1} | x_t): the posterior mean at the model's (clipped) estimate of x_0.
-    fn model_mean<const D: usize>(&self, x_t: Tensor<D>, timesteps: &[usize], output: Tensor<D>) -> Tensor<D> {
-        let x0 = self.estimator.x0(x_t.clone(), timesteps, output);
-        self.schedule().q_posterior_mean(x0, x_t, timesteps)
+    /// The bound's term of each example's step: p(x_{t-1} | x_t) has the posterior mean at the model's
+    /// (clipped) estimate of x_0, and its learned or fixed variance.
+    fn term_bpd<const D: usize>(&self, x0: Tensor<D>, x_t: Tensor<D>, timesteps: &[usize], output: Tensor<D>) -> Tensor<1> {
+        let schedule = self.schedule();
+        let estimated_x0 = self.estimator.x0(x_t.clone(), timesteps, output.clone());
+        let model_mean = schedule.q_posterior_mean(estimated_x0, x_t.clone(), timesteps);
+        let model_log_variance = match self.estimator.variance_values(&x_t, output) {
+            Some(v) => schedule.learned_range_log_variance(v, timesteps),
+            None => {
+                let fixed: Vec<f64> = timesteps.iter().map(|&t| self.model_log_variance(t)).collect();
+                per_example(&fixed, &x_t.device())
+            }
+        };
+        schedule.vb_term_bpd(x0, x_t, timesteps, model_mean, model_log_variance)
     }
 
     /// The bound of each image of `x0` (`[B, ...]`, 8-bit data scaled to [-1, 1]) under `model`, whose

@@ -74,6 +74,16 @@ pub trait Sampler: Sync {
     /// The standard deviation of the fresh noise that step adds (0 for a deterministic step).
     fn noise_std_at(&self, position: usize) -> f64;
 
+    /// The standard deviations of that noise value by value when the network chose them (a learned
+    /// variance, read from its `output` at `x_t`); `None`, the default, adds [`Sampler::noise_std_at`]
+    /// to every value. Wrappers of a sampler pass it on.
+    ///
+    /// Shapes: `x_t`: `[B, ...]`; `output`: the network's; returns `[B, ...]`.
+    fn learned_noise_std_at<const D: usize>(&self, position: usize, x_t: &Tensor<D>, output: &Tensor<D>) -> Option<Tensor<D>> {
+        let _ = (position, x_t, output);
+        None
+    }
+
     /// Runs the chain from `start` to x_0, unconditionally, on the whole batch at once: a
     /// [`SamplingChain`] with the default [`Execution`]; see [`SamplingChain::run`] for the arguments.
     fn sample<const D: usize, M: Denoiser<D>>(
@@ -213,10 +223,16 @@ impl<S: Sampler, M: Denoiser<D>, const D: usize> Chain<'_, S, M, D> {
         for (position, &t) in timesteps.iter().enumerate() {
             batch_timesteps.fill(t);
             let output = self.model.predict(x.clone(), &batch_timesteps, classes);
+            let learned_std = self.sampler.learned_noise_std_at(position, &x, &output);
             x = self.sampler.step_mean_at(position, x, output, &mut memory);
-            let std = self.sampler.noise_std_at(position);
-            if std > 0.0 {
-                x = x + noise(1 + position as u64).mul_scalar(std);
+            match learned_std {
+                Some(std) => x = x + noise(1 + position as u64) * std,
+                None => {
+                    let std = self.sampler.noise_std_at(position);
+                    if std > 0.0 {
+                        x = x + noise(1 + position as u64).mul_scalar(std);
+                    }
+                }
             }
             if keep(position + 1) {
                 trajectory.push((label(position + 1), x.clone()));

@@ -2,14 +2,14 @@
 
 use burn::config::Config;
 use burn::tensor::Tensor;
-use ddpm_core::{NoiseSchedule, Prediction};
+use ddpm_core::{NoiseSchedule, Parameterization};
 
 use crate::{DdimSampler, DdpmSampler, DpmSolverPlusPlus, Estimator, SampleError, Sampler, Spacing, StepMemory, VarianceType};
 
 /// The samplers [`SamplerConfig`] can build; on a command line `ddpm`, `ddim`, `dpm++2m` and `dpm++3m`.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum SamplerKind {
-    /// Ancestral sampling over all T steps.
+    /// Ancestral sampling over all T steps, or `ddpm_steps` of them.
     Ddpm,
     /// DDIM over `steps` timesteps.
     Ddim,
@@ -51,7 +51,7 @@ impl clap::ValueEnum for SamplerKind {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         let help = match self {
-            Self::Ddpm => "ancestral sampling over all T steps",
+            Self::Ddpm => "ancestral sampling over all T steps (or --steps of them)",
             Self::Ddim => "DDIM over fewer timesteps than T",
             Self::DpmSolver2m => "DPM-Solver++(2M), second-order multistep ODE solver",
             Self::DpmSolver3m => "DPM-Solver++(3M), third-order multistep ODE solver",
@@ -65,9 +65,13 @@ impl clap::ValueEnum for SamplerKind {
 pub struct SamplerConfig {
     #[config(default = "SamplerKind::Ddim")]
     pub kind: SamplerKind,
-    /// Steps (model evaluations) of DDIM and the solvers; DDPM always takes all T.
+    /// Steps (model evaluations) of DDIM and the solvers.
     #[config(default = 50)]
     pub steps: usize,
+    /// DDPM's steps when fewer than T, picked by `spacing`, each the posterior between the two levels it
+    /// joins (improved DDPM's respacing; diffusers' `num_inference_steps`); `None` takes all T.
+    #[config(default = "None")]
+    pub ddpm_steps: Option<usize>,
     /// DDIM noise: 0 is deterministic, 1 matches DDPM with the posterior variance. The solvers are deterministic.
     #[config(default = 0.0)]
     pub eta: f64,
@@ -82,16 +86,23 @@ pub struct SamplerConfig {
 }
 
 impl SamplerConfig {
-    /// Builds the sampler for a network trained on `schedule` to predict `prediction`, or explains why
-    /// these settings cannot run on it.
-    pub fn init<'a>(&self, schedule: &'a NoiseSchedule, prediction: Prediction) -> Result<AnySampler<'a>, SampleError> {
-        let estimator = Estimator::new(schedule, prediction).with_clip_x0(self.clip_x0);
+    /// Builds the sampler for a network trained on `schedule` to output `parameterization` (a
+    /// [`ddpm_core::Prediction`], or one with a learned variance), or explains why these settings cannot
+    /// run on it.
+    pub fn init<'a>(
+        &self,
+        schedule: &'a NoiseSchedule,
+        parameterization: impl Into<Parameterization>,
+    ) -> Result<AnySampler<'a>, SampleError> {
+        let Parameterization { prediction, variance } = parameterization.into();
+        let estimator = Estimator::new(schedule, prediction).with_variance(variance).with_clip_x0(self.clip_x0);
         let t = schedule.num_steps();
-        if self.kind != SamplerKind::Ddpm && !(1..=t).contains(&self.steps) {
-            return Err(SampleError::Steps { sampler: self.name(), steps: self.steps, num_train_steps: t });
+        let steps = self.chain_length(t);
+        if !(1..=t).contains(&steps) {
+            return Err(SampleError::Steps { sampler: self.name(), steps, num_train_steps: t });
         }
         match self.kind {
-            SamplerKind::Ddpm => Ok(AnySampler::Ddpm(DdpmSampler::with_estimator(estimator, self.variance))),
+            SamplerKind::Ddpm => Ok(AnySampler::Ddpm(DdpmSampler::respaced(estimator, self.variance, steps, self.spacing))),
             SamplerKind::Ddim => {
                 if !(self.eta >= 0.0 && self.eta.is_finite()) {
                     return Err(SampleError::Eta(self.eta));
@@ -108,7 +119,7 @@ impl SamplerConfig {
     /// How many steps (model evaluations) the chain takes on a schedule of `num_train_steps` steps.
     pub fn chain_length(&self, num_train_steps: usize) -> usize {
         match self.kind {
-            SamplerKind::Ddpm => num_train_steps,
+            SamplerKind::Ddpm => self.ddpm_steps.unwrap_or(num_train_steps),
             SamplerKind::Ddim | SamplerKind::DpmSolver2m | SamplerKind::DpmSolver3m => self.steps,
         }
     }
@@ -129,6 +140,7 @@ impl SamplerConfig {
         let clipped = if self.clip_x0 { ", x_0 clipped" } else { "" };
         let steps = self.chain_length(num_train_steps);
         let settings = match self.kind {
+            SamplerKind::Ddpm if steps < num_train_steps => format!("{:?} spacing{clipped}", self.spacing),
             SamplerKind::Ddpm => clipped.trim_start_matches(", ").to_string(),
             SamplerKind::Ddim => format!("eta {}, {:?} spacing{clipped}", self.eta, self.spacing),
             SamplerKind::DpmSolver2m | SamplerKind::DpmSolver3m => format!("{:?} spacing{clipped}", self.spacing),
@@ -169,12 +181,20 @@ impl Sampler for AnySampler<'_> {
             Self::DpmSolver(s) => s.noise_std_at(position),
         }
     }
+
+    fn learned_noise_std_at<const D: usize>(&self, position: usize, x_t: &Tensor<D>, output: &Tensor<D>) -> Option<Tensor<D>> {
+        match self {
+            Self::Ddpm(s) => s.learned_noise_std_at(position, x_t, output),
+            Self::Ddim(s) => s.learned_noise_std_at(position, x_t, output),
+            Self::DpmSolver(s) => s.learned_noise_std_at(position, x_t, output),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ddpm_core::BetaSchedule;
+    use ddpm_core::{BetaSchedule, Prediction};
 
     #[test]
     fn builds_what_it_says_and_refuses_impossible_steps() {
@@ -191,6 +211,11 @@ mod tests {
         assert_eq!(solver.with_steps(20).with_spacing(Spacing::Trailing).describe(100), "DPM-Solver++(2M)-20 (Trailing spacing)");
         assert_eq!(SamplerConfig::new().with_kind(SamplerKind::Ddpm).with_clip_x0(true).describe(100), "DDPM-100 (x_0 clipped)");
         assert_eq!(SamplerConfig::new().with_kind(SamplerKind::Ddpm).describe(100), "DDPM-100");
+        let respaced = SamplerConfig::new().with_kind(SamplerKind::Ddpm).with_ddpm_steps(Some(10)).with_spacing(Spacing::Trailing);
+        assert_eq!(respaced.describe(100), "DDPM-10 (Trailing spacing)");
+        assert_eq!(respaced.init(&schedule, Prediction::Epsilon).unwrap().timesteps(), Spacing::Trailing.timesteps(100, 10));
+        let error = respaced.with_ddpm_steps(Some(101)).init(&schedule, Prediction::Epsilon).unwrap_err();
+        assert_eq!(error, SampleError::Steps { sampler: "DDPM", steps: 101, num_train_steps: 100 });
         assert!(SamplerConfig::new().with_eta(-1.0).init(&schedule, Prediction::Epsilon).is_err());
     }
 }

@@ -3,7 +3,7 @@
 //! pipeline runs by default; and written back for an export. A setting this toolkit does not implement
 //! is refused, naming the field and its value.
 
-use ddpm_core::{BetaSchedule, Prediction};
+use ddpm_core::{BetaSchedule, ModelVariance, Parameterization, Prediction};
 use serde_json::{Map, Value, json};
 
 use crate::{SampleError, SamplerConfig, SamplerKind, Spacing, VarianceType};
@@ -22,6 +22,8 @@ pub struct DiffusersScheduler {
     pub betas: BetaSchedule,
     /// `prediction_type`.
     pub prediction: Prediction,
+    /// `variance_type` `learned_range` (the U-Net outputs twice its input's channels), or a fixed one.
+    pub variance: ModelVariance,
     /// The pipeline's own sampling: DDPM over all T steps for a `DDPMScheduler` (`DDPMPipeline`), DDIM-50
     /// with eta 0 for a `DDIMScheduler`; `timestep_spacing`, `clip_sample` and `variance_type` included.
     pub sampler: SamplerConfig,
@@ -115,10 +117,11 @@ impl DiffusersScheduler {
             other => return Err(unsupported("timestep_spacing", other, "leading, trailing and linspace")),
         };
         // Only DDPMScheduler has a variance type; DDIM with eta 1 uses the posterior variance.
-        let variance = match text(map, "variance_type", "fixed_small")? {
-            "fixed_small" => VarianceType::Posterior,
-            "fixed_large" => VarianceType::Beta,
-            other => return Err(unsupported("variance_type", other, "fixed_small and fixed_large")),
+        let (fixed_variance, variance) = match text(map, "variance_type", "fixed_small")? {
+            "fixed_small" => (VarianceType::Posterior, ModelVariance::Fixed),
+            "fixed_large" => (VarianceType::Beta, ModelVariance::Fixed),
+            "learned_range" => (VarianceType::Posterior, ModelVariance::LearnedRange),
+            other => return Err(unsupported("variance_type", other, "fixed_small, fixed_large and learned_range")),
         };
         let clip_x0 = field(map, "clip_sample", true, "true or false", Value::as_bool)?;
         let sampler = SamplerConfig::new()
@@ -126,8 +129,8 @@ impl DiffusersScheduler {
             .with_steps(DDIM_PIPELINE_STEPS.min(num_train_timesteps))
             .with_spacing(spacing)
             .with_clip_x0(clip_x0)
-            .with_variance(variance);
-        Ok(Self { class_name: class_name.to_string(), num_train_timesteps, betas, prediction, sampler })
+            .with_variance(fixed_variance);
+        Ok(Self { class_name: class_name.to_string(), num_train_timesteps, betas, prediction, variance, sampler })
     }
 
     /// The `scheduler_config.json` of a `DDPMScheduler` that trains and samples as the project's run
@@ -135,10 +138,11 @@ impl DiffusersScheduler {
     pub fn to_diffusers(
         num_train_timesteps: usize,
         betas: &BetaSchedule,
-        prediction: Prediction,
+        parameterization: Parameterization,
         sampler: &SamplerConfig,
         version: &str,
     ) -> Result<Value, SampleError> {
+        let Parameterization { prediction, variance } = parameterization;
         let (schedule, start, end, trained) = match betas {
             BetaSchedule::Linear { start, end } => ("linear", *start, *end, None),
             BetaSchedule::ScaledLinear { start, end } => ("scaled_linear", *start, *end, None),
@@ -171,9 +175,10 @@ impl DiffusersScheduler {
                 Spacing::Linspace => "linspace",
             },
             "trained_betas": trained,
-            "variance_type": match sampler.variance {
-                VarianceType::Posterior => "fixed_small",
-                VarianceType::Beta => "fixed_large",
+            "variance_type": match (variance, sampler.variance) {
+                (ModelVariance::LearnedRange, _) => "learned_range",
+                (ModelVariance::Fixed, VarianceType::Posterior) => "fixed_small",
+                (ModelVariance::Fixed, VarianceType::Beta) => "fixed_large",
             },
         }))
     }

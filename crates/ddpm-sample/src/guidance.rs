@@ -3,7 +3,10 @@
 //! extrapolated away from the unconditional one: out = out_uncond + w (out_cond - out_uncond).
 //!
 //! The combination is taken on the raw output. Every prediction target (eps, x_0, v) is an affine
-//! function of the output at a fixed x_t, so this is the same guidance on eps whatever the target.
+//! function of the output at a fixed x_t, so this is the same guidance on eps whatever the target. A
+//! network that learns its variance outputs more channels than x_t has: only the prediction's (the
+//! first as many as x_t's) are guided, the variance is the conditional one (as GLIDE and diffusers' DiT
+//! pipeline take it).
 
 use burn::tensor::Tensor;
 use ddpm_core::Denoiser;
@@ -35,10 +38,13 @@ impl<M: Denoiser<D>, const D: usize> Denoiser<D> for Guided<'_, M> {
         let both_x = Tensor::cat(vec![x_t.clone(), x_t], 0);
         let both_t: Vec<usize> = timesteps.iter().chain(timesteps).copied().collect();
         let both_classes: Vec<usize> = classes.iter().copied().chain(std::iter::repeat_n(self.null_class, batch)).collect();
+        let channels = both_x.dims()[1];
         let both = self.model.predict(both_x, &both_t, Some(&both_classes));
         let conditional = both.clone().narrow(0, 0, batch);
-        let unconditional = both.narrow(0, batch, batch);
-        unconditional.clone() + (conditional - unconditional).mul_scalar(self.scale)
+        let unconditional = both.narrow(0, batch, batch).narrow(1, 0, channels);
+        let width = conditional.dims()[1];
+        let guided = unconditional.clone() + (conditional.clone().narrow(1, 0, channels) - unconditional).mul_scalar(self.scale);
+        if width == channels { guided } else { Tensor::cat(vec![guided, conditional.narrow(1, channels, width - channels)], 1) }
     }
 }
 
@@ -56,6 +62,22 @@ mod tests {
             let labels: Vec<f32> = (0..batch).flat_map(|i| vec![classes.map_or(10, |c| c[i]) as f32; width]).collect();
             Tensor::from_data(TensorData::new(labels, [batch, width]), &x_t.device())
         }
+    }
+
+    /// Echo's labels, then as many values of the label plus 100: a network that learns its variance.
+    struct EchoWithVariance;
+    impl Denoiser<2> for EchoWithVariance {
+        fn predict(&self, x_t: Tensor<2>, timesteps: &[usize], classes: Option<&[usize]>) -> Tensor<2> {
+            let labels = Echo.predict(x_t, timesteps, classes);
+            Tensor::cat(vec![labels.clone(), labels.add_scalar(100.0)], 1)
+        }
+    }
+
+    #[test]
+    fn guides_the_prediction_and_keeps_the_conditional_variance() {
+        let x = Tensor::<2>::zeros([2, 1], &Device::flex());
+        let out: Vec<f32> = Guided::new(&EchoWithVariance, 3.0, 10).predict(x, &[5, 5], Some(&[2, 7])).into_data().try_into_vec().unwrap();
+        assert_eq!(out, [-14.0, 102.0, 1.0, 107.0]);
     }
 
     #[test]

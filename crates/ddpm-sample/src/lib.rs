@@ -38,7 +38,7 @@ mod error;
 mod estimate;
 mod guidance;
 
-pub use bound::{BoundParts, BoundPlan, VariationalBound, approx_standard_normal_cdf, discretized_gaussian_log_likelihood, normal_kl};
+pub use bound::{BoundParts, BoundPlan, VariationalBound};
 pub use chain::{ChainStart, Sampled, Sampler, SamplingChain, StepMemory};
 pub use choice::{AnySampler, SamplerConfig, SamplerKind};
 pub use ddim::{DdimSampler, Spacing};

@@ -139,8 +139,21 @@ pub fn read_state<R: DeserializeOwned>(path: &Path) -> Result<(PathBuf, Checkpoi
             ),
         ));
     }
-    let state = serde_json::from_str(&text).map_err(|e| error(&file, format!("unreadable state ({e})")))?;
+    let mut state: serde_json::Value = serde_json::from_str(&text).map_err(|e| error(&file, format!("unreadable state ({e})")))?;
+    fill_train_defaults(&mut state);
+    let state = serde_json::from_value(state).map_err(|e| error(&file, format!("unreadable state ({e})")))?;
     Ok((dir, state))
+}
+
+/// Gives the training config of `state` the default of every setting it lacks: settings added since
+/// the checkpoint was written (e.g. `variance`) then read as the behaviour the run trained with.
+fn fill_train_defaults(state: &mut serde_json::Value) {
+    let defaults = serde_json::to_value(TrainConfig::new()).expect("a training config serializes");
+    if let (Some(train), serde_json::Value::Object(defaults)) = (state.get_mut("train").and_then(|t| t.as_object_mut()), defaults) {
+        for (key, value) in defaults {
+            train.entry(key).or_insert(value);
+        }
+    }
 }
 
 /// Loads weights saved by [`Trainer::save`] into `model` (built from the same config): the EMA
@@ -309,6 +322,20 @@ mod tests {
         std::fs::write(dir.join(STATE_FILE), old).unwrap();
         let err = read_state::<serde::de::IgnoredAny>(run.path()).unwrap_err().to_string();
         assert!(err.contains("written in format 1 by ddpm 0.1.0; this version reads formats 2 and 3 only. Train the run again"), "{err}");
+    }
+
+    #[test]
+    fn a_training_setting_added_since_the_checkpoint_reads_as_its_default() {
+        let run = tempfile::tempdir().unwrap();
+        let dir = run.path().join(CHECKPOINT_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut train = serde_json::to_value(TrainConfig::new().with_steps(7)).unwrap();
+        train.as_object_mut().unwrap().remove("variance");
+        let state = serde_json::json!({"format": CHECKPOINT_FORMAT, "code_version": "0.1.0", "step": 3,
+            "rng": {"seed": 0, "draws": 9}, "train": train, "run": {}});
+        std::fs::write(dir.join(STATE_FILE), state.to_string()).unwrap();
+        let (_, read) = read_state::<serde::de::IgnoredAny>(run.path()).unwrap();
+        assert_eq!((read.train.steps, read.train.variance), (7, ddpm_core::ModelVariance::Fixed));
     }
 
     /// Saves a fake checkpoint of `step` (its one weights file says the step), crashing at the

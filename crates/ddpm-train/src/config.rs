@@ -1,5 +1,5 @@
 use burn::config::Config;
-use ddpm_core::Prediction;
+use ddpm_core::{ModelVariance, Parameterization, Prediction};
 
 use crate::{EmaConfig, LossWeighting, LrSchedule, TrainError};
 
@@ -33,6 +33,10 @@ pub struct TrainConfig {
     /// What the network learns to output: the noise, x_0 or the velocity v.
     #[config(default = "Prediction::Epsilon")]
     pub prediction: Prediction,
+    /// Whether the network also learns the reverse step's variance (improved DDPM): it then outputs
+    /// twice the data's channels and trains on L_simple + 0.001 L_vlb.
+    #[config(default = "ModelVariance::Fixed")]
+    pub variance: ModelVariance,
     /// Train class-conditionally for classifier-free guidance: batches carry labels, each dropped to the
     /// null class with the given probability. `None`: unconditional.
     #[config(default = "None")]
@@ -59,6 +63,11 @@ pub struct ClassConditioning {
 }
 
 impl TrainConfig {
+    /// What the trained network outputs.
+    pub fn parameterization(&self) -> Parameterization {
+        Parameterization { prediction: self.prediction, variance: self.variance }
+    }
+
     /// Explains the first setting that cannot work, naming its field.
     pub fn validate(&self) -> Result<(), TrainError> {
         let invalid = |field: &'static str, value: String, reason: String| Err(TrainError::InvalidSetting { field, value, reason });

@@ -1,7 +1,8 @@
 //! Training a denoising network with the DDPM objective (Ho et al. 2020, Algorithm 1):
 //! draw t ~ U{0..T-1} and eps ~ N(0, I) per example, form x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,
 //! and take a gradient step on || target - f_theta(x_t, t) ||^2, where the target is eps, x_0 or the
-//! velocity v (`ddpm_core::Prediction`).
+//! velocity v (`ddpm_core::Prediction`). A network that learns its variance as well
+//! (`ddpm_core::ModelVariance::LearnedRange`) trains on improved DDPM's hybrid loss ([`vlb_loss`]).
 //!
 //! [`Trainer`] takes one step (AdamW, global-norm clipping, EMA) and saves or resumes the whole
 //! state; [`fit`] runs the loop with progress, metrics, checkpoints, a time limit and a stop flag;
@@ -34,6 +35,7 @@ mod ema;
 mod error;
 mod fit;
 mod history;
+mod hybrid;
 mod lr;
 mod slices;
 mod trainer;
@@ -48,6 +50,7 @@ pub use ema::{EmaConfig, ema_update};
 pub use error::TrainError;
 pub use fit::{FitEnd, FitHooks, FitPlan, FitProgress, NoHooks, fit, logged_losses};
 pub use history::{LossHistory, LossRecord};
+pub use hybrid::{VLB_WEIGHT, vlb_loss};
 pub use lr::LrSchedule;
 pub use trainer::{Batch, Trainer};
 pub use weighting::LossWeighting;

@@ -9,7 +9,7 @@ use ddpm_core::{Denoiser, NoiseRng, NoiseSchedule, per_example};
 use ddpm_exec::Execution;
 
 use crate::slices::sliced_gradients;
-use crate::{TrainConfig, TrainError, clip_global_norm, ema_update};
+use crate::{TrainConfig, TrainError, clip_global_norm, ema_update, vlb_loss};
 
 /// One training batch: clean examples, and their class labels when the run is class-conditional.
 #[derive(Debug, Clone)]
@@ -99,8 +99,9 @@ impl<M: Module> Trainer<M> {
     ///
     /// Draws t ~ U{0..T-1} and eps ~ N(0, I) per example from the trainer's seeded stream, forms
     /// x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and minimises the (weighted) mean of
-    /// (f_theta(x_t, t, c) - target)^2, the target being eps, x_0 or v as the config's `prediction` says;
-    /// then clips, steps AdamW and updates the EMA. With [`TrainConfig::conditioning`], each label c is
+    /// (f_theta(x_t, t, c) - target)^2, the target being eps, x_0 or v as the config's `prediction` says
+    /// (plus [`crate::vlb_loss`] when the network learns its variance); then clips, steps AdamW and
+    /// updates the EMA. With [`TrainConfig::conditioning`], each label c is
     /// replaced by the null class with its drop probability (from the same stream). With
     /// [`Trainer::with_execution`], the slices' gradients are summed before the clipping.
     pub fn step<const D: usize>(&mut self, batch: impl Into<Batch<D>>) -> Tensor<1>
@@ -122,7 +123,7 @@ impl<M: Module> Trainer<M> {
                 .map(|(&c, u)| if (u as f64) < conditioning.drop_probability { conditioning.classes } else { c })
                 .collect::<Vec<_>>()
         });
-        let prediction = self.config.prediction;
+        let (prediction, variance) = (self.config.prediction, self.config.variance);
         let weights: Option<Vec<f64>> = match self.config.loss_weighting {
             crate::LossWeighting::Uniform => None,
             weighting => Some(timesteps.iter().map(|&t| weighting.weight(&self.schedule, t, prediction)).collect()),
@@ -135,12 +136,17 @@ impl<M: Module> Trainer<M> {
             let noise = rng.normal_rows(noise_draw, range.start, x0.dims(), &device);
             let steps = &timesteps[range.clone()];
             let x_t = schedule.q_sample(x0.clone(), steps, noise.clone());
-            let target = prediction.target(schedule, x0, steps, noise);
+            let target = prediction.target(schedule, x0.clone(), steps, noise);
             let labels = classes.as_ref().map(|c| &c[range.clone()]);
-            let squared_error = (model.predict(x_t, steps, labels) - target).square();
-            let loss = match &weights {
+            let (output, variance_values) = variance.split(model.predict(x_t.clone(), steps, labels), x0.dims()[1]);
+            let squared_error = (output.clone() - target).square();
+            let simple = match &weights {
                 None => squared_error.mean(),
                 Some(weights) => (squared_error * per_example::<D>(&weights[range.clone()], &device)).mean(),
+            };
+            let loss = match variance_values {
+                None => simple,
+                Some(values) => simple + vlb_loss(schedule, prediction, x0, x_t, steps, output, values),
             };
             if range.len() == batch { loss } else { loss.mul_scalar(range.len() as f64 / batch as f64) }
         };

@@ -4,11 +4,10 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Mutex;
 
-use ddpm_core::Prediction;
-use ddpm_core::{BetaSchedule, NoiseRng, NoiseSchedule};
+use ddpm_core::{BetaSchedule, ModelVariance, NoiseRng, NoiseSchedule, Prediction};
 use ddpm_exec::Execution;
 use ddpm_nets::{Mlp, MlpConfig, TimeEncoding};
-use ddpm_sample::{DdpmSampler, Sampler, VarianceType};
+use ddpm_sample::{DdpmSampler, Estimator, Sampler, VarianceType};
 use ddpm_train::{FitEnd, FitPlan, LrSchedule, NoHooks, TrainConfig, TrainError, Trainer, fit, train};
 
 fn gaussian_data(n: usize, mean: f32, std: f32, device: &Device) -> Tensor<2> {
@@ -38,32 +37,56 @@ fn quiet(steps: usize) -> TrainConfig {
     TrainConfig::new().with_steps(steps)
 }
 
-#[test]
-fn trained_mlp_samples_land_near_the_target() {
+/// Trains the MLP on N(3, 2^2) (learning its variance too when `variance` says so) and samples 4000 values
+/// with DDPM (sigma_t^2 = beta_t unless learned). Returns the mean loss of the first 5 and last 100
+/// steps, and the samples' mean and standard deviation.
+fn train_and_sample(variance: ModelVariance) -> (f32, f32, f64, f64) {
     let device = Device::flex().autodiff();
     let steps = 200;
     let schedule = NoiseSchedule::new(&BetaSchedule::Linear { start: 1e-3, end: 0.1 }, steps).unwrap();
-    let config = MlpConfig::new().with_num_steps(steps).with_time_encoding(TimeEncoding::Sinusoidal { dim: 16 });
+    let config = MlpConfig::new()
+        .with_num_steps(steps)
+        .with_time_encoding(TimeEncoding::Sinusoidal { dim: 16 })
+        .with_out_dim(Some(variance.output_channels(1)));
     let model = init(config, &device, 0);
     let config = quiet(1500)
         .with_batch_size(Some(256))
         .with_learning_rate(3e-3)
-        .with_lr_schedule(LrSchedule::Cosine { warmup_steps: 0, min_lr: 1e-4 });
+        .with_lr_schedule(LrSchedule::Cosine { warmup_steps: 0, min_lr: 1e-4 })
+        .with_variance(variance);
     let trained =
         train(model, gaussian_data(1000, 3.0, 2.0, &device), &schedule, &config, &device, Execution::default(), &mut NoHooks).unwrap();
-    // An untrained net predicts about 0, so its loss starts near E[eps^2] = 1.
     let first = trained.history.records[..5].iter().map(|r| r.loss).sum::<f32>() / 5.0;
     let last = trained.history.recent_mean(100).unwrap();
-    assert!(last < 0.8 * first, "the loss must fall: {first} -> {last}");
 
     let plain = Device::flex();
     let model = trained.model.valid();
     let n = 4000;
-    let samples = DdpmSampler::new(&schedule, VarianceType::Beta).sample(&model, [n, 1], &mut NoiseRng::new(1), &plain, None, |_, _| {});
+    let estimator = Estimator::new(&schedule, Prediction::Epsilon).with_variance(variance);
+    let sampler = DdpmSampler::with_estimator(estimator, VarianceType::Beta);
+    let samples = sampler.sample(&model, [n, 1], &mut NoiseRng::new(1), &plain, None, |_, _| {});
     let values: Vec<f32> = samples.samples.into_data().try_into_vec::<f32>().unwrap();
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
     let std = (values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+    (first, last, mean, std)
+}
+
+#[test]
+fn trained_mlp_samples_land_near_the_target() {
+    let (first, last, mean, std) = train_and_sample(ModelVariance::Fixed);
+    // An untrained net predicts about 0, so its loss starts near E[eps^2] = 1.
+    assert!(last < 0.8 * first, "the loss must fall: {first} -> {last}");
     // An untrained net gives roughly N(0, 1); the target is N(3, 2^2).
+    assert!((mean - 3.0).abs() < 0.3, "sample mean {mean}");
+    assert!((std - 2.0).abs() < 0.3, "sample std {std}");
+}
+
+#[test]
+fn an_mlp_that_learns_its_variance_samples_the_target_with_it() {
+    // L_hybrid: the untrained variance output (v near 0) starts between the two fixed variances, where
+    // the L_vlb term is well above 0; both parts fall.
+    let (first, last, mean, std) = train_and_sample(ModelVariance::LearnedRange);
+    assert!(last < 0.8 * first, "the loss must fall: {first} -> {last}");
     assert!((mean - 3.0).abs() < 0.3, "sample mean {mean}");
     assert!((std - 2.0).abs() < 0.3, "sample std {std}");
 }

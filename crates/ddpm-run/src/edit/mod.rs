@@ -64,7 +64,7 @@ impl<E: DeserializeOwned + Experiment> Editor<E> {
     }
 
     fn estimator(&self) -> Estimator<'_> {
-        Estimator::new(&self.schedule, self.run().prediction).with_clip_x0(self.sampler.clip_x0)
+        Estimator::new(&self.schedule, self.run().prediction).with_variance(self.run().variance).with_clip_x0(self.sampler.clip_x0)
     }
 
     /// The images at `path`, in this model's shape.
@@ -248,7 +248,8 @@ pub fn img2img<E: DeserializeOwned + Experiment>(
     let editor = Editor::open(app, source, experiment, device, execution)?;
     let images = editor.read(&args.image)?;
     let n = images.count();
-    let sampler = editor.sampler.init(&editor.schedule, editor.run().prediction).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
+    let sampler =
+        editor.sampler.init(&editor.schedule, editor.run().parameterization()).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
     let tail = SamplerTail::at_strength(&sampler, args.strength);
     let clean = editor.tensor(&images);
     let out = editor.out(source, "img2img")?;

@@ -55,4 +55,8 @@ impl<S: Sampler> Sampler for SamplerTail<'_, S> {
     fn noise_std_at(&self, position: usize) -> f64 {
         self.sampler.noise_std_at(position + self.skip)
     }
+
+    fn learned_noise_std_at<const D: usize>(&self, position: usize, x_t: &Tensor<D>, output: &Tensor<D>) -> Option<Tensor<D>> {
+        self.sampler.learned_noise_std_at(position + self.skip, x_t, output)
+    }
 }

@@ -2,7 +2,7 @@
 //! denoising-diffusion-pytorch, the functions of improved DDPM): `fixtures/bound/make_golden.py` wrote them.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_sample::{discretized_gaussian_log_likelihood, normal_kl};
+use ddpm_core::{discretized_gaussian_log_likelihood, normal_kl};
 use serde_json::Value;
 
 fn golden() -> Value {
