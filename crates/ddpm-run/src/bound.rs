@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
-use ddpm_core::NoiseRng;
+use ddpm_core::{ModelVariance, NoiseRng};
 use ddpm_nets::ImageDenoiser;
 use ddpm_sample::{BoundParts, BoundPlan, Estimator, VariationalBound};
 use serde::Serialize;
@@ -63,7 +63,8 @@ pub struct BoundReport {
     pub timesteps_sampled: bool,
     /// Values per image (C x H x W) the bits are divided by.
     pub dimensions: usize,
-    /// The model's reverse variance, the run's DDPM sampler's ("Beta" or "Posterior").
+    /// The model's reverse variance: learned ("LearnedRange"), or the run's DDPM sampler's fixed one
+    /// ("Beta" or "Posterior").
     pub variance: String,
     pub clip_x0: bool,
     /// Whether the bound is conditional on each image's label (p(x | y)).
@@ -158,7 +159,10 @@ pub fn evaluate_bound<E>(
         timesteps_per_image: plan.evaluations(),
         timesteps_sampled: args.bpd_timesteps.is_some(),
         dimensions,
-        variance: format!("{:?}", run.sampler.variance),
+        variance: match run.variance {
+            ModelVariance::LearnedRange => format!("{:?}", run.variance),
+            ModelVariance::Fixed => format!("{:?}", run.sampler.variance),
+        },
         clip_x0: run.sampler.clip_x0,
         conditional: labels.is_some(),
         weights: source.weights.to_string(),
