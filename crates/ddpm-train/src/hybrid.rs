@@ -8,7 +8,7 @@ use ddpm_core::{NoiseSchedule, Prediction};
 /// lambda of L_hybrid.
 pub const VLB_WEIGHT: f64 = 0.001;
 
-/// lambda L_vlb of a batch, estimated from one step per example: L_vlb = T E_t[L_t], so each example's
+/// lambda L_vlb of a batch, estimated from one step per example: L_vlb = T times the mean of L_t over t, so each example's
 /// term L_t (bits per dimension, [`NoiseSchedule::vb_term_bpd`]) counts lambda T times, and the batch
 /// takes their mean (improved DDPM's `vb * num_timesteps / 1000`).
 ///
