@@ -130,8 +130,9 @@ impl Sampler for DdpmSampler<'_> {
         }
         let v = self.estimator.variance_values(x_t, output.clone())?;
         let posterior = self.posterior_at(position);
-        let (batch, device) = (x_t.dims()[0], x_t.device());
-        let bound = |value: f64| per_example::<D>(&vec![value.ln(); batch], &device);
+        // One value for the whole batch, broadcast: every example is at the same step.
+        let device = x_t.device();
+        let bound = |value: f64| per_example::<D>(&[value.ln()], &device);
         Some(learned_range_log_variance(v, bound(posterior.variance), bound(posterior.beta)).mul_scalar(0.5).exp())
     }
 }
