@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use ddpm_core::NamedSchedule;
 use ddpm_run::numbers::{MAX_STEPS, count};
-use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs};
+use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, ShardArgs, TrainRunArgs};
 
 /// The largest batch a flag takes.
 const MAX_BATCH: u64 = 1024;
@@ -42,6 +42,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Sample from a run or a diffusers pipeline folder: grid.png and samples.npy ([N, C, S, S] float32 in [0, 1]).
     Sample(SampleArgs),
+    /// Join the folders of `sample --shard K/N` (run on several machines) into the one run's samples.npy and grid.png.
+    Merge(ddpm_run::MergeArgs),
     /// Export a run's network: a diffusers pipeline folder (unet2d networks) or a safetensors state dict.
     Export(ExportArgs),
     /// The likelihood of held-out images under a run or a diffusers pipeline: `eval --bpd --checkpoint RUN
@@ -145,6 +147,8 @@ pub struct SampleArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub sampler: SamplerArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Number of images (with --init-noise, the file's).
     #[arg(long, default_value_t = 16, value_parser = count(1..=MAX_SAMPLES))]
     pub n: usize,

@@ -29,6 +29,7 @@ fn dispatch(args: cli::Args, device: &Device, execution: Execution) -> anyhow::R
     match args.command {
         cli::Command::Train(train) => train::run(&train, device, execution),
         cli::Command::Sample(sample) => sample::run(&sample, device, execution),
+        cli::Command::Merge(merge) => ddpm_run::merge(run::APP, &merge),
         cli::Command::Export(export) => ddpm_run::export::<run::FolderData>(run::APP, &export, device),
         cli::Command::Eval(eval) => eval::run(&eval, device),
         cli::Command::Inpaint(args) => ddpm_run::edit::inpaint(run::APP, &args, run::FolderData::of_pipeline, device, execution),

@@ -7,7 +7,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 use crate::run::Network;
 use ddpm_core::NamedSchedule;
 use ddpm_run::numbers::{MAX_STEPS, count, positive, real};
-use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, TrainRunArgs};
+use ddpm_run::{BackendArgs, ExportArgs, ObjectiveArgs, OptimizerArgs, SamplerArgs, ShardArgs, TrainRunArgs};
 
 /// The largest batch a flag takes. Training the small U-Net holds about 5 MiB of activations per
 /// digit (690 MiB at 128, BENCHMARKS.md), so 2048 digits need about 11 GiB.
@@ -46,6 +46,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Sample digits from a checkpoint or a diffusers pipeline folder: grid.png and samples.npy ([N, 1, 28, 28] float32 in [0, 1]).
     Sample(SampleArgs),
+    /// Join the folders of `sample --shard K/N` (run on several machines) into the one run's samples.npy and grid.png.
+    Merge(ddpm_run::MergeArgs),
     /// Export a run's network: a diffusers pipeline folder (unet2d runs) or a safetensors state dict.
     Export(ExportArgs),
     /// Draw the forward process: one digit noised at evenly spaced t.
@@ -139,6 +141,8 @@ pub struct SampleArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub sampler: SamplerArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Number of images.
     #[arg(long, default_value_t = 64, value_parser = count(1..=MAX_SAMPLES))]
     pub n: usize,

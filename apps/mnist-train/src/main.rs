@@ -46,6 +46,7 @@ fn dispatch(args: cli::Args, device: &Device, execution: Execution) -> anyhow::R
     match args.command {
         cli::Command::Train(train) => train::run(&train, device, execution),
         cli::Command::Sample(sample) => sample::run(&sample, device, execution),
+        cli::Command::Merge(merge) => ddpm_run::merge(run::APP, &merge),
         cli::Command::Export(export) => ddpm_run::export::<run::MnistData>(run::APP, &export, device),
         cli::Command::Forward(forward) => forward::run(&forward, device),
         cli::Command::Baseline(baseline) => baseline::run(&baseline, device),

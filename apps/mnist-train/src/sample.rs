@@ -5,14 +5,13 @@ use std::time::Instant;
 use burn::tensor::Device;
 use ddpm_data::image::{to_unit_range, write_grid};
 use ddpm_nets::ImageDenoiser;
-use ddpm_run::{Execution, SampleRequest, SampleSource, sample_images};
+use ddpm_run::{Execution, SampleRequest, SampleSource, ShardRecord, peak_memory_mib, sample_images};
 use ddpm_sample::SamplerConfig;
 
 use crate::cli::{ClassChoice, SampleArgs};
 use crate::run::{APP, DIGITS, GUIDANCE, MnistData, MnistRun};
 
-/// The class each sample was asked for, beside `samples.npy` (a JSON array), when a conditional run sampled.
-pub const CLASSES_FILE: &str = "classes.json";
+pub use ddpm_run::CLASSES_FILE;
 
 pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
     let source = SampleSource::<MnistData>::open(APP, &args.checkpoint, args.sampler.weights, MnistData::of_pipeline, device)?;
@@ -35,6 +34,7 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
             (per_digit * DIGITS, Some((0..per_digit * DIGITS).map(|i| i / per_digit).collect()), per_digit)
         }
     };
+    let shard = args.shard.shard;
     let request = SampleRequest {
         sampler: &sampler,
         n,
@@ -44,6 +44,7 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
         progress: true,
         classes: classes.as_deref().map(|c| (c, args.guidance)),
         init_noise: init_noise.as_ref(),
+        shard,
     };
     let out = args.out.clone().unwrap_or_else(|| source.folder.join("samples"));
     ddpm_data::ensure_writable_dir(&out)?;
@@ -51,23 +52,22 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
     let sampled = sample_images(model, spec, &request, device)?;
     let seconds = started.elapsed().as_secs_f64();
 
+    let rows = shard.rows(n);
     let values: Vec<f32> = sampled.samples.into_data().try_into_vec().expect("f32 samples");
-    let pixels = crop_to_28(&to_unit_range(&values), n, spec.data.image_size);
-    write_grid(&out.join("grid.png"), &pixels, [n, 1, 28, 28], columns, 2)?;
-    ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[n, 1, 28, 28])?;
+    let pixels = crop_to_28(&to_unit_range(&values), rows.len(), spec.data.image_size);
+    write_grid(&out.join("grid.png"), &pixels, [rows.len(), 1, 28, 28], columns, 2)?;
+    ddpm_data::write_npy_f32(&out.join("samples.npy"), &pixels, &[rows.len(), 1, 28, 28])?;
     let classes_file = out.join(CLASSES_FILE);
     match &classes {
-        Some(classes) => ddpm_data::write_atomically(&classes_file, serde_json::to_string(classes)?.as_bytes())?,
+        Some(classes) => ddpm_data::write_atomically(&classes_file, serde_json::to_string(&classes[rows.clone()])?.as_bytes())?,
         // A stale label file would make `eval` score these samples against another run's classes.
         None if classes_file.exists() => std::fs::remove_file(&classes_file)?,
         None => {}
     }
     let guidance = if classes.is_some() { format!(", guidance {}", args.guidance) } else { String::new() };
-    println!(
-        "mnist-train sample: {n} images, {}{guidance}, {} weights, in {seconds:.1} s",
-        sampler.describe(spec.timesteps),
-        source.weights
-    );
+    let job = format!("{}{guidance}, {} weights, seed {}", sampler.describe(spec.timesteps), source.weights, args.sampler.seed);
+    ShardRecord::new(shard, n, columns, format!("{job}, classes {:?}", args.class)).write(&out)?;
+    println!("mnist-train sample: {}, {job}, in {seconds:.1} s, peak memory {:.0} MiB", shard.describe(n), peak_memory_mib());
     println!("  wrote {}/{{grid.png, samples.npy{}}}", out.display(), if classes.is_some() { ", classes.json" } else { "" });
     Ok(())
 }
@@ -102,7 +102,17 @@ fn quiet_samples(
 ) -> anyhow::Result<Vec<f32>> {
     let classes: Option<Vec<usize>> = model.classes().map(|_| (0..n).map(|i| i % DIGITS).collect());
     let classes = classes.as_deref().map(|classes| (classes, GUIDANCE));
-    let request = SampleRequest { sampler, n, seed: 0, execution, trajectory_every: None, progress: false, classes, init_noise: None };
+    let request = SampleRequest {
+        sampler,
+        n,
+        seed: 0,
+        execution,
+        trajectory_every: None,
+        progress: false,
+        classes,
+        init_noise: None,
+        shard: ddpm_run::Shard::WHOLE,
+    };
     let samples = sample_images(model, spec, &request, device)?.samples;
     Ok(to_unit_range(&samples.into_data().try_into_vec::<f32>().expect("f32 samples")))
 }

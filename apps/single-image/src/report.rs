@@ -77,6 +77,7 @@ pub fn sample_and_report(
         progress: true,
         classes: None,
         init_noise: request.init_noise,
+        shard: ddpm_run::Shard::WHOLE,
     };
 
     let started = Instant::now();

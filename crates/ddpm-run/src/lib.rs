@@ -25,6 +25,7 @@ mod lifecycle;
 pub mod numbers;
 mod progress;
 mod run_lock;
+mod shard;
 mod stopwatch;
 mod train_flags;
 
@@ -43,5 +44,6 @@ pub use lifecycle::{ImageRun, RunStart, SampleRequest, TrainedRun, print_model, 
 pub use mimalloc::MiMalloc;
 pub use progress::{WithProgressBar, progress_bar, sample_with_progress};
 pub use run_lock::RunLock;
+pub use shard::{CLASSES_FILE, MergeArgs, SHARD_FILE, Shard, ShardArgs, ShardRecord, merge};
 pub use stopwatch::{Stopwatch, Timing, peak_memory_mib};
 pub use train_flags::FlagValues;

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::advice::train_error;
 use crate::{
-    Experiment, LoadedRun, RunDescription, RunLock, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c, train_flags,
+    Experiment, LoadedRun, RunDescription, RunLock, Shard, TrainRunArgs, WithProgressBar, sample_with_progress, stop_on_ctrl_c, train_flags,
 };
 
 /// How a `train` command starts.
@@ -209,10 +209,13 @@ pub struct SampleRequest<'a> {
     pub classes: Option<(&'a [usize], f64)>,
     /// The x_T to start from (`sample --init-noise`), `[n, channels, size, size]`; `None` draws it.
     pub init_noise: Option<&'a Tensor<4>>,
+    /// Which of the `n` samples to draw ([`Shard::WHOLE`]: all); `classes` and `init_noise` still hold all `n`.
+    pub shard: Shard,
 }
 
-/// Samples `request.n` images of the run `run` describes from `model`, with the run's schedule and
-/// prediction target. The samples are in the run's data range, `[n, channels, size, size]`; samples
+/// Samples `request.n` images (the rows of them that `request.shard` holds) of the run `run` describes
+/// from `model`, with the run's schedule and prediction target. The samples are in the run's data range,
+/// `[rows, channels, size, size]`; samples
 /// holding a NaN or an infinity are an error, so that no caller writes them as a result.
 pub fn sample_images<E>(
     model: &impl ImageDenoiser,
@@ -223,14 +226,22 @@ pub fn sample_images<E>(
     anyhow::ensure!(request.n > 0, "the number of samples must be at least 1 (--n)");
     let schedule = run.noise_schedule()?;
     let sampler = request.sampler.init(&schedule, run.parameterization()).map_err(|e| anyhow::anyhow!("{e} (--steps, --eta)"))?;
-    let chain = SamplingChain::new(request.execution).with_trajectory_every(request.trajectory_every);
+    let rows = request.shard.rows(request.n);
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "shard {} of {} samples holds none: use at most {} shards (--shard) or more samples (--n)",
+        request.shard,
+        request.n,
+        request.n
+    );
+    let chain = SamplingChain::new(request.execution).with_trajectory_every(request.trajectory_every).with_first_row(rows.start);
     let (shape, mut rng) = (run.batch_shape(request.n), NoiseRng::new(request.seed));
     let start = match request.init_noise {
         Some(x_t) if x_t.dims() != shape => {
             anyhow::bail!("the initial noise is {:?}, but {} samples of this model are {shape:?}", x_t.dims(), request.n)
         }
-        Some(x_t) => ChainStart::Given(Box::new(x_t.clone())),
-        None => ChainStart::Noise(shape),
+        Some(x_t) => ChainStart::Given(Box::new(x_t.clone().slice(rows.clone()))),
+        None => ChainStart::Noise(run.batch_shape(rows.len())),
     };
     let (classes, scale) = request.classes.map_or((None, 1.0), |(classes, scale)| (Some(classes), scale));
     if let Some(classes) = classes {
@@ -242,6 +253,7 @@ pub fn sample_images<E>(
             anyhow::bail!("class {bad} is out of range: this run knows classes 0 to {}", known - 1);
         }
     }
+    let classes = classes.map(|classes| &classes[rows]);
     let guided = Guided::new(model, scale, model.classes().unwrap_or(0));
     let sampled = if request.progress {
         sample_with_progress("sampling", &chain, &sampler, &guided, start, classes, &mut rng, device)

@@ -89,6 +89,7 @@ fn no_edit_of_a_checkpoints_state_makes_sample_panic() {
                     progress: false,
                     classes: None,
                     init_noise: None,
+                    shard: ddpm_run::Shard::WHOLE,
                 };
                 let sampled = sample_images(&model, loaded.description(), &request, &device)?;
                 let values: Vec<f32> = sampled.samples.into_data().try_into_vec().unwrap();

@@ -109,12 +109,21 @@ pub trait Sampler: Sync {
 pub struct SamplingChain {
     execution: Execution,
     trajectory_every: Option<usize>,
+    first_row: usize,
 }
 
 impl SamplingChain {
     /// A chain that cuts its batch as `execution` says, keeping no trajectory.
     pub fn new(execution: Execution) -> Self {
-        Self { execution, trajectory_every: None }
+        Self { execution, trajectory_every: None, first_row: 0 }
+    }
+
+    /// The batch is rows `first_row ..` of a larger one drawn with the same generator: its noise is
+    /// those rows' noise, so shards of a batch run apart (on other machines) give the whole batch's
+    /// samples, bit for bit. A given start and the class labels are the shard's own rows.
+    pub fn with_first_row(mut self, first_row: usize) -> Self {
+        self.first_row = first_row;
+        self
     }
 
     /// `Some(k)` keeps the state every `k` steps (plus x_T and x_0) in [`Sampled::trajectory`].
@@ -199,7 +208,7 @@ impl<S: Sampler, M: Denoiser<D>, const D: usize> Chain<'_, S, M, D> {
         let steps = timesteps.len();
         let mut shape = self.shape;
         shape[0] = rows.len();
-        let noise = |draw: u64| self.rng.normal_rows(self.first_draw + draw, rows.start, shape, self.device);
+        let noise = |draw: u64| self.rng.normal_rows(self.first_draw + draw, self.settings.first_row + rows.start, shape, self.device);
         let keep =
             |done: usize| self.settings.trajectory_every.is_some_and(|k| done == 0 || done == steps || done.is_multiple_of(k.max(1)));
         // The timestep at which the state after `done` steps is given to the model (none for the samples).

@@ -104,12 +104,16 @@ fn the_bound_of_a_learned_variance_at_its_ends_is_that_of_each_fixed_variance() 
     assert!(parts.kl.iter().all(|kl| kl.abs() < 1e-4), "{:?}", parts.kl);
 }
 
+/// diffusers' `DDPMScheduler` steps (`fixtures/learned_range/make_golden.py`): with a learned range over
+/// all T, and respaced to 50 leading steps with each variance (every step the posterior between the two
+/// levels it joins; no noise onto the data).
 #[test]
-fn a_step_with_a_learned_variance_is_diffusers_learned_range_step() {
+fn ddpm_steps_are_diffusers_steps_learned_and_respaced() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/learned_range/golden.json");
     let golden: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("fixtures/learned_range/golden.json")).unwrap();
     let device = Device::flex();
+    let mut respaced_cases = 0;
     for case in golden["cases"].as_array().unwrap() {
         let schedule = match case["schedule"].as_str().unwrap() {
             "linear" => BetaSchedule::ddpm_linear(),
@@ -117,6 +121,14 @@ fn a_step_with_a_learned_variance_is_diffusers_learned_range_step() {
             other => panic!("unexpected schedule {other}"),
         };
         let schedule = NoiseSchedule::new(&schedule, 1000).unwrap();
+        let (model_variance, variance) = match case["variance_type"].as_str().unwrap() {
+            "learned_range" => (ModelVariance::LearnedRange, VarianceType::Posterior),
+            "fixed_small" => (ModelVariance::Fixed, VarianceType::Posterior),
+            "fixed_large" => (ModelVariance::Fixed, VarianceType::Beta),
+            other => panic!("unexpected variance type {other}"),
+        };
+        let steps = case["inference_steps"].as_u64().unwrap() as usize;
+        respaced_cases += usize::from(steps < 1000);
         let t = case["timestep"].as_u64().unwrap() as usize;
         let shape: Vec<usize> = case["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
         let [b, c, h, w] = shape[..] else { panic!("a [B, C, H, W] shape") };
@@ -124,15 +136,25 @@ fn a_step_with_a_learned_variance_is_diffusers_learned_range_step() {
             let values: Vec<f32> = case[key].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
             Tensor::<4>::from_data(TensorData::new(values, [b, channels, h, w]), &device)
         };
-        let (sample, output, noise) = (tensor("sample", c), tensor("model_output", 2 * c), tensor("noise", c));
-        let estimator = Estimator::new(&schedule, Prediction::Epsilon).with_variance(ModelVariance::LearnedRange);
-        let sampler = DdpmSampler::with_estimator(estimator, VarianceType::Posterior);
+        let output_channels = if model_variance == ModelVariance::LearnedRange { 2 * c } else { c };
+        let (sample, output, noise) = (tensor("sample", c), tensor("model_output", output_channels), tensor("noise", c));
+        let estimator = Estimator::new(&schedule, Prediction::Epsilon).with_variance(model_variance);
+        let sampler = DdpmSampler::respaced(estimator, variance, steps, Spacing::Leading);
         let position = sampler.timesteps().iter().position(|&s| s == t).unwrap();
-        let std = sampler.learned_noise_std_at(position, &sample, &output).expect("a learned step adds noise");
-        let previous = host(sampler.step_mean(sample, t, output) + noise * std);
+        let added = match sampler.learned_noise_std_at(position, &sample, &output) {
+            Some(std) => noise * std,
+            None => noise.mul_scalar(sampler.noise_std_at(position)),
+        };
+        let previous = host(sampler.step_mean(sample, t, output) + added);
         let want: Vec<f64> = case["prev_sample"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
         for (i, (got, want)) in previous.iter().zip(&want).enumerate() {
-            assert!((got - want).abs() <= 2e-5 * want.abs().max(1.0), "{} t = {t} value {i}: {got} vs {want}", case["schedule"]);
+            assert!(
+                (got - want).abs() <= 2e-5 * want.abs().max(1.0),
+                "{} {} {steps} steps, t = {t} value {i}: {got} vs {want}",
+                case["schedule"],
+                case["variance_type"]
+            );
         }
     }
+    assert_eq!(respaced_cases, 24, "every respaced case was read");
 }

@@ -161,3 +161,20 @@ fn chunks_of_a_large_batch_change_nothing() {
     assert_eq!(run(130, 2), whole);
     assert_eq!(run(64, 1), whole[..64 * 1024]);
 }
+
+#[test]
+fn shards_of_a_batch_run_apart_give_the_whole_batch() {
+    // Rows 0..3 and 3..7 of a batch of 7, each run as its own chain from the same seed with its first
+    // row given, are the whole batch's rows: noise at x_T and at every DDPM step included.
+    let schedule = NoiseSchedule::new(&BetaSchedule::ddpm_linear(), 20).unwrap();
+    let device = Device::flex();
+    let sampler = DdpmSampler::new(&schedule, VarianceType::Beta);
+    let run = |rows: std::ops::Range<usize>| -> Vec<f32> {
+        let chain = SamplingChain::default().with_first_row(rows.start);
+        let out = chain.run(&sampler, &Affine, [rows.len(), 5], None, &mut NoiseRng::new(9), &device, |_, _| {});
+        out.samples.into_data().try_into_vec::<f32>().unwrap()
+    };
+    let whole = run(0..7);
+    assert_eq!([run(0..3), run(3..7)].concat(), whole);
+    assert_ne!(run(3..7), whole[..4 * 5], "a shard's rows are not the first rows");
+}

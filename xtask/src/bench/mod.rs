@@ -5,6 +5,7 @@
 //! the report gives ratios from that session. Our side runs the real app binaries, so what is
 //! measured is what users run.
 
+mod cifar10;
 mod toy;
 mod unet;
 mod unet2d;
@@ -36,7 +37,7 @@ pub struct BenchArgs {
     /// Markdown file whose generated sections are replaced with the new figures.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
-    /// Folder for the raw figures as JSON (toy.json, unet.json, unet2d.json).
+    /// Folder for the raw figures as JSON (toy.json, unet.json, unet2d.json, cifar10.json) and the cifar10-shaped pipeline.
     #[arg(long, default_value = "target/bench")]
     json: PathBuf,
 }
@@ -49,6 +50,8 @@ enum Workload {
     Unet,
     /// Seed 002's UNet2DModel beside diffusers': training and forward throughput.
     Unet2d,
+    /// A pipeline laid out as google/ddpm-cifar10-32 beside diffusers': DDIM-20 seconds and peak memory.
+    Cifar10,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -64,6 +67,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.only.is_none_or(|w| w == Workload::Unet2d) {
         unet2d::run(args, python.as_deref())?;
+    }
+    if args.only.is_none_or(|w| w == Workload::Cifar10) {
+        cifar10::run(args, python.as_deref())?;
     }
     Ok(())
 }

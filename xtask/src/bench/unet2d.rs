@@ -48,7 +48,7 @@ pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn can_import_diffusers(python: &Path) -> bool {
+pub(super) fn can_import_diffusers(python: &Path) -> bool {
     Command::new(python).args(["-c", "import diffusers"]).output().is_ok_and(|o| o.status.success())
 }
 
