@@ -9,6 +9,7 @@ use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, TensorMetadata, backend_extension};
 
+use crate::attention::{self, AttentionGeometry};
 use crate::gemm_conv::{self, ConvGeometry};
 use crate::group_norm::{self, NormGeometry};
 use crate::linear::{self, LinearGeometry};
@@ -54,6 +55,9 @@ pub trait Kernels: Backend {
         bias: FloatTensor<Self>,
         relu: bool,
     ) -> FloatTensor<Self>;
+    /// Multi-head `softmax(Q K^T / sqrt(d)) V` (see [`attention`]), the heads side by side in C.
+    /// `q`, `k`, `v` `[B, N, C]` -> `[B, N, C]`
+    fn multi_head_attention(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>, heads: usize) -> FloatTensor<Self>;
 }
 
 /// What autodiff needs of the backend it wraps for [`Kernels`]: the gradients, and the forward
@@ -115,6 +119,22 @@ pub trait KernelGradients: Backend {
         weight: FloatTensor<Self>,
         inputs_a: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// [`Kernels::multi_head_attention`] and each row's log-sum-exp `[B, N, heads]`.
+    fn attention_with_logsumexp(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// `(dq, dk, dv)` of [`Kernels::multi_head_attention`] from `d_out`, the inputs, the output and the log-sum-exp.
+    #[allow(clippy::type_complexity)]
+    fn attention_backward(
+        d_out: FloatTensor<Self>,
+        inputs: [FloatTensor<Self>; 3],
+        out: FloatTensor<Self>,
+        logsumexp: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 fn geometry(x: [usize; 4], channels_out: usize, kernel: usize, stride: usize, padding: usize) -> ConvGeometry {
@@ -174,6 +194,19 @@ impl Kernels for Flex {
         let y = linear::forward_of_cat(rows, a.storage(), b.storage(), weight.storage(), bias.storage(), relu);
         flex_tensor(y, vec![rows, bias.shape()[0]])
     }
+
+    fn multi_head_attention(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
+        Self::attention_with_logsumexp(q, k, v, heads).0
+    }
+}
+
+fn dims3(tensor: &FlexTensor) -> [usize; 3] {
+    tensor.shape().dims()
+}
+
+fn attention_geometry(q: &FlexTensor, heads: usize) -> AttentionGeometry {
+    let [batch, tokens, channels] = dims3(q);
+    AttentionGeometry { batch, tokens, channels, heads }
 }
 
 fn dims2(tensor: &FlexTensor) -> [usize; 2] {
@@ -301,6 +334,28 @@ impl KernelGradients for Flex {
         };
         (grad(inputs_a, weight_a), grad(inputs - inputs_a, weight_b))
     }
+
+    fn attention_with_logsumexp(q: FlexTensor, k: FlexTensor, v: FlexTensor, heads: usize) -> (FlexTensor, FlexTensor) {
+        let [q, k, v] = [q, k, v].map(|t| t.to_contiguous());
+        let geometry = attention_geometry(&q, heads);
+        let (out, logsumexp) = attention::forward(&geometry, q.storage(), k.storage(), v.storage());
+        (flex_tensor(out, q.shape().to_vec()), flex_tensor(logsumexp, vec![geometry.batch, geometry.tokens, heads]))
+    }
+
+    fn attention_backward(
+        d_out: FlexTensor,
+        [q, k, v]: [FlexTensor; 3],
+        out: FlexTensor,
+        logsumexp: FlexTensor,
+        heads: usize,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let [d_out, q, k, v, out, logsumexp] = [d_out, q, k, v, out, logsumexp].map(|t| t.to_contiguous());
+        let geometry = attention_geometry(&q, heads);
+        let inputs = [q.storage(), k.storage(), v.storage()];
+        let (dq, dk, dv) = attention::backward(&geometry, d_out.storage(), inputs, out.storage(), logsumexp.storage());
+        let shape = q.shape().to_vec();
+        (flex_tensor(dq, shape.clone()), flex_tensor(dk, shape.clone()), flex_tensor(dv, shape))
+    }
 }
 
 /// Registers each gradient whose parent is tracked (`ids` as `ops.parents.map(|node| node.map(|node|
@@ -414,6 +469,42 @@ impl<B: Kernels + KernelGradients, C: CheckpointStrategy> Kernels for Autodiff<B
             OpsKind::Tracked(prep) => prep.finish(LinearOfCatState { inputs: [a, b], weight, relu_output: relu.then(|| y.clone()) }, y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
+    }
+
+    fn multi_head_attention(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+        let parents = [q.node(), k.node(), v.node()];
+        let [q, k, v] = [q, k, v].map(|t| t.into_primitive());
+        match AttentionBackward.prepare::<C>(parents).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (out, logsumexp) = B::attention_with_logsumexp(q.clone(), k.clone(), v.clone(), heads);
+                prep.finish(AttentionState { inputs: [q, k, v], out: out.clone(), logsumexp, heads }, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::multi_head_attention(q, k, v, heads)),
+        }
+    }
+}
+
+/// The backward step of [`Kernels::multi_head_attention`]: parents `[q, k, v]`.
+#[derive(Debug)]
+struct AttentionBackward;
+
+/// What [`AttentionBackward`] keeps: the inputs, the output and each row's log-sum-exp.
+#[derive(Debug, Clone)]
+struct AttentionState<B: Backend> {
+    inputs: [FloatTensor<B>; 3],
+    out: FloatTensor<B>,
+    logsumexp: FloatTensor<B>,
+    heads: usize,
+}
+
+impl<B: Kernels + KernelGradients> Backward<B, 3> for AttentionBackward {
+    type State = AttentionState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let AttentionState { inputs, out, logsumexp, heads } = ops.state;
+        let d_out = grads.consume::<B>(&ops.node);
+        let (dq, dk, dv) = B::attention_backward(d_out, inputs, out, logsumexp, heads);
+        register_tracked::<B, 3>(grads, ops.parents.map(|node| node.map(|node| node.id)), [dq, dk, dv]);
     }
 }
 

@@ -13,7 +13,10 @@
 //!   one pass (see `upsample`);
 //! - [`linear`] and [`linear_relu`]: a fully connected layer, and one followed by a ReLU, with the bias
 //!   and the ReLU applied in one pass over the GEMM's output (see `linear`): the toy's MLP;
-//!   [`linear_of_cat`] is the same layer over two column blocks of its input, not concatenated.
+//!   [`linear_of_cat`] is the same layer over two column blocks of its input, not concatenated;
+//! - [`multi_head_attention`]: `softmax(Q K^T / sqrt(d)) V` per head over blocks of queries, never
+//!   holding a head's `[N, N]` weights whole, and its backward pass from each row's log-sum-exp, as
+//!   flash attention does (see `attention`).
 //!
 //! `DDPM_KERNELS=burn` in the environment, or [`with_burn_ops`] around a call, runs Burn's ops
 //! everywhere: the reference the kernels are tested and benchmarked against. `DDPM_KERNELS=conv2d`
@@ -23,6 +26,8 @@
 #[macro_use]
 mod simd;
 
+#[cfg(feature = "flex")]
+mod attention;
 #[cfg(feature = "flex")]
 mod extension;
 #[cfg(feature = "flex")]
@@ -44,7 +49,7 @@ mod winograd;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, Linear};
 use burn::tensor::Tensor;
-use burn::tensor::activation::{relu, silu};
+use burn::tensor::activation::{relu, silu, softmax};
 
 pub use switch::{Kernel, enabled, with_burn_ops};
 
@@ -191,6 +196,36 @@ fn fused_linear(layer: &Linear, x: Tensor<2>, then_relu: bool) -> Tensor<2> {
     }
     let y = layer.forward(x);
     if then_relu { relu(y) } else { y }
+}
+
+/// Multi-head attention `softmax(Q K^T / sqrt(d)) V` with `d = C / heads`, each head's columns of `q`,
+/// `k` and `v` side by side in C (as the projections `to_q`, `to_k`, `to_v` produce them): by the
+/// kernel on flex, which reads the heads through strides and never holds a head's `[N, N]` weights
+/// whole, and by Burn's ops otherwise (split heads, matmul, softmax, matmul, merge).
+///
+/// # Shapes
+/// `q`, `k`, `v`: `[B, N, C]` -> `[B, N, C]`
+pub fn multi_head_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize) -> Tensor<3> {
+    let [batch, tokens, channels] = q.dims();
+    assert!(
+        heads > 0 && channels.is_multiple_of(heads) && k.dims() == q.dims() && v.dims() == q.dims(),
+        "multi_head_attention: q {:?}, k {:?}, v {:?} with {heads} heads",
+        q.dims(),
+        k.dims(),
+        v.dims()
+    );
+    #[cfg(feature = "flex")]
+    if [&q, &k, &v].iter().all(|t| runs_on_kernels(Kernel::Attention, t)) {
+        use burn::backend::Dispatch;
+        use extension::Kernels;
+        let [q, k, v] = [q, k, v].map(|t| t.into_dispatch());
+        return Tensor::from_dispatch(<Dispatch as Kernels>::multi_head_attention(q, k, v, heads));
+    }
+    let head_dim = channels / heads;
+    let split_heads = |t: Tensor<3>| t.reshape([batch, tokens, heads, head_dim]).swap_dims(1, 2); // [B, heads, N, d]
+    let (q, k, v) = (split_heads(q), split_heads(k), split_heads(v));
+    let weights = softmax(q.matmul(k.swap_dims(2, 3)).mul_scalar((head_dim as f64).powf(-0.5)), 3); // [B, heads, N, N]
+    weights.matmul(v).swap_dims(1, 2).reshape([batch, tokens, channels])
 }
 
 /// The layer's weight and bias when the linear kernel covers it on `inputs`: every input may run on

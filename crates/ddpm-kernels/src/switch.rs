@@ -18,10 +18,13 @@ pub enum Kernel {
     Winograd,
     /// `linear`: a fully connected layer (and a ReLU after it), the bias and ReLU in one pass over its output.
     Linear,
+    /// `attention`: multi-head softmax attention over blocks of queries, flash attention's way.
+    Attention,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 5] = [Kernel::Conv2d, Kernel::GroupNormSilu, Kernel::UpsampleCat, Kernel::Winograd, Kernel::Linear];
+    pub const ALL: [Kernel; 6] =
+        [Kernel::Conv2d, Kernel::GroupNormSilu, Kernel::UpsampleCat, Kernel::Winograd, Kernel::Linear, Kernel::Attention];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -30,6 +33,7 @@ impl Kernel {
             Kernel::UpsampleCat => "upsample_cat",
             Kernel::Winograd => "winograd",
             Kernel::Linear => "linear",
+            Kernel::Attention => "attention",
         }
     }
 

@@ -7,7 +7,9 @@
 //! - the upsample-and-concatenate over odd sizes and batch 1;
 //! - the fully connected layer, with and without the ReLU after it, over the toy MLP's shapes, odd
 //!   sizes, one row and a transposed (non-contiguous) input; and the layer over two column blocks,
-//!   summed directly and by GEMM.
+//!   summed directly and by GEMM;
+//! - multi-head attention over odd token counts (more than one block of queries among them), one and
+//!   several heads, head widths from 1 to 64, batch 1, and inputs of very different scales.
 #![cfg(feature = "flex")]
 
 use burn::module::Param;
@@ -215,6 +217,36 @@ fn linear_of_cat_matches_burn_forward_and_gradients() {
         let reference = ddpm_kernels::with_burn_ops(run);
         let name = format!("{rows}x({inputs_a}+{inputs_b}) -> {outputs}, relu {relu}");
         for ((what, actual), expected) in ["y", "da", "db", "dW", "dbias"].iter().zip(kernels).zip(reference) {
+            assert_close(&format!("{name}: {what}"), actual, expected);
+        }
+    }
+}
+
+/// `[out, dq, dk, dv]` of the loss `sum(out * probe)`.
+fn run_attention(inputs: &[Tensor<3>; 3], heads: usize, probe: &Tensor<3>) -> [Tensor<3>; 4] {
+    let [q, k, v] = inputs.clone().map(|t| t.require_grad());
+    let out = ddpm_kernels::multi_head_attention(q.clone(), k.clone(), v.clone(), heads);
+    let grads = (out.clone() * probe.clone()).sum().backward();
+    let grad = |t: &Tensor<3>| t.grad(&grads).expect("the input requires a gradient");
+    [out.inner(), grad(&q), grad(&k), grad(&v)]
+}
+
+#[test]
+fn attention_matches_burn_forward_and_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    // (batch, tokens, channels, heads, scale of q and k): 150 tokens are three blocks of queries, the
+    // last partial; 7 x 7 = 49 and 14 x 14 = 196 are the seed UNet2DModel's maps, 8 heads of 8.
+    let cases =
+        [(2, 5, 6, 2, 1.0), (1, 150, 4, 1, 1.0), (3, 49, 64, 8, 1.0), (2, 196, 64, 8, 0.5), (1, 70, 128, 2, 4.0), (2, 9, 3, 3, 1.0)];
+    for (batch, tokens, channels, heads, scale) in cases {
+        let random = |std: f64| Tensor::<3>::random([batch, tokens, channels], Distribution::Normal(0.0, std), &device);
+        let inputs = [random(scale), random(scale), random(1.0)];
+        let probe = random(1.0);
+        let kernels = run_attention(&inputs, heads, &probe);
+        let reference = ddpm_kernels::with_burn_ops(|| run_attention(&inputs, heads, &probe));
+        let name = format!("{batch}x{tokens}x{channels}, {heads} heads, q and k ~ N(0, {scale}^2)");
+        for ((what, actual), expected) in ["out", "dq", "dk", "dv"].iter().zip(kernels).zip(reference) {
             assert_close(&format!("{name}: {what}"), actual, expected);
         }
     }

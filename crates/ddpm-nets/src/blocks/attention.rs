@@ -2,7 +2,6 @@
 
 use burn::module::Module;
 use burn::nn::{GroupNorm, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 use super::{BlockSettings, rescale};
@@ -76,14 +75,10 @@ impl SpatialAttention {
     /// `x`: `[B, C, H, W]` -> `[B, C, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, channels, height, width] = x.dims();
-        let (pixels, head_dim) = (height * width, channels / self.heads);
+        let pixels = height * width;
         let tokens = self.group_norm.forward(x.clone()).reshape([batch, channels, pixels]).swap_dims(1, 2); // [B, HW, C]
-        let split_heads = |t: Tensor<3>| t.reshape([batch, pixels, self.heads, head_dim]).swap_dims(1, 2); // [B, heads, HW, d]
-        let q = split_heads(self.to_q.forward(tokens.clone()));
-        let k = split_heads(self.to_k.forward(tokens.clone()));
-        let v = split_heads(self.to_v.forward(tokens));
-        let weights = softmax(q.matmul(k.swap_dims(2, 3)).mul_scalar((head_dim as f64).powf(-0.5)), 3); // [B, heads, HW, HW]
-        let attended = weights.matmul(v).swap_dims(1, 2).reshape([batch, pixels, channels]); // [B, HW, C]
+        let (q, k, v) = (self.to_q.forward(tokens.clone()), self.to_k.forward(tokens.clone()), self.to_v.forward(tokens));
+        let attended = ddpm_kernels::multi_head_attention(q, k, v, self.heads); // [B, HW, C]
         let out = self.to_out[0].forward(attended).swap_dims(1, 2).reshape([batch, channels, height, width]);
         rescale(x + out, self.rescale_output_factor)
     }
