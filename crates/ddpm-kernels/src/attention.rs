@@ -118,11 +118,15 @@ fn forward_image(
             let (q_rows, q_strides) = head.rows(q, first);
             let (k_t, k_strides) = head.transposed(k);
             matmul([rows, tokens, dim], scores, false, q_rows, q_strides, k_t, k_strides, parallelism);
+            let mut sums = [0.0; QUERY_BLOCK];
             for (r, row) in scores.chunks_exact_mut(tokens).enumerate() {
-                logsumexp[(first + r) * heads + h] = softmax_in_place(row, geometry.scale());
+                (logsumexp[(first + r) * heads + h], sums[r]) = unnormalised_softmax_in_place(row, geometry.scale());
             }
             let (v_all, v_strides) = head.rows(v, 0);
-            let block = product([rows, dim, tokens], scores, (tokens, 1), v_all, v_strides, parallelism);
+            let mut block = product([rows, dim, tokens], scores, (tokens, 1), v_all, v_strides, parallelism);
+            for (values, sum) in block.chunks_exact_mut(dim).zip(sums) {
+                values.iter_mut().for_each(|o| *o /= sum);
+            }
             scatter_head(&head, &block, &mut out[first * channels..]);
         }
     }
@@ -211,31 +215,38 @@ fn scatter_head(head: &Head, block: &[f32], dst: &mut [f32]) {
 }
 
 with_simd_versions! {
-    /// The scores of one query, `row`, replaced by `softmax(scale row)`; returns the log-sum-exp of
-    /// `scale row`.
-    fn softmax_in_place(row: &mut [f32], scale: f32) -> f32 = softmax_in_place_body;
+    /// The scores of one query, `row`, replaced by `exp(scale row - max)`, the softmax before its
+    /// normalisation (applied to the output row instead, `d` values rather than `N`); returns the
+    /// log-sum-exp of `scale row` and the sum to divide by.
+    fn unnormalised_softmax_in_place(row: &mut [f32], scale: f32) -> (f32, f32) = unnormalised_softmax_in_place_body;
 }
 
+/// Lanes of the reductions below: independent partial results, so that the loops vectorise (a single
+/// f32 sum or maximum must be taken in order).
+const LANES: usize = 16;
+
 #[inline(always)]
-fn softmax_in_place_body(row: &mut [f32], scale: f32) -> f32 {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) * scale;
-    // Sixteen partial sums, so that the loop vectorises (a single f32 sum must be added in order).
-    let mut lanes = [0.0f32; 16];
-    let mut chunks = row.chunks_exact_mut(16);
+fn unnormalised_softmax_in_place_body(row: &mut [f32], scale: f32) -> (f32, f32) {
+    let mut maxima = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
-        for (lane, s) in lanes.iter_mut().zip(chunk) {
+        maxima.iter_mut().zip(chunk).for_each(|(m, &s)| *m = m.max(s));
+    }
+    let max = chunks.remainder().iter().chain(&maxima).fold(f32::NEG_INFINITY, |m, &s| m.max(s)) * scale;
+    let mut sums = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        for (sum, s) in sums.iter_mut().zip(chunk) {
             *s = exp(*s * scale - max);
-            *lane += *s;
+            *sum += *s;
         }
     }
-    let mut sum: f32 = lanes.iter().sum();
+    let mut sum: f32 = sums.iter().sum();
     for s in chunks.into_remainder() {
         *s = exp(*s * scale - max);
         sum += *s;
     }
-    let inverse = 1.0 / sum;
-    row.iter_mut().for_each(|p| *p *= inverse);
-    max + sum.ln()
+    (max + sum.ln(), sum)
 }
 
 with_simd_versions! {

@@ -38,17 +38,21 @@ impl NormGeometry {
 
 /// `e^x` to about 2 ulp for `x` in [-87, 88] (clamped outside), branch-free so that loops over it
 /// vectorise: `e^x = 2^n e^r` with `n = round(x / ln 2)`, `|r| <= ln 2 / 2`, and a degree-7 Taylor
-/// polynomial for `e^r` (remainder below 6e-9).
+/// polynomial for `e^r` (remainder below 6e-9). `n` is read from the bits of the rounded float rather
+/// than converted (`as i32` saturates, which does not vectorise).
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
-    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to the nearest integer
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to the nearest integer, n + ROUND's bits
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // n in [-126, 127], so 2^n is the normal float with exponent field n + 127.
+    let two_to_n = f32::from_bits(shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
+    p * two_to_n
 }
 
 /// `1 / (1 + e^-z)`.

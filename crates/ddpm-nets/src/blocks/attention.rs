@@ -76,10 +76,13 @@ impl SpatialAttention {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, channels, height, width] = x.dims();
         let pixels = height * width;
-        let tokens = self.group_norm.forward(x.clone()).reshape([batch, channels, pixels]).swap_dims(1, 2); // [B, HW, C]
-        let (q, k, v) = (self.to_q.forward(tokens.clone()), self.to_k.forward(tokens.clone()), self.to_v.forward(tokens));
-        let attended = ddpm_kernels::multi_head_attention(q, k, v, self.heads); // [B, HW, C]
-        let out = self.to_out[0].forward(attended).swap_dims(1, 2).reshape([batch, channels, height, width]);
+        // The pixels of every image as rows, [B HW, C], so the projections are one GEMM each (the
+        // project's linear kernel on flex).
+        let tokens = self.group_norm.forward(x.clone()).reshape([batch, channels, pixels]).swap_dims(1, 2).reshape([batch * pixels, channels]);
+        let project = |layer: &Linear, rows: Tensor<2>| ddpm_kernels::linear(layer, rows).reshape([batch, pixels, channels]);
+        let (q, k, v) = (project(&self.to_q, tokens.clone()), project(&self.to_k, tokens.clone()), project(&self.to_v, tokens));
+        let attended = ddpm_kernels::multi_head_attention(q, k, v, self.heads).reshape([batch * pixels, channels]);
+        let out = project(&self.to_out[0], attended).swap_dims(1, 2).reshape([batch, channels, height, width]);
         rescale(x + out, self.rescale_output_factor)
     }
 }
