@@ -8,7 +8,9 @@ use super::{BlockSettings, rescale};
 use crate::NetError;
 
 /// The largest feature map, in pixels, that attention may run over: its weights are `[HW, HW]` per image
-/// and head, 1 GiB of f32 at this size (128 x 128), and 16 times more at each doubling of the side.
+/// and head, 1 GiB of f32 at this size (128 x 128), and 16 times more at each doubling of the side. On
+/// flex the kernel holds only 64 of their rows at a time, but Burn's composition on the other backends
+/// holds them whole, and a network must run on every backend.
 pub const MAX_ATTENTION_PIXELS: usize = 128 * 128;
 
 /// Refuses attention over a `side` x `side` map larger than [`MAX_ATTENTION_PIXELS`], naming the
