@@ -1,5 +1,6 @@
 //! `mnist-train bench`: the U-Net workloads of `../shared/bench/torch/mnist_unet.py` (and, for
-//! `--network unet2d`, of `xtask/torch/unet2d_diffusers.py`), timed with the
+//! `--network unet2d`, of `xtask/torch/unet2d_diffusers.py`; for `--pipeline`, of
+//! `xtask/torch/cifar10_diffusers.py --workload train`), timed with the
 //! project's own code paths and printed as the same JSON lines, so `cargo xtask bench` can put the
 //! two side by side.
 
@@ -8,7 +9,7 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor};
 use ddpm_core::{BetaSchedule, NamedSchedule, NoiseRng, NoiseSchedule, Prediction};
 use ddpm_nets::{ImageNetwork, ImageNetworkTask, NetworkConfig};
-use ddpm_run::{Execution, Stopwatch, peak_memory_mib};
+use ddpm_run::{DiffusersPipeline, Execution, Stopwatch, peak_memory_mib};
 use ddpm_sample::{DdimSampler, DdpmSampler, Sampler, SamplingChain, Spacing, StepMemory, VarianceType};
 use ddpm_train::{TrainConfig, Trainer};
 use serde_json::json;
@@ -17,7 +18,10 @@ use crate::cli::BenchArgs;
 use crate::run;
 
 pub fn run(args: &BenchArgs, device: &Device, execution: Execution) -> anyhow::Result<()> {
-    let network = run::new_run(args.network, NamedSchedule::Linear, 1000, Prediction::Epsilon, 0, false).network;
+    let network = match &args.pipeline {
+        Some(folder) => NetworkConfig::UNet2D(DiffusersPipeline::open(folder)?.unet),
+        None => run::new_run(args.network, NamedSchedule::Linear, 1000, Prediction::Epsilon, 0, false).network,
+    };
     network.run_image_task(BenchTask { args, network: &network, device, execution })?
 }
 

@@ -249,6 +249,10 @@ pub struct BenchArgs {
     /// The network timed: the reference's small U-Net, or seed 002's UNet2DModel (beside diffusers' own).
     #[arg(long, value_enum, default_value_t = Network::Small)]
     pub network: Network,
+    /// Time instead the UNet2DModel a diffusers pipeline folder describes (its unet/config.json: channels and
+    /// image size too), with fresh random weights, e.g. one laid out as google/ddpm-cifar10-32.
+    #[arg(long, value_name = "DIR", conflicts_with = "network")]
+    pub pipeline: Option<PathBuf>,
     /// Untimed repetitions before each measurement.
     #[arg(long, default_value_t = 2, value_parser = count(0..=1000))]
     pub warmup: usize,

@@ -1,7 +1,9 @@
 //! A hub-sized pipeline: one laid out as google/ddpm-cifar10-32 (35.7 M parameters, attention at 16x16,
 //! random weights), written by `xtask/torch/cifar10_diffusers.py`, sampled by DDIM-20 (16 images) by
-//! `image-train sample --checkpoint PIPE` on flex and by diffusers' own loop on PyTorch, alternating.
-//! Needs a Python with torch and diffusers: the pipeline folder comes from diffusers.
+//! `image-train sample --checkpoint PIPE` on flex and by diffusers' own loop on PyTorch, alternating;
+//! then its network trained (batch 16) and run forward (batch 32) by `mnist-train bench --pipeline PIPE`
+//! beside the same script's `--workload train`. Needs a Python with torch and diffusers: the pipeline
+//! folder comes from diffusers.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,7 +11,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::unet::json_lines;
+use super::unet::{Report, json_lines, run_ours as run_bench};
 use super::{BenchArgs, build_app, cpu_model, median, today, write_section};
 
 const SECTION_START: &str = "<!-- cargo xtask bench: cifar10 start -->";
@@ -35,7 +37,7 @@ pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
     let mut params = 0.0;
     for round in 0..rounds {
         eprintln!("cifar10-shaped pipeline, round {}/{rounds}: diffusers on PyTorch", round + 1);
-        let lines = run_diffusers(python, &pipeline, args.quick)?;
+        let lines = run_diffusers(python, &pipeline, "ddim", args.quick)?;
         let ddim = lines.iter().find(|l| l["kind"] == "ddim").context("the reference printed no ddim line")?;
         theirs.seconds.push(ddim["median_s"].as_f64().unwrap_or(f64::NAN));
         theirs.peak_mib = theirs.peak_mib.max(ddim["peak_rss_mib"].as_f64().unwrap_or(0.0));
@@ -45,7 +47,23 @@ pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
         ours.seconds.push(seconds);
         ours.peak_mib = ours.peak_mib.max(peak);
     }
-    let report = render(&ours, &theirs, images, steps, params, args.quick);
+    let (train_batch, forward_batch) = if args.quick { ("2", "2") } else { ("16", "32") };
+    eprintln!("cifar10-shaped network: mnist-train bench --pipeline on flex");
+    let pipeline_flag = pipeline.to_string_lossy().into_owned();
+    let settings = [
+        ("--pipeline", pipeline_flag.as_str()),
+        ("--warmup", "1"),
+        ("--train-steps", if args.quick { "1" } else { "5" }),
+        ("--forward-reps", if args.quick { "1" } else { "3" }),
+        ("--train-batch", train_batch),
+        ("--forward-batch", forward_batch),
+        ("--sample-steps", "1"),
+        ("--ddim-steps", "1"),
+    ];
+    let bench_ours = run_bench(&build_app("mnist-train")?, "flex", "all", "ddpm (flex)", &settings)?;
+    eprintln!("cifar10-shaped network: diffusers on PyTorch");
+    let bench_theirs = Report { name: "diffusers (PyTorch)".into(), lines: run_diffusers(python, &pipeline, "train", args.quick)? };
+    let report = render(&ours, &theirs, [&bench_ours, &bench_theirs], images, steps, params, args.quick);
     println!("{report}");
     write_section(&args.out, &report, SECTION_START, SECTION_END)?;
     std::fs::create_dir_all(&args.json)?;
@@ -56,9 +74,10 @@ pub fn run(args: &BenchArgs, python: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn run_diffusers(python: &Path, pipeline: &Path, quick: bool) -> Result<Vec<Value>> {
+/// The reference script's `workload` (`ddim` or `train`), in a process of its own.
+fn run_diffusers(python: &Path, pipeline: &Path, workload: &str, quick: bool) -> Result<Vec<Value>> {
     let mut command = Command::new(python);
-    command.arg(TORCH_SCRIPT).arg("--pipeline").arg(pipeline);
+    command.arg(TORCH_SCRIPT).arg("--pipeline").arg(pipeline).args(["--workload", workload]);
     if quick {
         command.arg("--quick");
     }
@@ -94,18 +113,28 @@ fn parse_summary(stdout: &str) -> Option<(f64, f64)> {
     Some((seconds.trim().parse().ok()?, peak.trim().parse().ok()?))
 }
 
-fn render(ours: &Side, theirs: &Side, images: usize, steps: usize, params: f64, quick: bool) -> String {
+fn render(ours: &Side, theirs: &Side, bench: [&Report; 2], images: usize, steps: usize, params: f64, quick: bool) -> String {
     let (mine, reference) = (median(ours.seconds.iter().copied()), median(theirs.seconds.iter().copied()));
-    let rows = [
+    let mut rows = vec![
         format!("| DDIM-{steps}, {images} images (s) | {mine:.2} | {reference:.2} | {:.2}x |", reference / mine),
-        format!("| peak memory (MiB) | {:.0} | {:.0} | {:.2}x |", ours.peak_mib, theirs.peak_mib, ours.peak_mib / theirs.peak_mib),
+        format!("| peak memory, DDIM (MiB) | {:.0} | {:.0} | {:.2}x |", ours.peak_mib, theirs.peak_mib, ours.peak_mib / theirs.peak_mib),
     ];
+    let [bench_ours, bench_theirs] = bench;
+    let figure = |report: &Report, kind: &str, key: &str| report.get(kind, key).unwrap_or(f64::NAN);
+    for (label, kind, key) in [("training", "bench_train", "train_images_per_s"), ("forward", "bench_forward", "forward_images_per_s")] {
+        let batch = figure(bench_ours, kind, "batch");
+        let (a, b) = (figure(bench_ours, kind, key), figure(bench_theirs, kind, key));
+        rows.push(format!("| {label}, batch {batch} (images/s) | {a:.1} | {b:.1} | {:.2}x |", a / b));
+    }
+    let (a, b) = (figure(bench_ours, "end", "peak_rss_mib"), figure(bench_theirs, "end", "peak_rss_mib"));
+    rows.push(format!("| peak memory, training and forward (MiB) | {a:.0} | {b:.0} | {:.2}x |", a / b));
     format!(
         "{SECTION_START}\n### A pipeline laid out as google/ddpm-cifar10-32 ({:.1} M parameters, random weights)\n\n\
          `cargo xtask bench{}` on {} ({} cores), {}: `image-train sample --checkpoint PIPE --sampler ddim --steps {steps} \
-         --n {images}` on flex beside diffusers' DDIM loop on PyTorch (`{TORCH_SCRIPT}`), {} alternating rounds, medians. \
-         The time ratio is theirs / ours (above 1.00x we are faster); the memory ratio ours / theirs (above 1.00x we \
-         use more). Training and the forward pass of this network are not benchmarked yet.\n\n\
+         --n {images}` on flex beside diffusers' DDIM loop on PyTorch, {} alternating rounds, medians; then \
+         `mnist-train bench --pipeline PIPE` (training: AdamW, clipping, MSE on eps; forward: random t) beside the \
+         same in diffusers, one run each (`{TORCH_SCRIPT}`). Speed ratios are ours / theirs by speed (above 1.00x we \
+         are faster); memory ratios ours / theirs (above 1.00x we use more).\n\n\
          | workload | ddpm (flex) | diffusers (PyTorch) | ratio |\n| --- | ---: | ---: | ---: |\n{}\n{}{SECTION_END}",
         params / 1e6,
         if quick { " --quick" } else { "" },

@@ -80,7 +80,8 @@ impl SpatialAttention {
         let pixels = height * width;
         // The pixels of every image as rows, [B HW, C], so the projections are one GEMM each (the
         // project's linear kernel on flex).
-        let tokens = self.group_norm.forward(x.clone()).reshape([batch, channels, pixels]).swap_dims(1, 2).reshape([batch * pixels, channels]);
+        let tokens =
+            self.group_norm.forward(x.clone()).reshape([batch, channels, pixels]).swap_dims(1, 2).reshape([batch * pixels, channels]);
         let project = |layer: &Linear, rows: Tensor<2>| ddpm_kernels::linear(layer, rows).reshape([batch, pixels, channels]);
         let (q, k, v) = (project(&self.to_q, tokens.clone()), project(&self.to_k, tokens.clone()), project(&self.to_v, tokens));
         let attended = ddpm_kernels::multi_head_attention(q, k, v, self.heads).reshape([batch * pixels, channels]);
