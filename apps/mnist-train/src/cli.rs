@@ -171,6 +171,17 @@ pub enum ClassChoice {
     Unconditional,
 }
 
+/// The flag's own spelling: a digit, `all` or `none`.
+impl std::fmt::Display for ClassChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Digit(digit) => write!(f, "{digit}"),
+            Self::All => f.write_str("all"),
+            Self::Unconditional => f.write_str("none"),
+        }
+    }
+}
+
 impl std::str::FromStr for ClassChoice {
     type Err = String;
 

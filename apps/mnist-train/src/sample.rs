@@ -66,7 +66,7 @@ pub fn run(args: &SampleArgs, device: &Device, execution: Execution) -> anyhow::
     }
     let guidance = if classes.is_some() { format!(", guidance {}", args.guidance) } else { String::new() };
     let job = format!("{}{guidance}, {} weights, seed {}", sampler.describe(spec.timesteps), source.weights, args.sampler.seed);
-    ShardRecord::new(shard, n, columns, format!("{job}, classes {:?}", args.class)).write(&out)?;
+    ShardRecord::new(shard, n, columns, format!("{job}, --class {choice}")).write(&out)?;
     println!("mnist-train sample: {}, {job}, in {seconds:.1} s, peak memory {:.0} MiB", shard.describe(n), peak_memory_mib());
     println!("  wrote {}/{{grid.png, samples.npy{}}}", out.display(), if classes.is_some() { ", classes.json" } else { "" });
     Ok(())
