@@ -198,3 +198,44 @@ fn a_conditional_run_samples_one_digit_or_all_and_eval_reads_the_classes() {
     let err = failure(&run(cwd, &["sample", "--checkpoint", "run", "--class", "3"]));
     assert!(err.contains("trained unconditionally") && err.contains("--conditional"), "{err}");
 }
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `sample --shard K/N` and `merge`: shards sampled apart and merged are the single run's samples and
+/// classes, bit for bit, and `merge` refuses an incomplete or mixed set of shards.
+#[test]
+fn shards_sampled_apart_and_merged_are_the_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let data = mnist_dir();
+    ok(&run(
+        cwd,
+        &["train", "--data-dir", data.to_str().unwrap(), "--out", "run", "--steps", "2", "--batch-size", "8", "--sample-every", "0"],
+    ));
+    // Respaced DDPM adds fresh noise at every step: each shard must read its own rows of every draw.
+    let sample = ["sample", "--checkpoint", "run", "--sampler", "ddpm", "--steps", "4", "--n", "10"];
+    let seed_5 = [&sample[..], &["--seed", "5"]].concat();
+    ok(&run(cwd, &[&seed_5[..], &["--out", "whole"]].concat()));
+    assert!(!cwd.join("whole/shard.json").exists(), "a whole run is no shard");
+    for k in 0..3 {
+        let out = ok(&run(cwd, &[&seed_5[..], &["--shard", &format!("{k}/3"), "--out", &format!("shard{k}")]].concat()));
+        assert!(out.contains(&format!("(shard {k}/3)")), "{out}");
+    }
+    let merged = ok(&run(cwd, &["merge", "shard2", "shard0", "shard1", "--out", "merged"]));
+    assert!(merged.contains("10 samples from 3 shards"), "{merged}");
+    assert_eq!(bytes(&cwd.join("merged/samples.npy")), bytes(&cwd.join("whole/samples.npy")), "the merged samples are the single run's");
+    assert_eq!(bytes(&cwd.join("merged/classes.json")), bytes(&cwd.join("whole/classes.json")));
+    assert!(cwd.join("merged/grid.png").is_file());
+
+    let missing = failure(&run(cwd, &["merge", "shard0", "shard2", "--out", "bad"]));
+    assert!(missing.contains("shards [0, 2]") && missing.contains("3 shards"), "{missing}");
+    ok(&run(cwd, &[&sample[..], &["--seed", "6", "--shard", "1/3", "--out", "other"]].concat()));
+    let mixed = failure(&run(cwd, &["merge", "shard0", "other", "shard2", "--out", "bad"]));
+    assert!(mixed.contains("another job") && mixed.contains("seed 6"), "{mixed}");
+    let not_a_shard = failure(&run(cwd, &["merge", "whole", "--out", "bad"]));
+    assert!(not_a_shard.contains("not a shard's folder"), "{not_a_shard}");
+    let past_the_end = failure(&run(cwd, &[&seed_5[..], &["--shard", "3/3"]].concat()));
+    assert!(past_the_end.contains("count from 0"), "{past_the_end}");
+}
